@@ -1,0 +1,69 @@
+"""zeroevents: events between processes.
+
+A listener in one process forwards the events it hears to a socket; a service in
+another process receives them and fires them on its own dispatcher.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .dispatcher import Dispatcher, default_dispatcher
+from .errors import (
+    ConfigurationError,
+    DecodeError,
+    EncodeError,
+    PluginConflictError,
+    PluginLoadError,
+    SerializationError,
+    TransportError,
+    UnknownPluginError,
+    ZeroEventsError,
+)
+from .hookspecs import hookimpl
+from .matchers import Matcher
+from .plugins import (
+    PluginInfo,
+    get_matcher,
+    get_serializer,
+    get_transport,
+    list_plugins,
+    plugin_errors,
+    register,
+    unregister,
+)
+from .serializers import Serializer
+from .transports import Transport
+
+__all__ = [
+    "ConfigurationError",
+    "DecodeError",
+    "Dispatcher",
+    "EncodeError",
+    "Matcher",
+    "PluginConflictError",
+    "PluginInfo",
+    "PluginLoadError",
+    "SerializationError",
+    "Serializer",
+    "Transport",
+    "TransportError",
+    "UnknownPluginError",
+    "ZeroEventsError",
+    "events",
+    "get_matcher",
+    "get_serializer",
+    "get_transport",
+    "hookimpl",
+    "list_plugins",
+    "plugin_errors",
+    "register",
+    "unregister",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # ``events`` is made on first use so that importing the package loads no plugin.
+    if name == "events":
+        return default_dispatcher()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,135 @@
+"""The in-process event dispatcher, a port of Illuminate's ``Dispatcher``.
+
+Listeners are called as ``listener(*payload)``. Higher ``priority`` runs first;
+equal priorities run in registration order, across exact names and patterns
+alike. A listener that returns ``False`` stops the propagation. An exception
+raised by a listener propagates to the caller of ``fire`` and stops the
+propagation too (as in the original); ``EventService`` is where incoming events
+are fired with a guard that logs it and goes on.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+from .plugins import get_matcher
+
+Listener = Callable[..., Any]
+
+# Distinct names whose listener lists are cached; past this the cache starts over,
+# so a stream of ever-new names cannot grow memory without bound.
+CACHE_SIZE = 4096
+
+
+class Subscriber(Protocol):
+    def subscribe(self, dispatcher: Dispatcher) -> Any: ...
+
+
+class Dispatcher:
+    """Register listeners for event names or patterns and fire events at them."""
+
+    def __init__(self, matcher: str = "glob") -> None:
+        self.matcher = get_matcher(matcher)
+        # pattern -> [(-priority, sequence, listener)], kept sorted: calling order
+        self._listeners: dict[str, list[tuple[int, int, Listener]]] = {}
+        self._sequence = itertools.count()
+        self._cache: dict[str, list[Listener]] = {}
+        self._firing: ContextVar[str | None] = ContextVar(f"firing-{id(self)}", default=None)
+        self._queued: dict[str, list[tuple[Any, ...]]] = {}
+
+    def listen(self, events: str | Iterable[str], listener: Listener, priority: int = 0) -> None:
+        """Call ``listener`` for each event matching ``events`` (a name, a pattern, or a list)."""
+        if not callable(listener):
+            raise TypeError(f"listener must be callable, got {listener!r}")
+        for pattern in [events] if isinstance(events, str) else events:
+            entries = self._listeners.get(pattern)
+            if entries is None:
+                entries = self._listeners[pattern] = []
+                self.matcher.add(pattern)
+            bisect.insort(entries, (-priority, next(self._sequence), listener))
+        self._cache.clear()
+
+    def forget(self, event: str) -> None:
+        """Remove every listener registered under exactly this name or pattern."""
+        if self._listeners.pop(event, None) is not None:
+            self.matcher.remove(event)
+            self._cache.clear()
+        self._queued.pop(event, None)
+
+    def listeners(self, event: str) -> list[Listener]:
+        """The listeners that firing ``event`` would call, in calling order."""
+        cached = self._cache.get(event)
+        if cached is not None:
+            return cached
+        patterns = self.matcher.match(event)
+        if len(patterns) == 1:
+            entries = self._listeners[patterns[0]]  # already in order
+        else:
+            entries = sorted(e for p in patterns for e in self._listeners[p])
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        found = self._cache[event] = [listener for _, _, listener in entries]
+        return found
+
+    def has_listeners(self, event: str) -> bool:
+        """Whether firing ``event`` would call at least one listener."""
+        return bool(self.listeners(event))
+
+    def fire(self, event: str, *payload: Any, halt: bool = False) -> Any:
+        """Call the listeners of ``event`` with ``payload``; return their responses.
+
+        With ``halt=True``, return the first response that is not None instead
+        (None if there is none). A listener returning ``False`` stops the propagation.
+        """
+        token = self._firing.set(event)
+        try:
+            responses = []
+            for listener in self.listeners(event):
+                response = listener(*payload)
+                if halt and response is not None:
+                    return response
+                if response is False:
+                    break
+                responses.append(response)
+            return None if halt else responses
+        finally:
+            self._firing.reset(token)
+
+    def until(self, event: str, *payload: Any) -> Any:
+        """Fire ``event`` and return the first response that is not None."""
+        return self.fire(event, *payload, halt=True)
+
+    def firing(self) -> str | None:
+        """The name of the event being fired right now (the innermost, when fires nest)."""
+        return self._firing.get()
+
+    def subscribe(self, subscriber: Subscriber | type[Subscriber]) -> None:
+        """Let ``subscriber`` (an object, or a class made with no arguments) register listeners."""
+        if isinstance(subscriber, type):
+            subscriber = subscriber()
+        subscriber.subscribe(self)
+
+    def push(self, event: str, *payload: Any) -> None:
+        """Queue ``event`` with ``payload``, to be fired by :meth:`flush`."""
+        self._queued.setdefault(event, []).append(payload)
+
+    def flush(self, event: str) -> None:
+        """Fire every queued ``event`` in the order it was pushed, and empty its queue."""
+        for payload in self._queued.pop(event, ()):
+            self.fire(event, *payload)
+
+
+_default: Dispatcher | None = None
+
+
+def default_dispatcher() -> Dispatcher:
+    """The process-wide dispatcher (``zeroevents_core.events``, the original's ``Event``
+    facade), made on first use so that importing the package loads no plugin."""
+    global _default
+    if _default is None:
+        _default = Dispatcher()
+    return _default

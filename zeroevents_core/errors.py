@@ -1,0 +1,89 @@
+"""The error tree: everything the library raises derives from :class:`ZeroEventsError`.
+
+Each message names the thing that was wrong (option key, plugin name with the
+registered alternatives, frame index, event name, schema file) so that a log line
+alone is enough to find it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ZeroEventsError(Exception):
+    """Base class of every error raised by zeroevents."""
+
+
+class ConfigurationError(ZeroEventsError, ValueError):
+    """An option, a configuration file or a plugin name is wrong."""
+
+
+class UnknownPluginError(ConfigurationError, LookupError):
+    """No plugin of that kind is registered under that name."""
+
+    def __init__(self, kind: str, name: str, registered: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.registered = sorted(registered)
+        choices = ", ".join(repr(n) for n in self.registered) or "none"
+        super().__init__(f"unknown {kind} {name!r}; registered {kind}s: {choices}")
+
+
+class PluginConflictError(ConfigurationError):
+    """Two plugins registered the same name for the same kind of thing."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.providers = (first, second)
+        super().__init__(
+            f"{kind} {name!r} is registered twice: by {first} and by {second}; "
+            "uninstall one of them or give one another name"
+        )
+
+
+class PluginLoadError(ZeroEventsError, ImportError):
+    """A plugin's entry point could not be loaded (it is skipped, the others load)."""
+
+    def __init__(self, entry_point: str, distribution: str, cause: BaseException) -> None:
+        self.entry_point = entry_point
+        self.distribution = distribution
+        self.cause = cause
+        super().__init__(
+            f"plugin entry point {entry_point!r} of distribution {distribution} "
+            f"failed to load: {type(cause).__name__}: {cause}"
+        )
+
+
+class SerializationError(ZeroEventsError):
+    """A payload could not be turned into frames, or frames into a payload."""
+
+
+class EncodeError(SerializationError, ValueError):
+    """A payload argument cannot be carried by the serializer."""
+
+    def __init__(self, serializer: str, index: int, reason: str) -> None:
+        self.serializer = serializer
+        self.index = index
+        self.reason = reason
+        super().__init__(f"{serializer} serializer cannot encode argument {index}: {reason}")
+
+
+class DecodeError(SerializationError, ValueError):
+    """A received frame is not what the serializer (or the wire format) expects.
+
+    ``frame`` is the index of the frame in the message as it came off the wire
+    (0 is the event name).
+    """
+
+    def __init__(self, reason: str, *, frame: int | None = None, serializer: str | None = None):
+        self.reason = reason
+        self.frame = frame
+        self.serializer = serializer
+        where = f"frame {frame}" if frame is not None else "message"
+        by = f" ({serializer} serializer)" if serializer else ""
+        super().__init__(f"cannot decode {where}{by}: {reason}")
+
+
+class TransportError(ZeroEventsError):
+    """A transport could not open, send or receive."""

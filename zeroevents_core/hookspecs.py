@@ -1,0 +1,82 @@
+"""The plugin contract: every hook a zeroevents plugin may implement.
+
+A plugin is a module (or any object) with functions marked ``@hookimpl`` whose
+names are those below. The core's own serializers, matchers and the ZeroMQ
+transport are plugins of exactly this kind (see ``plugins.DEFAULT_PLUGINS``);
+third-party plugins are found through the ``zeroevents`` entry-point group::
+
+    [project.entry-points.zeroevents]
+    msgpack = "zeroevents_msgpack"
+
+Each hook receives a ``register`` callback and calls it once per thing it
+provides. The core owns the names: two plugins registering one name is an error
+naming both, never a silent override.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .matchers import Matcher
+    from .serializers import Serializer
+    from .transports import Transport
+
+PROJECT_NAME = "zeroevents"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def register_serializers(register: Callable[[type[Serializer]], Any]) -> None:
+    """Register serializer classes.
+
+    Called once, the first time any serializer is looked up, with a ``register``
+    callback. Call ``register(cls)`` for each :class:`~zeroevents_core.serializers.Serializer`
+    subclass the plugin provides. The class attribute ``name`` is the name users
+    give (``serializer="msgpack"``); ``content_type`` describes the frames.
+
+    A serializer turns each positional payload argument into one frame
+    (``serialize(payload) -> list[bytes]``) and back (``unserialize(frames) -> list``).
+    It must be stateless once built, and on hostile bytes it must raise only
+    :class:`~zeroevents_core.DecodeError`. Override ``dumps``/``loads`` for one
+    value; the base class does frames, limits and error wrapping.
+    """
+
+
+@hookspec
+def register_matchers(register: Callable[[type[Matcher]], Any]) -> None:
+    """Register event-name matcher classes.
+
+    Called once, the first time any matcher is looked up, with a ``register``
+    callback. Call ``register(cls)`` for each :class:`~zeroevents_core.matchers.Matcher`
+    subclass; its ``name`` is what ``Dispatcher(matcher=...)`` takes.
+
+    A dispatcher makes one matcher instance and keeps it: ``add(pattern)`` and
+    ``remove(pattern)`` when listeners come and go, and ``match(name)``, which
+    returns the registered patterns (exact names included) that match an event
+    name. ``match`` must not scan every pattern: index them. The dispatcher
+    caches its answers per name and drops the cache on every add or remove.
+    """
+
+
+@hookspec
+def register_transports(register: Callable[[type[Transport]], Any]) -> None:
+    """Register transport classes.
+
+    Called once, the first time any transport is looked up, with a ``register``
+    callback. Call ``register(cls)`` for each :class:`~zeroevents_core.transports.Transport`
+    subclass; its ``name`` is what the ``transport`` option takes (``"zmq"`` is built in).
+
+    A transport checks its options when a listener is configured
+    (``validate_options``), opens sockets from them (``open_socket`` for the
+    blocking API, ``open_async_socket`` for asyncio; a transport that has only
+    one side says so in ``supports_sync`` / ``supports_async``), and closes
+    what it opened (``close``). Sockets move whole events (``push`` / ``pull``)
+    and expose what a service needs to wait on many of them at once
+    (``Transport.poll``).
+    """

@@ -1,0 +1,233 @@
+"""The plugin manager: built-in plugins, entry-point discovery and the registries.
+
+Plugins are loaded once, lazily, on the first lookup: the modules of
+``DEFAULT_PLUGINS`` first, then every entry point of the ``zeroevents`` group.
+Each registration hook is then called with a ``register`` callback that records
+which plugin, and so which distribution, provided each name.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import pluggy
+
+from . import hookspecs
+from .errors import (
+    ConfigurationError,
+    PluginConflictError,
+    PluginLoadError,
+    UnknownPluginError,
+    ZeroEventsError,
+)
+
+if TYPE_CHECKING:
+    from .matchers import Matcher
+    from .serializers import Serializer
+    from .transports import Transport
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "zeroevents"
+CORE_DISTRIBUTION = "zeroevents-core"
+
+DEFAULT_PLUGINS = (
+    "zeroevents_core.serializers.json",
+    "zeroevents_core.serializers.string",
+    "zeroevents_core.matchers.glob",
+    "zeroevents_core.matchers.segments",
+)
+
+Kind = Literal["serializer", "matcher", "transport"]
+KINDS: tuple[Kind, ...] = ("serializer", "matcher", "transport")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One registered name: what it is, and which plugin and distribution gave it."""
+
+    kind: Kind
+    name: str
+    obj: Any
+    plugin: str
+    distribution: str
+    version: str | None
+
+    @property
+    def provider(self) -> str:
+        """The distribution and version, as error messages and listings show it."""
+        return f"{self.distribution} {self.version}" if self.version else self.distribution
+
+
+class _State:
+    def __init__(self) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.manager.add_hookspecs(hookspecs)
+        self.origins: dict[str, tuple[str, str | None]] = {}  # plugin name -> (dist, version)
+        self.load_errors: list[PluginLoadError] = []
+        self.registries: dict[Kind, dict[str, PluginInfo]] | None = None
+        self.problems: list[ZeroEventsError] = []
+        self.conflicts: dict[tuple[Kind, str], PluginConflictError] = {}
+
+
+_state: _State | None = None
+_lock = threading.RLock()
+
+
+def _core_version() -> str | None:
+    try:
+        return importlib.metadata.version(CORE_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _load() -> _State:
+    state = _State()
+    version = _core_version()
+    for module_name in DEFAULT_PLUGINS:
+        state.manager.register(importlib.import_module(module_name), name=module_name)
+        state.origins[module_name] = (CORE_DISTRIBUTION, version)
+    # pluggy's load_setuptools_entrypoints stops at the first entry point that fails
+    # to import and skips a second distribution using a taken entry-point name; this
+    # loop does the same work but skips only the broken plugin and keeps both names.
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        dist_name = dist.name if dist is not None else "unknown distribution"
+        dist_version = dist.version if dist is not None else None
+        plugin_name = f"{dist_name}:{entry_point.name}"
+        try:
+            plugin = entry_point.load()
+            state.manager.register(plugin, name=plugin_name)
+        except Exception as exc:
+            error = PluginLoadError(entry_point.name, dist_name, exc)
+            log.warning("%s", error)
+            state.load_errors.append(error)
+            continue
+        state.origins[plugin_name] = (dist_name, dist_version)
+    return state
+
+
+def _manager_state() -> _State:
+    global _state
+    with _lock:
+        if _state is None:
+            _state = _load()
+        return _state
+
+
+def _base_classes() -> dict[Kind, type]:
+    from .matchers import Matcher
+    from .serializers import Serializer
+    from .transports import Transport
+
+    return {"serializer": Serializer, "matcher": Matcher, "transport": Transport}
+
+
+def _collect(state: _State) -> dict[Kind, dict[str, PluginInfo]]:
+    bases = _base_classes()
+    registries: dict[Kind, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
+    state.problems = []
+    state.conflicts = {}
+
+    def accept(kind: Kind, plugin: str, dist: str, version: str | None, obj: Any) -> None:
+        info = PluginInfo(kind, getattr(obj, "name", None), obj, plugin, dist, version)  # type: ignore[arg-type]
+        name_ok = isinstance(info.name, str)
+        if not (name_ok and isinstance(obj, type) and issubclass(obj, bases[kind])):
+            problem = ConfigurationError(
+                f"plugin {info.plugin} ({info.provider}) registered {info.obj!r} as a "
+                f"{info.kind}: expected a subclass of {bases[info.kind].__qualname__} "
+                "with a str 'name'"
+            )
+            log.warning("%s", problem)
+            state.problems.append(problem)
+            return
+        taken = registries[info.kind].get(info.name)
+        if taken is not None and taken.obj is not info.obj:
+            conflict = PluginConflictError(info.kind, info.name, taken.provider, info.provider)
+            state.conflicts[(info.kind, info.name)] = conflict
+            state.problems.append(conflict)
+            return
+        registries[info.kind][info.name] = info
+
+    for kind in KINDS:
+        # Each implementation is called on its own so that every name it registers
+        # is attributed to its plugin, and so to a distribution.
+        for impl in getattr(state.manager.hook, f"register_{kind}s").get_hookimpls():
+            plugin = state.manager.get_name(impl.plugin) or repr(impl.plugin)
+            dist, version = state.origins.get(plugin, (f"{plugin} (run time)", None))
+
+            kwargs = {"register": functools.partial(accept, kind, plugin, dist, version)}
+            impl.function(*[kwargs[arg] for arg in impl.argnames])
+    return registries
+
+
+def _registries() -> tuple[_State, dict[Kind, dict[str, PluginInfo]]]:
+    state = _manager_state()
+    with _lock:
+        if state.registries is None:
+            state.registries = _collect(state)
+        return state, state.registries
+
+
+def lookup(kind: Kind, name: str) -> PluginInfo:
+    """The registration of ``name`` among the plugins of ``kind``."""
+    state, registries = _registries()
+    conflict = state.conflicts.get((kind, name))
+    if conflict is not None:
+        raise conflict
+    try:
+        return registries[kind][name]
+    except KeyError:
+        raise UnknownPluginError(kind, name, registries[kind]) from None
+
+
+def get_serializer(name: str, **options: Any) -> Serializer:
+    """A serializer registered as ``name``, built with ``options`` (e.g. ``max_frame_size``)."""
+    cls: type[Serializer] = lookup("serializer", name).obj
+    return cls(**options)
+
+
+def get_matcher(name: str) -> Matcher:
+    """A new, empty matcher of the kind registered as ``name``."""
+    cls: type[Matcher] = lookup("matcher", name).obj
+    return cls()
+
+
+def get_transport(name: str) -> Transport:
+    """The transport registered as ``name``."""
+    cls: type[Transport] = lookup("transport", name).obj
+    return cls()
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every registered serializer, matcher and transport, with its distribution."""
+    _, registries = _registries()
+    return [info for kind in KINDS for _, info in sorted(registries[kind].items())]
+
+
+def plugin_errors() -> list[ZeroEventsError]:
+    """Plugins that failed to load, clashing names and invalid registrations."""
+    state, _ = _registries()
+    return [*state.load_errors, *state.problems]
+
+
+def register(plugin: object, name: str | None = None) -> None:
+    """Register a plugin (a module or object with hook implementations) at run time."""
+    state = _manager_state()
+    with _lock:
+        state.manager.register(plugin, name=name)
+        state.registries = None
+
+
+def unregister(plugin: object) -> None:
+    """Remove a plugin registered with :func:`register`."""
+    state = _manager_state()
+    with _lock:
+        state.manager.unregister(plugin)
+        state.registries = None

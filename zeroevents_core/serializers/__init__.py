@@ -1,0 +1,81 @@
+"""Serializers turn each positional payload argument into one frame and back.
+
+Built-in: ``json`` (the default, byte-compatible with the PHP original) and
+``string`` (bytes and str only). More come from plugins (``msgpack``, ``cbor``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..errors import DecodeError, EncodeError
+
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 128
+
+
+class Serializer(ABC):
+    """Base class of serializer plugins.
+
+    Subclasses set ``name`` and ``content_type`` and implement ``dumps`` and
+    ``loads`` for one value; frames, size limits and error wrapping live here once.
+    ``loads`` may raise anything on bad input: it is turned into a
+    :class:`DecodeError` naming the frame.
+    """
+
+    name: ClassVar[str]
+    content_type: ClassVar[str]
+
+    def __init__(
+        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_depth: int = DEFAULT_MAX_DEPTH
+    ) -> None:
+        self.max_frame_size = max_frame_size
+        self.max_depth = max_depth
+
+    @abstractmethod
+    def dumps(self, value: Any) -> bytes:
+        """Encode one payload argument as one frame."""
+
+    @abstractmethod
+    def loads(self, frame: bytes) -> Any:
+        """Decode one frame into one payload argument."""
+
+    def serialize(self, payload: Sequence[Any]) -> list[bytes]:
+        """Encode each argument into its own frame; :class:`EncodeError` names the argument."""
+        dumps = self.dumps
+        frames = []
+        for index, value in enumerate(payload):
+            try:
+                frames.append(dumps(value))
+            except EncodeError:
+                raise
+            except Exception as exc:
+                raise EncodeError(self.name, index, f"{type(exc).__name__}: {exc}") from exc
+        return frames
+
+    def unserialize(self, frames: Sequence[bytes]) -> list[Any]:
+        """Decode each frame into one argument; :class:`DecodeError` names the frame."""
+        limit = self.max_frame_size
+        loads = self.loads
+        values = []
+        for index, frame in enumerate(frames):
+            if len(frame) > limit:
+                raise DecodeError(
+                    f"{len(frame)} bytes is over the frame size limit of {limit}",
+                    frame=index,
+                    serializer=self.name,
+                )
+            try:
+                values.append(loads(frame))
+            except DecodeError as exc:
+                raise DecodeError(exc.reason, frame=index, serializer=self.name) from exc
+            except Exception as exc:
+                raise DecodeError(
+                    f"{type(exc).__name__}: {exc}", frame=index, serializer=self.name
+                ) from exc
+        return values
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
