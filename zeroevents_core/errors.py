@@ -87,3 +87,28 @@ class DecodeError(SerializationError, ValueError):
 
 class TransportError(ZeroEventsError):
     """A transport could not open, send or receive."""
+
+
+class SchemaError(ConfigurationError):
+    """A schema file or contract folder is wrong (named in the message)."""
+
+
+class SchemaValidationError(ZeroEventsError, ValueError):
+    """A payload breaks the contract of its event.
+
+    ``failures`` holds every failure, not only the first: each a
+    ``(json_path, message, schema_file)`` triple.
+    """
+
+    def __init__(self, event: str, failures: list[tuple[str, str, str | None]]) -> None:
+        self.event = event
+        self.failures = failures
+        lines = [
+            f"  at {path}: {message}" + (f" (schema {source})" if source else "")
+            for path, message, source in failures
+        ]
+        count = len(failures)
+        super().__init__(
+            f"event {event!r} breaks its contract ({count} failure{'s' * (count != 1)}):\n"
+            + "\n".join(lines)
+        )
