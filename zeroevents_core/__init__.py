@@ -21,6 +21,7 @@ from .errors import (
     ZeroEventsError,
 )
 from .hookspecs import hookimpl
+from .listener import EventListener
 from .matchers import Matcher
 from .plugins import (
     PluginInfo,
@@ -33,19 +34,26 @@ from .plugins import (
     unregister,
 )
 from .serializers import Serializer
-from .transports import Transport
+from .service import EventService, ServiceStats
+from .transports import Message, Transport
+from .transports.zmq import EventSocket
 
 __all__ = [
     "ConfigurationError",
     "DecodeError",
     "Dispatcher",
     "EncodeError",
+    "EventListener",
+    "EventService",
+    "EventSocket",
     "Matcher",
+    "Message",
     "PluginConflictError",
     "PluginInfo",
     "PluginLoadError",
     "SerializationError",
     "Serializer",
+    "ServiceStats",
     "Transport",
     "TransportError",
     "UnknownPluginError",

@@ -53,12 +53,19 @@ class Dispatcher:
             bisect.insort(entries, (-priority, next(self._sequence), listener))
         self._cache.clear()
 
-    def forget(self, event: str) -> None:
-        """Remove every listener registered under exactly this name or pattern."""
-        if self._listeners.pop(event, None) is not None:
-            self.matcher.remove(event)
+    def forget(self, event: str, listener: Listener | None = None) -> None:
+        """Remove the listeners registered under exactly this name or pattern (only
+        ``listener``, when given), and the queued pushes of ``event``."""
+        entries = self._listeners.get(event)
+        if entries is not None:
+            if listener is not None:
+                entries[:] = [entry for entry in entries if entry[2] is not listener]
+            if listener is None or not entries:
+                del self._listeners[event]
+                self.matcher.remove(event)
             self._cache.clear()
-        self._queued.pop(event, None)
+        if listener is None:
+            self._queued.pop(event, None)
 
     def listeners(self, event: str) -> list[Listener]:
         """The listeners that firing ``event`` would call, in calling order."""

@@ -42,6 +42,7 @@ DEFAULT_PLUGINS = (
     "zeroevents_core.serializers.string",
     "zeroevents_core.matchers.glob",
     "zeroevents_core.matchers.segments",
+    "zeroevents_core.transports.zmq",
 )
 
 Kind = Literal["serializer", "matcher", "transport"]

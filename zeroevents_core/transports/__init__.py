@@ -1,14 +1,65 @@
-"""Transports move encoded events between processes; ``zmq`` is built in."""
+"""Transports move encoded events between processes; ``zmq`` is built in.
+
+A transport is a small class behind :class:`Transport`: it checks its options,
+opens event sockets from them, waits on many sockets at once for a service, and
+closes what it opened. The wire layout (name frame, one frame per argument,
+confirmations) lives once in :mod:`.codec`, shared by every socket class.
+"""
 
 from __future__ import annotations
 
-from abc import ABC
-from typing import ClassVar
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from ..errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ..dispatcher import Dispatcher
+
+
+class Message(NamedTuple):
+    """One received event: its name, its positional payload, and the sender's
+    address on sockets that route replies (ZeroMQ ROUTER), else None."""
+
+    event: str
+    payload: list[Any]
+    address: bytes | None = None
 
 
 class Transport(ABC):
-    """Base class of transport plugins (the full contract is in ``hookspecs``)."""
+    """Base class of transport plugins; see ``hookspecs.register_transports``.
+
+    ``defaults`` are the transport's own option keys with their default values;
+    the listener adds the common ones (``transport``, ``serializer``,
+    ``confirmed``, ``schemas``, ``accept``).
+    """
 
     name: ClassVar[str]
     supports_sync: ClassVar[bool] = True
     supports_async: ClassVar[bool] = False
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalise the transport's own options (already merged over
+        ``defaults``); raise :class:`ConfigurationError` naming the key."""
+        return dict(options)
+
+    @abstractmethod
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+        """Open a blocking event socket, bound and connected as the options say."""
+
+    def open_async_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+        """Open an asyncio event socket (transports with ``supports_async``)."""
+        raise ConfigurationError(f"transport {self.name!r} has no asyncio sockets")
+
+    @abstractmethod
+    def poller(self, sockets: Sequence[Any], wakeup_fd: int | None) -> Callable[[int], list[Any]]:
+        """Prepare, once per service run, a function ``poll(timeout_ms)`` that waits
+        until some of ``sockets`` can be read, ``timeout_ms`` at most (-1: no limit)
+        or until ``wakeup_fd`` (a file descriptor) becomes readable, and returns the
+        ready sockets."""
+
+    @abstractmethod
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
+        """Close a socket this transport opened, flushing queued sends as its options say."""

@@ -1,0 +1,116 @@
+"""``EventListener``: a dispatcher listener that forwards the events it hears to a socket.
+
+    events.listen("my.events.*", EventListener({"connect": "ipc:///tmp/my.ipc"}))
+
+Options are a dict merged over the defaults, or the name of a connection in the
+configuration file (``[connections.NAME]`` in ``zeroevents.toml``). They are
+checked when given; the socket is opened on first use, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from .config import connection_options
+from .dispatcher import Dispatcher, default_dispatcher
+from .errors import ConfigurationError, ZeroEventsError
+from .plugins import get_transport
+from .serializers import Serializer
+from .transports import Transport
+from .transports.codec import resolve_accept, resolve_serializer
+
+COMMON_DEFAULTS: Mapping[str, Any] = {
+    "transport": "zmq",
+    "serializer": "json",
+    "accept": None,
+    "confirmed": False,
+    "schemas": None,
+}
+
+
+def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[str, Any]]:
+    """The transport and the checked options, merged over both sets of defaults."""
+    if isinstance(options, str):
+        options = connection_options(options)
+    elif not isinstance(options, Mapping):
+        raise ConfigurationError(
+            f"listener options must be a dict or a connection name, got {options!r}"
+        )
+    transport_name = options.get("transport", COMMON_DEFAULTS["transport"])
+    if not isinstance(transport_name, str):
+        raise ConfigurationError(f"option 'transport': expected a name, got {transport_name!r}")
+    transport = get_transport(transport_name)
+    defaults = {**COMMON_DEFAULTS, **transport.defaults}
+    unknown = sorted(set(options) - set(defaults), key=str)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} "
+            f"for transport {transport_name!r}; known options: {', '.join(sorted(defaults))}"
+        )
+    merged = {**defaults, **options}
+    # Socket options merge key by key, so giving one keeps the default timeouts.
+    for key, value in options.items():
+        if isinstance(value, Mapping) and isinstance(defaults[key], Mapping):
+            merged[key] = {**defaults[key], **value}
+    serializer = merged["serializer"]
+    if not isinstance(serializer, str | Serializer):
+        raise ConfigurationError(f"option 'serializer': expected a name, got {serializer!r}")
+    resolve_accept(merged["accept"], resolve_serializer(serializer))
+    if not isinstance(merged["confirmed"], bool):
+        raise ConfigurationError(
+            f"option 'confirmed': expected true or false, got {merged['confirmed']!r}"
+        )
+    return transport, transport.validate_options(merged)
+
+
+class EventListener:
+    """Forwards each event it is called for to a socket, lazily opened from ``options``."""
+
+    def __init__(
+        self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
+    ) -> None:
+        self.transport, self.options = resolve_options(options)
+        self._dispatcher = dispatcher
+        self._socket: Any = None
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher if self._dispatcher is not None else default_dispatcher()
+
+    def socket(self) -> Any:
+        """The listener's socket, opened, bound and connected on first call."""
+        if self._socket is None:
+            self._socket = self.transport.open_socket(self.options, self.dispatcher)
+        return self._socket
+
+    def __call__(self, *payload: Any) -> Any:
+        event = self.dispatcher.firing()
+        if event is None:
+            raise ZeroEventsError(
+                "EventListener was called outside of a fire: there is no event name to "
+                "forward; register it with dispatcher.listen(...)"
+            )
+        return self.socket().push(event, payload)
+
+    def close(self) -> None:
+        """Close the socket (queued sends are flushed within its LINGER) and its context."""
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            self.transport.close_socket(socket, self.options)
+
+    def __enter__(self) -> EventListener:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.options.get("bind") or self.options.get("connect") or ""
+        return f"<EventListener {self.options['transport']} {where}>"

@@ -1,0 +1,197 @@
+"""``EventService``: receives events on one or more sockets and fires them locally.
+
+    EventService().listen(EventListener({"bind": "ipc:///tmp/my.ipc"})).run()
+
+A long-running service survives bad input: a message that cannot be decoded
+fires ``zeroevents.pull.error`` (socket, error, frames) and is counted; a
+listener that raises is logged with the event name and counted. Neither stops
+the loop. Firing ``zeroevents.service.stop``, calling :meth:`EventService.stop`
+(from any thread) or SIGINT/SIGTERM ends :meth:`run` after the event in hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from .dispatcher import Dispatcher, default_dispatcher
+from .errors import ConfigurationError, DecodeError
+from .listener import EventListener
+from .transports.codec import PULL_ERROR
+
+log = logging.getLogger(__name__)
+
+IDLE = "zeroevents.service.idle"
+STOP = "zeroevents.service.stop"
+
+# Messages taken from one ready socket before the others get their turn.
+BATCH = 1024
+
+SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+@dataclass
+class ServiceStats:
+    """What a service has seen since it was made."""
+
+    received: int = 0
+    fired: int = 0
+    decode_errors: int = 0
+    listener_errors: int = 0
+    schema_errors: int = 0
+
+
+class EventService:
+    """Polls its listeners' sockets together and fires every event that arrives."""
+
+    def __init__(self, dispatcher: Dispatcher | None = None) -> None:
+        self._dispatcher = dispatcher
+        self.listeners: list[EventListener] = []
+        self.timeout_ms = -1
+        self.stats = ServiceStats()
+        self._signals: dict[int, SignalHandler | int] | None = None
+        self._running = False
+        self._wakeup: int | None = None
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher if self._dispatcher is not None else default_dispatcher()
+
+    def listen(self, listener: EventListener) -> EventService:
+        """Receive on ``listener``'s socket too (all are polled together)."""
+        if self.listeners and listener.transport.name != self.listeners[0].transport.name:
+            raise ConfigurationError(
+                f"one service polls one transport: {listener!r} uses "
+                f"{listener.transport.name!r}, the others {self.listeners[0].transport.name!r}"
+            )
+        self.listeners.append(listener)
+        return self
+
+    def poll_timeout(self, milliseconds: int) -> EventService:
+        """Wait at most this long for a message before firing ``zeroevents.service.idle``
+        (-1, the default: wait forever)."""
+        if not isinstance(milliseconds, int) or milliseconds < -1:
+            raise ConfigurationError(f"poll timeout must be an int >= -1, got {milliseconds!r}")
+        self.timeout_ms = milliseconds
+        return self
+
+    def listen_to_signals(
+        self,
+        signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+        handler: SignalHandler | None = None,
+    ) -> EventService:
+        """Handle ``signals`` while :meth:`run` runs (installed from the main thread).
+
+        Without ``handler``: SIGINT and SIGTERM stop the service gracefully, SIGHUP
+        is ignored. Called with no signals, the service leaves signals alone.
+        """
+        chosen: dict[int, SignalHandler | int] = {}
+        for signum in signals:
+            if handler is not None:
+                chosen[signum] = handler
+            elif signum == signal.SIGHUP:
+                chosen[signum] = signal.SIG_IGN
+            else:
+                chosen[signum] = self._on_signal
+        self._signals = chosen
+        return self
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        self.stop()
+
+    def stop(self, *_: Any) -> None:
+        """End :meth:`run` after the event in hand; safe from threads and signal handlers."""
+        self._running = False
+        if self._wakeup is not None:
+            # A full or closed pipe means the loop is waking up anyway.
+            with contextlib.suppress(OSError):
+                os.write(self._wakeup, b"\0")
+
+    def run(self) -> None:
+        """Poll and fire until stopped; then close the listeners' sockets."""
+        if not self.listeners:
+            raise ConfigurationError("the service has no listener: call listen(...) first")
+        sockets = [listener.socket() for listener in self.listeners]
+        wakeup_read, self._wakeup = os.pipe()
+        os.set_blocking(wakeup_read, False)
+        os.set_blocking(self._wakeup, False)
+        poll = self.listeners[0].transport.poller(sockets, wakeup_read)
+        dispatcher = self.dispatcher
+        dispatcher.listen(STOP, self.stop)
+        previous = self._install_signals()
+        self._running = True
+        try:
+            while self._running:
+                ready = poll(self.timeout_ms)
+                if not ready:
+                    _drain_pipe(wakeup_read)
+                    if self._running:
+                        self._fire_guarded(IDLE, self)
+                    continue
+                for socket in ready:
+                    self._drain(socket)
+        finally:
+            self._running = False
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            dispatcher.forget(STOP, self.stop)
+            wakeup_write, self._wakeup = self._wakeup, None
+            os.close(wakeup_write)
+            os.close(wakeup_read)
+            for listener in self.listeners:
+                listener.close()
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        if self._signals is None:
+            self.listen_to_signals()
+        assert self._signals is not None
+        return {signum: signal.signal(signum, h) for signum, h in self._signals.items()}
+
+    def _drain(self, socket: Any) -> None:
+        for _ in range(BATCH):
+            if not self._running:
+                return
+            frames = socket.recv_ready()
+            if frames is None:
+                return
+            self.handle(socket, frames)
+
+    def handle(self, socket: Any, frames: list[bytes]) -> None:
+        """Decode one received message and fire it; bad input is reported, never raised."""
+        stats = self.stats
+        stats.received += 1
+        try:
+            message = socket.message(frames)
+        except DecodeError as error:
+            stats.decode_errors += 1
+            log.warning("dropped a message that cannot be decoded: %s", error)
+            self._fire_guarded(PULL_ERROR, socket, error, frames)
+            return
+        socket.confirm(message)
+        if self._fire_guarded(message.event, *message.payload):
+            stats.fired += 1
+
+    def _fire_guarded(self, event: str, *payload: Any) -> bool:
+        try:
+            self.dispatcher.fire(event, *payload)
+            return True
+        except Exception:
+            self.stats.listener_errors += 1
+            log.exception("a listener of %r raised; the service goes on", event)
+            return False
+
+
+def _drain_pipe(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 512):
+            pass

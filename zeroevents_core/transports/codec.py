@@ -1,0 +1,114 @@
+"""The wire layout of one event, shared by every socket class (sync and asyncio).
+
+Frame 0 is the event name in UTF-8, then one frame per payload argument, each
+encoded on its own by the socket's serializer. On a ZeroMQ ROUTER the peer's
+address frame comes first. With ``confirmed`` on, a receiver answers each event
+with ``zeroevents.confirmed`` carrying the received event's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from ..errors import ConfigurationError, DecodeError
+from ..plugins import get_serializer, lookup
+from ..serializers import Serializer
+from . import Message
+
+CONFIRMED = "zeroevents.confirmed"
+PUSH_ERROR = "zeroevents.push.error"
+PULL_ERROR = "zeroevents.pull.error"
+
+
+def resolve_serializer(serializer: str | Serializer) -> Serializer:
+    """A serializer instance from a registered name or an instance."""
+    if isinstance(serializer, Serializer):
+        return serializer
+    if isinstance(serializer, str):
+        return get_serializer(serializer)
+    raise ConfigurationError(
+        f"serializer must be a registered name or a Serializer instance, got {serializer!r}"
+    )
+
+
+def resolve_accept(accept: Collection[str] | None, serializer: Serializer) -> frozenset[str]:
+    """The serializer names a receiver accepts: by default only its own."""
+    if accept is None:
+        return frozenset({serializer.name})
+    if isinstance(accept, str):
+        accept = [accept]
+    for name in accept:
+        lookup("serializer", name)  # unknown names fail here, not on the first message
+    return frozenset(accept)
+
+
+class EventCodec:
+    """Encoding, decoding and confirmation rules, mixed into each socket class."""
+
+    _serializer: Serializer
+    _accept: frozenset[str]
+    confirmed: bool
+    routes_replies: bool  # whether frame 0 on the wire is the peer's address
+
+    def _init_codec(
+        self, serializer: str | Serializer, confirmed: bool, accept: Collection[str] | None
+    ) -> None:
+        self._serializer = resolve_serializer(serializer)
+        self._accept = resolve_accept(accept, self._serializer)
+        self._check_accepted(self._serializer)
+        self.confirmed = bool(confirmed)
+
+    def _check_accepted(self, serializer: Serializer) -> None:
+        if serializer.name not in self._accept:
+            raise ConfigurationError(
+                f"serializer {serializer.name!r} is not in this socket's accept list "
+                f"({', '.join(sorted(self._accept))})"
+            )
+
+    @property
+    def serializer(self) -> Serializer:
+        """The serializer of this socket; set a registered name or an instance."""
+        return self._serializer
+
+    @serializer.setter
+    def serializer(self, value: str | Serializer) -> None:
+        serializer = resolve_serializer(value)
+        self._check_accepted(serializer)
+        self._serializer = serializer
+
+    def encode(self, event: str, payload: Sequence[Any] = ()) -> list[bytes]:
+        """The frames of ``event`` with ``payload``: the name, then one per argument."""
+        if not isinstance(event, str):
+            raise ConfigurationError(f"event name must be a str, got {event!r}")
+        frames = self._serializer.serialize(payload)
+        frames.insert(0, event.encode())
+        return frames
+
+    def decode(self, frames: Sequence[bytes]) -> tuple[str, list[Any]]:
+        """``(event, payload)`` from the frames of one event (no address frame)."""
+        offset = 1 if self.routes_replies else 0
+        if not frames:
+            raise DecodeError("empty message: no event name frame", frame=offset)
+        try:
+            event = bytes(frames[0]).decode()
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"event name is not UTF-8: {exc}", frame=offset) from None
+        try:
+            return event, self._serializer.unserialize(frames[1:])
+        except DecodeError as exc:
+            index = None if exc.frame is None else exc.frame + offset + 1
+            raise DecodeError(exc.reason, frame=index, serializer=exc.serializer) from exc
+
+    def message(self, frames: Sequence[bytes]) -> Message:
+        """A :class:`Message` from raw frames as received, address frame included."""
+        if self.routes_replies:
+            if len(frames) < 2:
+                raise DecodeError("message has no event frame after the address", frame=1)
+            event, payload = self.decode(frames[1:])
+            return Message(event, payload, bytes(frames[0]))
+        event, payload = self.decode(frames)
+        return Message(event, payload)
+
+    def needs_confirmation(self, event: str) -> bool:
+        return self.confirmed and event != CONFIRMED

@@ -1,0 +1,331 @@
+"""The built-in ZeroMQ transport: :class:`EventSocket` and the ``zmq`` plugin.
+
+``EventSocket`` is a ``zmq.Socket`` (every native method works) that also sends
+and receives whole events. Sends go frame by frame with ``SNDMORE`` and receives
+check ``RCVMORE`` frame by frame: with small frames this is several times
+cheaper than ``send_multipart``/``recv_multipart``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import zmq
+
+from ..errors import ConfigurationError
+from ..hookspecs import hookimpl
+from ..serializers import Serializer
+from . import Message, Transport
+from .codec import CONFIRMED, PULL_ERROR, PUSH_ERROR, EventCodec
+
+if TYPE_CHECKING:
+    from ..dispatcher import Dispatcher
+
+SNDMORE = zmq.SNDMORE
+NOBLOCK = zmq.NOBLOCK
+RCVMORE = zmq.RCVMORE
+ROUTER = zmq.ROUTER
+
+
+def _default_dispatcher() -> Dispatcher:
+    from ..dispatcher import default_dispatcher
+
+    return default_dispatcher()
+
+
+class EventSocket(EventCodec, zmq.Socket[bytes]):
+    """A ZeroMQ socket that pushes and pulls events.
+
+    ``serializer`` is a registered name or a :class:`Serializer`; ``accept`` the
+    serializer names this socket may be switched to (default: only its own).
+    ``dispatcher`` receives the error events (default: ``zeroevents_core.events``).
+    """
+
+    # Declared at class level: pyzmq maps unknown attribute names to socket options.
+    _serializer: Serializer
+    _accept: frozenset[str]
+    _dispatcher: Dispatcher | None
+    confirmed: bool
+    routes_replies: bool
+
+    def __init__(
+        self,
+        context: zmq.Context[Any],
+        socket_type: int,
+        *,
+        serializer: str | Serializer = "json",
+        confirmed: bool = False,
+        dispatcher: Dispatcher | None = None,
+        accept: Collection[str] | None = None,
+    ) -> None:
+        super().__init__(context, socket_type)
+        try:
+            self._init_codec(serializer, confirmed, accept)
+        except BaseException:
+            self.close(linger=0)
+            raise
+        self._dispatcher = dispatcher
+        self.routes_replies = socket_type == ROUTER
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher if self._dispatcher is not None else _default_dispatcher()
+
+    def send_frames(self, frames: Sequence[bytes], flags: int = 0) -> None:
+        """Send one multipart message frame by frame."""
+        send = self.send
+        more = flags | SNDMORE
+        for frame in frames[:-1]:
+            send(frame, more)
+        send(frames[-1], flags)
+
+    def recv_frames(self, flags: int = 0) -> list[bytes]:
+        """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
+        recv = self.recv
+        get = self.get
+        frames = [recv(flags)]
+        while get(RCVMORE):
+            frames.append(recv())
+        return frames
+
+    def recv_ready(self) -> list[bytes] | None:
+        """The frames of one message if one is waiting, else None (never blocks)."""
+        try:
+            return self.recv_frames(NOBLOCK)
+        except zmq.Again:
+            return None
+
+    def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
+        """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
+
+        Returns True once sent; in confirmed mode, the ``zeroevents.confirmed``
+        :class:`Message`. When the send fails (timeout, no peer, high-water mark)
+        or no confirmation comes within the receive timeout, fires
+        ``zeroevents.push.error`` (socket, event, payload, address) and returns the
+        first non-None response of its listeners.
+        """
+        frames = self.encode(event, payload)
+        if address is not None:
+            frames.insert(0, address)
+        try:
+            self.send_frames(frames)
+            if self.needs_confirmation(event):
+                return self._await_confirmation(event)
+            return True
+        except zmq.ZMQError:
+            return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
+
+    def _await_confirmation(self, event: str) -> Message:
+        timeout = int(self.get(zmq.RCVTIMEO))
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            reply = self.message(self.recv_frames())
+            # A late reply to an earlier push that timed out is not this one's.
+            if reply.event == CONFIRMED and reply.payload[:1] == [event]:
+                return reply
+            if deadline is not None and time.monotonic() >= deadline:
+                raise zmq.Again()
+
+    def pull(self) -> Any:
+        """Receive one event as a :class:`Message`, confirming it in confirmed mode.
+
+        When nothing arrives within the receive timeout, fires
+        ``zeroevents.pull.error`` (socket) and returns the first non-None response
+        of its listeners. A message that cannot be decoded raises :class:`DecodeError`.
+        """
+        try:
+            frames = self.recv_frames()
+        except zmq.Again:
+            return self.dispatcher.until(PULL_ERROR, self)
+        message = self.message(frames)
+        self.confirm(message)
+        return message
+
+    def confirm(self, message: Message) -> None:
+        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode asks for it."""
+        if self.needs_confirmation(message.event):
+            self.push(CONFIRMED, [message.event], message.address)
+
+    def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
+        """Pull one event and fire it with ``until``; return that response."""
+        message = self.pull()
+        if not isinstance(message, Message):
+            return message
+        target = dispatcher if dispatcher is not None else self.dispatcher
+        return target.until(message.event, *message.payload)
+
+
+# Options ------------------------------------------------------------------------------
+
+SOCKET_TYPES = {
+    name: int(getattr(zmq, name))
+    for name in ("PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
+}
+_ENDPOINT = re.compile(r"^(tcp|ipc|inproc|pgm|epgm|ws|wss|vmci)://(?P<address>.+)$")
+_TCP_ADDRESS = re.compile(r"^(\[[^\]]+\]|[^:\[\]]+):(\*|\d{1,5})$")
+
+
+def socket_type_of(value: Any) -> int:
+    """A ZeroMQ socket type from a constant or a name such as ``"PUSH"``."""
+    if isinstance(value, str) and value.upper() in SOCKET_TYPES:
+        return SOCKET_TYPES[value.upper()]
+    if isinstance(value, int) and not isinstance(value, bool) and value in SOCKET_TYPES.values():
+        return value
+    raise ConfigurationError(
+        f"option 'socket_type': unknown socket type {value!r}; use one of {', '.join(SOCKET_TYPES)}"
+    )
+
+
+def socket_option_of(key: Any) -> int:
+    """A ZeroMQ socket option constant from a constant or a name such as ``"LINGER"``."""
+    try:
+        if isinstance(key, str):
+            return int(zmq.SocketOption[key.upper()])
+        if isinstance(key, int) and not isinstance(key, bool):
+            return int(zmq.SocketOption(key))
+    except (KeyError, ValueError):
+        pass
+    raise ConfigurationError(f"option 'socket_options': unknown ZeroMQ socket option {key!r}")
+
+
+def endpoints_of(key: str, value: Any) -> list[str]:
+    """One endpoint or a list of them, each checked for form."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigurationError(f"option {key!r}: expected an endpoint or a list, got {value!r}")
+    for endpoint in items:
+        match = _ENDPOINT.match(endpoint) if isinstance(endpoint, str) else None
+        if match is None:
+            raise ConfigurationError(
+                f"option {key!r}: malformed endpoint {endpoint!r}; "
+                "expected tcp://host:port, ipc://path or inproc://name"
+            )
+        if endpoint.startswith("tcp://") and not _TCP_ADDRESS.match(match["address"]):
+            raise ConfigurationError(
+                f"option {key!r}: malformed endpoint {endpoint!r}; tcp needs host:port"
+            )
+    return list(items)
+
+
+def _ipc_path(endpoint: str) -> str | None:
+    return endpoint[len("ipc://") :] if endpoint.startswith("ipc://") else None
+
+
+# Contexts: a persistent one per thread count is shared by the whole process.
+_persistent: dict[int, zmq.Context[Any]] = {}
+_persistent_lock = threading.Lock()
+
+
+def _context(threads: int, persistent: bool) -> zmq.Context[Any]:
+    if not persistent:
+        return zmq.Context(io_threads=threads)
+    with _persistent_lock:
+        context = _persistent.get(threads)
+        if context is None or context.closed:
+            context = _persistent[threads] = zmq.Context(io_threads=threads)
+        return context
+
+
+class ZmqTransport(Transport):
+    """ZeroMQ sockets: every socket type, over tcp://, ipc:// and inproc://."""
+
+    name = "zmq"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "threads": 1,
+        "is_persistent": False,
+        "socket_type": "DEALER",
+        "socket_options": {"LINGER": 2000, "SNDTIMEO": 2000, "RCVTIMEO": 2000},
+        "bind": [],
+        "connect": [],
+        "subscribe": None,
+        "ipc_mode": 0o600,
+    }
+
+    def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        checked = dict(options)
+        threads = checked["threads"]
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ConfigurationError(f"option 'threads': expected an int >= 1, got {threads!r}")
+        checked["socket_type"] = socket_type_of(checked["socket_type"])
+        socket_options = checked["socket_options"]
+        if not isinstance(socket_options, Mapping):
+            raise ConfigurationError(
+                f"option 'socket_options': expected a mapping, got {socket_options!r}"
+            )
+        checked["socket_options"] = {socket_option_of(k): v for k, v in socket_options.items()}
+        checked["bind"] = endpoints_of("bind", checked["bind"])
+        checked["connect"] = endpoints_of("connect", checked["connect"])
+        subscribe = checked["subscribe"]
+        if subscribe is None:
+            subscribe = [""] if checked["socket_type"] == zmq.SUB else []
+        checked["subscribe"] = [subscribe] if isinstance(subscribe, str | bytes) else subscribe
+        mode = checked["ipc_mode"]
+        if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
+            raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
+        return checked
+
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+        return self._open(EventSocket, options, dispatcher)
+
+    def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+        context = _context(options["threads"], options["is_persistent"])
+        socket = cls(
+            context,
+            options["socket_type"],
+            serializer=options["serializer"],
+            confirmed=options["confirmed"],
+            dispatcher=dispatcher,
+            accept=options["accept"],
+        )
+        try:
+            for option, value in options["socket_options"].items():
+                socket.set(option, value.encode() if isinstance(value, str) else value)
+            for prefix in options["subscribe"]:
+                socket.set(zmq.SUBSCRIBE, prefix.encode() if isinstance(prefix, str) else prefix)
+            for endpoint in options["bind"]:
+                socket.bind(endpoint)
+                path = _ipc_path(endpoint)
+                if path is not None:
+                    os.chmod(path, options["ipc_mode"])
+            for endpoint in options["connect"]:
+                socket.connect(endpoint)
+        except zmq.ZMQError as exc:
+            socket.close(linger=0)
+            if not options["is_persistent"]:
+                context.term()
+            raise ConfigurationError(f"cannot open socket with {dict(options)!r}: {exc}") from exc
+        return socket
+
+    def poller(self, sockets: Sequence[Any], wakeup_fd: int | None) -> Callable[[int], list[Any]]:
+        poller = zmq.Poller()
+        for socket in sockets:
+            poller.register(socket, zmq.POLLIN)
+        if wakeup_fd is not None:
+            poller.register(wakeup_fd, zmq.POLLIN)
+
+        def poll(timeout_ms: int) -> list[Any]:
+            ready = poller.poll(None if timeout_ms < 0 else timeout_ms)
+            return [socket for socket, _ in ready if socket != wakeup_fd]
+
+        return poll
+
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
+        context = socket.context
+        socket.close()
+        if not options["is_persistent"]:
+            context.term()
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    register(ZmqTransport)
+
+
+__all__ = ["SOCKET_TYPES", "EventSocket", "Message", "ZmqTransport"]
