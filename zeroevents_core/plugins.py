@@ -164,7 +164,17 @@ def _collect(state: _State) -> dict[Kind, dict[str, PluginInfo]]:
             dist, version = state.origins.get(plugin, (f"{plugin} (run time)", None))
 
             kwargs = {"register": functools.partial(accept, kind, plugin, dist, version)}
-            impl.function(*[kwargs[arg] for arg in impl.argnames])
+            try:
+                impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception as exc:
+                # A bug in one plugin's hook must not take every lookup down with it.
+                provider = f"{dist} {version}" if version else dist
+                problem = ConfigurationError(
+                    f"plugin {plugin} ({provider}) failed in register_{kind}s: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                log.warning("%s", problem)
+                state.problems.append(problem)
     return registries
 
 
@@ -221,8 +231,15 @@ def plugin_errors() -> list[ZeroEventsError]:
 def register(plugin: object, name: str | None = None) -> None:
     """Register a plugin (a module or object with hook implementations) at run time."""
     state = _manager_state()
+    if name is None and not hasattr(plugin, "__name__"):
+        # pluggy would name an instance by its id(); error messages deserve better.
+        name = f"{type(plugin).__module__}.{type(plugin).__qualname__}@{id(plugin):#x}"
     with _lock:
-        state.manager.register(plugin, name=name)
+        try:
+            state.manager.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            # pluggy's errors for a taken name or a hook with unknown arguments.
+            raise ConfigurationError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
         state.registries = None
 
 
@@ -230,5 +247,8 @@ def unregister(plugin: object) -> None:
     """Remove a plugin registered with :func:`register`."""
     state = _manager_state()
     with _lock:
+        if not state.manager.is_registered(plugin):
+            # pluggy only asserts, which vanishes under python -O.
+            raise ConfigurationError(f"plugin {plugin!r} is not registered")
         state.manager.unregister(plugin)
         state.registries = None
