@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import threading
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+from .errors import ListenerError
 from .plugins import get_matcher
 
 Listener = Callable[..., Any]
@@ -44,7 +46,7 @@ class Dispatcher:
     def listen(self, events: str | Iterable[str], listener: Listener, priority: int = 0) -> None:
         """Call ``listener`` for each event matching ``events`` (a name, a pattern, or a list)."""
         if not callable(listener):
-            raise TypeError(f"listener must be callable, got {listener!r}")
+            raise ListenerError(f"listener must be callable, got {listener!r}")
         for pattern in [events] if isinstance(events, str) else events:
             entries = self._listeners.get(pattern)
             if entries is None:
@@ -59,7 +61,8 @@ class Dispatcher:
         entries = self._listeners.get(event)
         if entries is not None:
             if listener is not None:
-                entries[:] = [entry for entry in entries if entry[2] is not listener]
+                # == and not `is`: a bound method is a new object at each attribute access.
+                entries[:] = [entry for entry in entries if entry[2] != listener]
             if listener is None or not entries:
                 del self._listeners[event]
                 self.matcher.remove(event)
@@ -69,6 +72,10 @@ class Dispatcher:
 
     def listeners(self, event: str) -> list[Listener]:
         """The listeners that firing ``event`` would call, in calling order."""
+        # A copy: the cached list is shared by every later fire of ``event``.
+        return list(self._listeners_of(event))
+
+    def _listeners_of(self, event: str) -> list[Listener]:
         cached = self._cache.get(event)
         if cached is not None:
             return cached
@@ -84,7 +91,7 @@ class Dispatcher:
 
     def has_listeners(self, event: str) -> bool:
         """Whether firing ``event`` would call at least one listener."""
-        return bool(self.listeners(event))
+        return bool(self._listeners_of(event))
 
     def fire(self, event: str, *payload: Any, halt: bool = False) -> Any:
         """Call the listeners of ``event`` with ``payload``; return their responses.
@@ -95,7 +102,7 @@ class Dispatcher:
         token = self._firing.set(event)
         try:
             responses = []
-            for listener in self.listeners(event):
+            for listener in self._listeners_of(event):
                 response = listener(*payload)
                 if halt and response is not None:
                     return response
@@ -131,6 +138,7 @@ class Dispatcher:
 
 
 _default: Dispatcher | None = None
+_default_lock = threading.Lock()
 
 
 def default_dispatcher() -> Dispatcher:
@@ -138,5 +146,8 @@ def default_dispatcher() -> Dispatcher:
     facade), made on first use so that importing the package loads no plugin."""
     global _default
     if _default is None:
-        _default = Dispatcher()
+        # Threads racing for the first use must all get the same one.
+        with _default_lock:
+            if _default is None:
+                _default = Dispatcher()
     return _default

@@ -55,6 +55,10 @@ class PluginLoadError(ZeroEventsError, ImportError):
         )
 
 
+class ListenerError(ZeroEventsError, TypeError):
+    """What was given as a listener cannot be called."""
+
+
 class SerializationError(ZeroEventsError):
     """A payload could not be turned into frames, or frames into a payload."""
 
