@@ -3,15 +3,54 @@
 PHP writes ``json_encode($v, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE)``:
 no spaces, slashes and non-ASCII as they are. ``json.dumps`` with these
 settings writes the same bytes.
+
+Decoding is bounded: a frame nested deeper than ``max_depth`` is a
+:class:`~zeroevents_core.DecodeError`, found before the parser recurses (see
+:func:`check_json_depth`), so a hostile ``[[[[...`` never reaches a ``RecursionError``.
 """
 
 from __future__ import annotations
 
 import json
+from itertools import accumulate
 from typing import Any
 
+from ..errors import DecodeError
 from ..hookspecs import hookimpl
 from . import Serializer
+
+# translate() deletes these bytes, keeping brackets and quotes.
+_NOT_BRACKETS_OR_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def json_depth(frame: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings skipped).
+
+    Exact for valid JSON, and for invalid JSON up to its first error, which is as
+    far as the parser goes: so the parser never nests deeper than this says. Escaped
+    backslashes, then escaped quotes, are dropped so that every quote left opens or
+    closes a string; splitting on quotes then leaves the text outside strings at even
+    positions. Linear, recursion-free, C-level loops: on a container-heavy frame
+    about as long as ``json.loads`` itself, which is why :func:`check_json_depth`
+    calls it only when a frame has more opening brackets than the limit.
+    """
+    unescaped = frame.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.translate(None, _NOT_BRACKETS_OR_QUOTES).split(b'"')[::2])
+    return max(accumulate(map(_STEP.__getitem__, outside)), default=0)
+
+
+def check_json_depth(frame: bytes, max_depth: int) -> None:
+    """Raise :class:`DecodeError` if ``frame`` nests arrays/objects deeper than ``max_depth``.
+
+    The common frame costs two ``bytes.count`` scans: a text with no more opening
+    brackets than ``max_depth`` cannot nest deeper. Only frames with more of them
+    are measured (:func:`json_depth`), before the parser could recurse.
+    """
+    if frame.count(b"[") + frame.count(b"{") > max_depth and json_depth(frame) > max_depth:
+        raise DecodeError(f"arrays/objects nest deeper than the limit of {max_depth}")
 
 
 class JsonSerializer(Serializer):
@@ -24,6 +63,7 @@ class JsonSerializer(Serializer):
         return self._encoder.encode(value).encode()
 
     def loads(self, frame: bytes) -> Any:
+        check_json_depth(frame, self.max_depth)
         return json.loads(frame)
 
 
