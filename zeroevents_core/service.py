@@ -24,7 +24,7 @@ from typing import Any
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import EventListener
-from .transports.codec import PULL_ERROR
+from .transports.codec import FLUSH, PULL_ERROR
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,8 @@ class EventService:
             self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
         socket.confirm(message)
+        if message.event == FLUSH:  # a closing sender's barrier, answered by confirm()
+            return
         if self._fire_guarded(message.event, *message.payload):
             stats.fired += 1
 

@@ -17,6 +17,9 @@ from ..serializers import Serializer
 from . import Message
 
 CONFIRMED = "zeroevents.confirmed"
+# Sent by a closing sender and always confirmed by the receiver (not fired there):
+# once the reply is back, every event sent before it has left the receiver's queue.
+FLUSH = "zeroevents.flush"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
 
@@ -111,4 +114,4 @@ class EventCodec:
         return Message(event, payload)
 
     def needs_confirmation(self, event: str) -> bool:
-        return self.confirmed and event != CONFIRMED
+        return (self.confirmed or event == FLUSH) and event != CONFIRMED

@@ -21,7 +21,7 @@ from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..serializers import Serializer
 from . import Message, Transport
-from .codec import CONFIRMED, PULL_ERROR, PUSH_ERROR, EventCodec
+from .codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, EventCodec
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -52,6 +52,7 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
     _dispatcher: Dispatcher | None
     confirmed: bool
     routes_replies: bool
+    has_sent: bool = False
 
     def __init__(
         self,
@@ -114,6 +115,8 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
             frames.insert(0, address)
         try:
             self.send_frames(frames)
+            if not self.has_sent:
+                self.has_sent = True
             if self.needs_confirmation(event):
                 return self._await_confirmation(event)
             return True
@@ -130,6 +133,32 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
                 return reply
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
+
+    def flush(self, timeout_ms: int, peers: int = 1) -> bool:
+        """Wait until ``peers`` receivers have taken every event sent so far.
+
+        Sends the ``zeroevents.flush`` barrier (once per peer: a DEALER deals
+        round-robin) and waits for each confirmation, ``timeout_ms`` at most (-1: no
+        limit). Closing a socket while its receiver sits at its high-water mark can
+        otherwise lose the messages in flight (libzmq issue 4660). Needs a reply
+        path: DEALER or PAIR. Returns whether every barrier was confirmed.
+        """
+        previous = self.get(zmq.RCVTIMEO)
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        try:
+            for _ in range(peers):
+                self.send_frames(self.encode(FLUSH))
+            for _ in range(peers):
+                left = -1 if deadline is None else int((deadline - time.monotonic()) * 1000)
+                if deadline is not None and left <= 0:
+                    return False
+                self.set(zmq.RCVTIMEO, left)
+                self._await_confirmation(FLUSH)
+            return True
+        except zmq.ZMQError:
+            return False
+        finally:
+            self.set(zmq.RCVTIMEO, previous)
 
     def pull(self) -> Any:
         """Receive one event as a :class:`Message`, confirming it in confirmed mode.
@@ -166,6 +195,8 @@ SOCKET_TYPES = {
     name: int(getattr(zmq, name))
     for name in ("PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
 }
+# Socket types whose peer can answer, so that a closing sender can wait for a barrier.
+_REPLY_PATH = frozenset({zmq.DEALER, zmq.PAIR})
 _ENDPOINT = re.compile(r"^(tcp|ipc|inproc|pgm|epgm|ws|wss|vmci)://(?P<address>.+)$")
 _TCP_ADDRESS = re.compile(r"^(\[[^\]]+\]|[^:\[\]]+):(\*|\d{1,5})$")
 
@@ -246,6 +277,7 @@ class ZmqTransport(Transport):
         "connect": [],
         "subscribe": None,
         "ipc_mode": 0o600,
+        "flush_on_close": True,
     }
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,6 +349,9 @@ class ZmqTransport(Transport):
         return poll
 
     def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
+        if options["flush_on_close"] and socket.has_sent and socket.socket_type in _REPLY_PATH:
+            linger = int(socket.get(zmq.LINGER))
+            socket.flush(linger, peers=max(1, len(options["connect"])))
         context = socket.context
         socket.close()
         if not options["is_persistent"]:
