@@ -77,7 +77,9 @@ class DecodeError(SerializationError, ValueError):
     """A received frame is not what the serializer (or the wire format) expects.
 
     ``frame`` is the index of the frame in the message as it came off the wire
-    (0 is the event name).
+    (0 is the event name) when a transport raises it. ``Serializer.unserialize``,
+    which sees only the payload frames, gives the index among those (0 is the
+    first argument); the transport's codec re-raises with the wire index.
     """
 
     def __init__(self, reason: str, *, frame: int | None = None, serializer: str | None = None):
