@@ -29,7 +29,21 @@ class HexJsonSerializer(Serializer):
         except (UnicodeDecodeError, ValueError) as exc:
             raise DecodeError(f"not hexadecimal text: {exc}") from exc
         # Whatever json raises here is wrapped by the base class into DecodeError.
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        _check_depth(value, self.max_depth)
+        return value
+
+
+def _check_depth(value: Any, limit: int) -> None:
+    # Honour max_depth like the built-in json serializer: [1] nests 1 deep, 1 nests 0.
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            if depth > limit:
+                raise DecodeError(f"arrays/objects nest deeper than the limit of {limit}")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _reject_constant(constant: str) -> Any:
