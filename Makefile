@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := -e '.[dev]' \
+	-e plugins/zeroevents-msgpack \
+	-e plugins/zeroevents-cbor \
+	-e contrib/zeroevents-orjson \
 	-e tests/plugins/zeroevents-testplugin
 
 .PHONY: demo test lint install clean

@@ -1,0 +1,68 @@
+"""The ``orjson`` serializer: the core's JSON wire format, encoded and decoded by orjson.
+
+This is the example to copy when writing a serializer plugin (see
+``docs/writing-a-serializer-plugin.md``): a :class:`~zeroevents_core.Serializer`
+subclass with ``name`` and ``content_type``, ``dumps`` and ``loads`` for one value,
+a module-level ``register_serializers`` hook, and an entry point in the
+``zeroevents`` group in ``pyproject.toml``. The base class does the frames, the
+frame size limit and the error wrapping.
+
+Wire-compatible with the core ``json`` serializer both ways: orjson writes compact
+UTF-8 with non-ASCII and slashes as they are, as PHP's ``json_encode`` does with
+``JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE``. Where orjson and the core
+differ, this module defers to the core, so that a payload means the same thing
+whichever JSON serializer each end uses:
+
+* what orjson cannot encode (integers beyond 64 bits, non-str dict keys) is encoded
+  by the core encoder, which also decides what is an error;
+* orjson writes NaN and infinities as ``null``: a frame with ``null`` in it is
+  encoded again by the core encoder, which refuses them (no silent loss);
+* orjson reads integers beyond 64 bits as floats: a frame with a run of 20 digits
+  is decoded by the core decoder, which keeps them exact;
+* datetimes and dataclasses are refused, as by the core (orjson would write them).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from zeroevents_core import Serializer, hookimpl
+from zeroevents_core.serializers.json import JsonSerializer, check_json_depth
+
+__all__ = ["OrjsonSerializer"]
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# 2**64 has 20 digits: any integer orjson cannot hold has at least that many.
+_LONG_NUMBER = re.compile(rb"\d{20}")
+
+
+class OrjsonSerializer(Serializer):
+    """JSON on orjson, frames interchangeable with the core ``json`` serializer's."""
+
+    name = "orjson"
+    content_type = "application/json"
+
+    _core = JsonSerializer()
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            frame = orjson.dumps(value, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            return self._core.dumps(value)
+        if b"null" in frame:
+            return self._core.dumps(value)
+        return frame
+
+    def loads(self, frame: bytes) -> Any:
+        check_json_depth(frame, self.max_depth)
+        if _LONG_NUMBER.search(frame):
+            return self._core.loads(frame)
+        return orjson.loads(frame)
+
+
+@hookimpl
+def register_serializers(register: Any) -> None:
+    register(OrjsonSerializer)
