@@ -38,8 +38,11 @@ class Dispatcher:
         self.matcher = get_matcher(matcher)
         # pattern -> [(-priority, sequence, listener)], kept sorted: calling order
         self._listeners: dict[str, list[tuple[int, int, Listener]]] = {}
+        # pattern -> its listeners alone, in calling order: a name that matches one
+        # pattern (the usual case) is answered by this tuple, built at listen time.
+        self._ordered: dict[str, tuple[Listener, ...]] = {}
         self._sequence = itertools.count()
-        self._cache: dict[str, list[Listener]] = {}
+        self._cache: dict[str, tuple[Listener, ...]] = {}
         self._firing: ContextVar[str | None] = ContextVar(f"firing-{id(self)}", default=None)
         self._queued: dict[str, list[tuple[Any, ...]]] = {}
 
@@ -53,6 +56,7 @@ class Dispatcher:
                 entries = self._listeners[pattern] = []
                 self.matcher.add(pattern)
             bisect.insort(entries, (-priority, next(self._sequence), listener))
+            self._ordered[pattern] = tuple(entry[2] for entry in entries)
         self._cache.clear()
 
     def forget(self, event: str, listener: Listener | None = None) -> None:
@@ -65,28 +69,33 @@ class Dispatcher:
                 entries[:] = [entry for entry in entries if entry[2] != listener]
             if listener is None or not entries:
                 del self._listeners[event]
+                del self._ordered[event]
                 self.matcher.remove(event)
+            else:
+                self._ordered[event] = tuple(entry[2] for entry in entries)
             self._cache.clear()
         if listener is None:
             self._queued.pop(event, None)
 
     def listeners(self, event: str) -> list[Listener]:
         """The listeners that firing ``event`` would call, in calling order."""
-        # A copy: the cached list is shared by every later fire of ``event``.
         return list(self._listeners_of(event))
 
-    def _listeners_of(self, event: str) -> list[Listener]:
+    def _listeners_of(self, event: str) -> tuple[Listener, ...]:
         cached = self._cache.get(event)
         if cached is not None:
             return cached
         patterns = self.matcher.match(event)
         if len(patterns) == 1:
-            entries = self._listeners[patterns[0]]  # already in order
-        else:
+            found = self._ordered[patterns[0]]
+        elif patterns:
             entries = sorted(e for p in patterns for e in self._listeners[p])
+            found = tuple(entry[2] for entry in entries)
+        else:
+            found = ()
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
-        found = self._cache[event] = [listener for _, _, listener in entries]
+        self._cache[event] = found
         return found
 
     def has_listeners(self, event: str) -> bool:
