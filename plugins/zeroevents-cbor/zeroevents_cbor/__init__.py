@@ -74,6 +74,32 @@ def _self_described(value: Any, immutable: bool) -> Any:
     return value
 
 
+_CONTAINERS = (list, tuple, dict, set, frozenset, cbor2.CBORTag)
+
+
+def _nests_deeper(value: Any, max_depth: int) -> bool:
+    """Whether containers in ``value`` nest deeper than ``max_depth``, level by level."""
+    frontier: list[Any] = [value]
+    depth = 0
+    while True:
+        frontier = [item for item in frontier if isinstance(item, _CONTAINERS)]
+        if not frontier:
+            return False
+        depth += 1
+        if depth > max_depth:
+            return True
+        children: list[Any] = []
+        for item in frontier:
+            if isinstance(item, dict):
+                children.extend(item)
+                children.extend(item.values())
+            elif isinstance(item, cbor2.CBORTag):
+                children.append(item.value)
+            else:
+                children.extend(item)
+        frontier = children
+
+
 class CborSerializer(Serializer):
     """CBOR with a safe tag policy (see the module documentation)."""
 
@@ -92,6 +118,11 @@ class CborSerializer(Serializer):
         self._semantic_decoders = decoders
 
     def dumps(self, value: Any) -> bytes:
+        # cbor2's encoder recurses natively with no limit: a value nested a few
+        # thousand deep crashes the process (SIGSEGV). So the depth the decoder
+        # accepts is checked first; it costs a walk of the value's containers.
+        if _nests_deeper(value, self.max_depth):
+            raise ValueError(f"containers nest deeper than the limit of {self.max_depth}")
         return cbor2.dumps(value)
 
     def loads(self, frame: bytes) -> Any:
