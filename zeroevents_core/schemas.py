@@ -153,24 +153,14 @@ def json_path(parts: Iterable[str | int]) -> str:
     return "".join(out)
 
 
-def _array_is_list_or_tuple(checker: Any, instance: Any) -> bool:
-    return isinstance(instance, (list, tuple))
-
-
-_reference_classes: dict[type[ReferenceValidator], type[ReferenceValidator]] = {}
-
-
-def _reference_class(draft: type[ReferenceValidator]) -> type[ReferenceValidator]:
-    """The draft's validator, taking a tuple for an array as jsonschema-rs does
-    (positional payloads are tuples before they are serialized)."""
-    cls = _reference_classes.get(draft)
-    if cls is None:
-        cls = jsonschema.validators.extend(
-            draft,
-            type_checker=draft.TYPE_CHECKER.redefine("array", _array_is_list_or_tuple),
-        )
-        _reference_classes[draft] = cls
-    return cls
+def _plain(value: Any) -> Any:
+    """``value`` with every tuple turned into a list: jsonschema takes only lists for
+    arrays (jsonschema-rs takes both), and payloads are tuples until serialized."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 @dataclass(eq=False)
@@ -193,7 +183,10 @@ class Contract:
 
     def __post_init__(self) -> None:
         fast_valid = self.fast.is_valid if self.fast is not None else None
-        reference_valid = self.reference.is_valid
+        is_valid = self.reference.is_valid
+
+        def reference_valid(instance: Any) -> bool:
+            return bool(is_valid(_plain(instance)))
 
         if fast_valid is None:
             verdict = reference_valid
@@ -223,7 +216,7 @@ class Contract:
         """One engine's verdict on ``instance`` (what the schema itself describes),
         for the differential tests and the CLI."""
         if engine == ENGINE_REFERENCE:
-            return bool(self.reference.is_valid(instance))
+            return bool(self.reference.is_valid(_plain(instance)))
         if self.fast is None:
             raise ConfigurationError(
                 f"schema {self.pattern!r} ({self.source}) has no {ENGINE_FAST} validator: "
@@ -248,7 +241,7 @@ class Contract:
         else:
             instance, prefix = list(payload), []
         errors = sorted(
-            self.reference.iter_errors(instance),
+            self.reference.iter_errors(_plain(instance)),
             key=lambda e: ([str(p) for p in e.absolute_path], str(e.message)),
         )
         failures = [
@@ -665,15 +658,16 @@ class SchemaRegistry:
         mode: PayloadMode = PAYLOAD_ARGUMENT
         if isinstance(contents, dict) and contents.get(PAYLOAD_KEYWORD) == PAYLOAD_ARGUMENTS:
             mode = PAYLOAD_ARGUMENTS
-        reference_cls = _reference_class(document.draft)
-        reference = reference_cls(
+        reference = document.draft(
             {"$ref": document.uri},
             registry=self._registry,
             format_checker=document.draft.FORMAT_CHECKER,
         )
         fast, reason = self._compile_fast(document)
         if fast is None:
-            log.warning(
+            chosen = self.engine_choice == ENGINE_REFERENCE
+            log.log(
+                logging.INFO if chosen else logging.WARNING,
                 "schema %r (%s) uses the reference engine %s: %s",
                 pattern,
                 source or "added from code",
