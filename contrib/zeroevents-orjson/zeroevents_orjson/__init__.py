@@ -24,7 +24,6 @@ whichever JSON serializer each end uses:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -35,8 +34,11 @@ from zeroevents_core.serializers.json import JsonSerializer, check_json_depth
 __all__ = ["OrjsonSerializer"]
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-# 2**64 has 20 digits: any integer orjson cannot hold has at least that many.
-_LONG_NUMBER = re.compile(rb"\d{20}")
+# 2**64 has 20 digits: any integer orjson cannot hold has at least that many in a
+# row. Mapping digits to "0" and the rest to " " then searching for twenty "0"s is
+# two C-level passes, several times cheaper than a regular expression.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_TWENTY_DIGITS = b"0" * 20
 
 
 class OrjsonSerializer(Serializer):
@@ -58,7 +60,7 @@ class OrjsonSerializer(Serializer):
 
     def loads(self, frame: bytes) -> Any:
         check_json_depth(frame, self.max_depth)
-        if _LONG_NUMBER.search(frame):
+        if _TWENTY_DIGITS in frame.translate(_DIGITS_TO_ZERO):
             return self._core.loads(frame)
         return orjson.loads(frame)
 

@@ -1,0 +1,67 @@
+"""Encode + decode time per event for a typical order payload, per serializer.
+
+    .venv/bin/python bench/bench_serializers.py [--number N] [--repeat R]
+
+Each serializer encodes the payload into frames and decodes them back (the work one
+event costs the sender plus the receiver); the best of R runs of N events is shown
+in ns per event, with the ratio to the core ``json`` serializer. Serializers that
+are not installed are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+from typing import Any
+
+from zeroevents_core import UnknownPluginError, get_serializer
+
+NAMES = ["json", "orjson", "msgpack", "cbor"]
+
+ORDER: dict[str, Any] = {
+    "id": 918273,
+    "customer": {"id": 42, "name": "Ada Lovelace", "email": "ada@example.com", "vip": True},
+    "items": [
+        {"sku": "BK-1843", "name": "Notes on the Analytical Engine", "qty": 1, "price": 24.5},
+        {"sku": "PN-0007", "name": "Fountain pen", "qty": 2, "price": 9.99},
+        {"sku": "IN-0100", "name": "Ink, blue", "qty": 3, "price": 3.25},
+    ],
+    "total": 54.23,
+    "currency": "EUR",
+    "timestamp": "2024-05-01T12:34:56.789Z",
+}
+
+
+def measure(name: str, number: int, repeat: int) -> tuple[float, int]:
+    serializer = get_serializer(name)
+    payload = [ORDER]
+    frames = serializer.serialize(payload)
+    assert serializer.unserialize(frames) == payload, name
+
+    def one_event() -> None:
+        serializer.unserialize(serializer.serialize(payload))
+
+    best = min(timeit.repeat(one_event, number=number, repeat=repeat))
+    return best / number * 1e9, len(frames[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--number", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    results: dict[str, tuple[float, int]] = {}
+    for name in NAMES:
+        try:
+            results[name] = measure(name, args.number, args.repeat)
+        except UnknownPluginError:
+            print(f"{name}: not installed, skipped")
+    baseline = results["json"][0]
+    print(f"{'serializer':<10} {'ns/event':>10} {'vs json':>8} {'frame bytes':>12}")
+    for name, (ns, size) in results.items():
+        print(f"{name:<10} {ns:>10,.0f} {ns / baseline:>7.2f}x {size:>12}")
+
+
+if __name__ == "__main__":
+    main()
