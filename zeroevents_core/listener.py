@@ -72,12 +72,8 @@ class EventListener:
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
     ) -> None:
         self.transport, self.options = resolve_options(options)
-        self._dispatcher = dispatcher
+        self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
-
-    @property
-    def dispatcher(self) -> Dispatcher:
-        return self._dispatcher if self._dispatcher is not None else default_dispatcher()
 
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
@@ -92,7 +88,10 @@ class EventListener:
                 "EventListener was called outside of a fire: there is no event name to "
                 "forward; register it with dispatcher.listen(...)"
             )
-        return self.socket().push(event, payload)
+        socket = self._socket
+        if socket is None:
+            socket = self.socket()
+        return socket.push(event, payload)
 
     def close(self) -> None:
         """Close the socket (queued sends are flushed within its LINGER) and its context."""

@@ -177,9 +177,10 @@ class EventService:
             log.warning("dropped a message that cannot be decoded: %s", error)
             self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
-        socket.confirm(message)
-        if message.event == FLUSH:  # a closing sender's barrier, answered by confirm()
-            return
+        if socket.confirmed or message.event == FLUSH:
+            socket.confirm(message)
+            if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
+                return
         if self._fire_guarded(message.event, *message.payload):
             stats.fired += 1
 

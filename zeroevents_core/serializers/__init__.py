@@ -46,9 +46,19 @@ class Serializer(ABC):
         """Encode each argument into its own frame; :class:`EncodeError` names the argument."""
         dumps = self.dumps
         frames = []
+        try:
+            for value in payload:
+                frames.append(dumps(value))
+        except Exception:
+            return self._serialize_naming_failure(payload)
+        return frames
+
+    def _serialize_naming_failure(self, payload: Sequence[Any]) -> list[bytes]:
+        # Off the hot path: encode again, one argument at a time, to say which one fails.
+        frames = []
         for index, value in enumerate(payload):
             try:
-                frames.append(dumps(value))
+                frames.append(self.dumps(value))
             except EncodeError:
                 raise
             except Exception as exc:
@@ -57,8 +67,23 @@ class Serializer(ABC):
 
     def unserialize(self, frames: Sequence[bytes]) -> list[Any]:
         """Decode each frame into one argument; :class:`DecodeError` names the frame."""
-        limit = self.max_frame_size
         loads = self.loads
+        limit = self.max_frame_size
+        values = []
+        try:
+            for frame in frames:
+                if len(frame) > limit:
+                    break
+                values.append(loads(frame))
+            else:
+                return values
+        except Exception:
+            pass
+        return self._unserialize_naming_failure(frames)
+
+    def _unserialize_naming_failure(self, frames: Sequence[bytes]) -> list[Any]:
+        # Off the hot path: check and decode again, one frame at a time, to say which fails.
+        limit = self.max_frame_size
         values = []
         for index, frame in enumerate(frames):
             if len(frame) > limit:
@@ -68,7 +93,7 @@ class Serializer(ABC):
                     serializer=self.name,
                 )
             try:
-                values.append(loads(frame))
+                values.append(self.loads(frame))
             except DecodeError as exc:
                 raise DecodeError(exc.reason, frame=index, serializer=self.name) from exc
             except Exception as exc:

@@ -57,14 +57,17 @@ class JsonSerializer(Serializer):
     name = "json"
     content_type = "application/json"
 
-    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    # Frames are UTF-8 (as PHP writes them): decoding them ourselves skips the
+    # encoding detection json.loads does on bytes, a quarter of its time here.
+    _decode = json.JSONDecoder().decode
 
     def dumps(self, value: Any) -> bytes:
-        return self._encoder.encode(value).encode()
+        return self._encode(value).encode()
 
     def loads(self, frame: bytes) -> Any:
         check_json_depth(frame, self.max_depth)
-        return json.loads(frame)
+        return self._decode(frame.decode())
 
 
 @hookimpl

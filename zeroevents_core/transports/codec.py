@@ -82,26 +82,34 @@ class EventCodec:
 
     def encode(self, event: str, payload: Sequence[Any] = ()) -> list[bytes]:
         """The frames of ``event`` with ``payload``: the name, then one per argument."""
-        if not isinstance(event, str):
-            raise ConfigurationError(f"event name must be a str, got {event!r}")
+        try:
+            name = event.encode()
+        except AttributeError:
+            raise ConfigurationError(f"event name must be a str, got {event!r}") from None
         frames = self._serializer.serialize(payload)
-        frames.insert(0, event.encode())
+        frames.insert(0, name)
         return frames
 
     def decode(self, frames: Sequence[bytes]) -> tuple[str, list[Any]]:
         """``(event, payload)`` from the frames of one event (no address frame)."""
-        offset = 1 if self.routes_replies else 0
-        if not frames:
-            raise DecodeError("empty message: no event name frame", frame=offset)
         try:
-            event = bytes(frames[0]).decode()
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"event name is not UTF-8: {exc}", frame=offset) from None
-        try:
+            event = frames[0].decode()
+            if not event:
+                raise IndexError
             return event, self._serializer.unserialize(frames[1:])
-        except DecodeError as exc:
-            index = None if exc.frame is None else exc.frame + offset + 1
-            raise DecodeError(exc.reason, frame=index, serializer=exc.serializer) from exc
+        except (IndexError, UnicodeDecodeError, DecodeError) as exc:
+            raise self._locate(exc) from None
+
+    def _locate(self, exc: Exception) -> DecodeError:
+        # The DecodeError for a failed decode, with the frame index as on the wire.
+        offset = 1 if self.routes_replies else 0
+        if isinstance(exc, IndexError):
+            return DecodeError("no event name: the message is empty", frame=offset)
+        if isinstance(exc, UnicodeDecodeError):
+            return DecodeError(f"event name is not UTF-8: {exc}", frame=offset)
+        assert isinstance(exc, DecodeError)
+        index = None if exc.frame is None else exc.frame + offset + 1
+        return DecodeError(exc.reason, frame=index, serializer=exc.serializer)
 
     def message(self, frames: Sequence[bytes]) -> Message:
         """A :class:`Message` from raw frames as received, address frame included."""

@@ -26,10 +26,15 @@ from .codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, EventCodec
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
 
-SNDMORE = zmq.SNDMORE
-NOBLOCK = zmq.NOBLOCK
-RCVMORE = zmq.RCVMORE
-ROUTER = zmq.ROUTER
+SNDMORE = int(zmq.SNDMORE)
+NOBLOCK = int(zmq.NOBLOCK)
+RCVMORE = int(zmq.RCVMORE)
+ROUTER = int(zmq.ROUTER)
+# The hot path calls the compiled methods directly: pyzmq's Python-level send
+# wrapper (routing ids, groups) costs as much as the send itself for small frames.
+_send = zmq.backend.Socket.send
+_recv = zmq.backend.Socket.recv
+_get = zmq.backend.Socket.get
 
 
 def _default_dispatcher() -> Dispatcher:
@@ -65,6 +70,9 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
         accept: Collection[str] | None = None,
     ) -> None:
         super().__init__(context, socket_type)
+        # Made directly, not by context.socket(): register it so that
+        # context.destroy() closes it as it closes the others.
+        context._add_socket(self)
         try:
             self._init_codec(serializer, confirmed, accept)
         except BaseException:
@@ -79,19 +87,16 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
 
     def send_frames(self, frames: Sequence[bytes], flags: int = 0) -> None:
         """Send one multipart message frame by frame."""
-        send = self.send
         more = flags | SNDMORE
         for frame in frames[:-1]:
-            send(frame, more)
-        send(frames[-1], flags)
+            _send(self, frame, more)
+        _send(self, frames[-1], flags)
 
     def recv_frames(self, flags: int = 0) -> list[bytes]:
         """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
-        recv = self.recv
-        get = self.get
-        frames = [recv(flags)]
-        while get(RCVMORE):
-            frames.append(recv())
+        frames: list[bytes] = [_recv(self, flags)]
+        while _get(self, RCVMORE):
+            frames.append(_recv(self))
         return frames
 
     def recv_ready(self) -> list[bytes] | None:
@@ -114,10 +119,12 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
         if address is not None:
             frames.insert(0, address)
         try:
-            self.send_frames(frames)
+            for frame in frames[:-1]:
+                _send(self, frame, SNDMORE)
+            _send(self, frames[-1])
             if not self.has_sent:
                 self.has_sent = True
-            if self.needs_confirmation(event):
+            if self.confirmed and event != CONFIRMED:
                 return self._await_confirmation(event)
             return True
         except zmq.ZMQError:

@@ -1,0 +1,288 @@
+"""End-to-end throughput and confirmed latency, beside raw pyzmq in the same run.
+
+    python bench/bench_e2e.py [--events N] [--repeats R] [--serializer NAME]
+
+Throughput: events per second from an ``EventListener`` in one process to a
+listener fired by an ``EventService`` in another, over ipc, one order dict per
+event. Baselines move the same frames with the same serializer:
+(a) hand-written pyzmq, ``send_multipart``/``recv_multipart``;
+(b) the fast path, ``send(frame, SNDMORE)``/``send(frame)`` and ``recv()`` with RCVMORE.
+Targets: zeroevents >= 1.0 x (a) and >= 0.7 x (b).
+
+Latency: confirmed push round trips (DEALER -> ROUTER) against a raw DEALER/ROUTER
+ping-pong of the same frames. Target: p99 within 1.5 x raw.
+Figures are medians of the repeats; the consumer clocks first to last message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from zeroevents_core import Dispatcher, EventListener, EventService, get_serializer
+
+ORDER = {
+    "id": 12345,
+    "customer": {"id": 42, "name": "Ada Lovelace", "email": "ada@example.com"},
+    "items": [
+        {"sku": "BOOK-1", "qty": 1, "price": 12.5},
+        {"sku": "PEN-7", "qty": 3, "price": 1.2},
+    ],
+    "total": 16.1,
+    "created_at": "2026-11-26T12:00:00Z",
+}
+EVENT = "orders.created"
+SPAWN = multiprocessing.get_context("spawn")
+
+
+# Consumers: each binds, says it is ready, clocks first to last of ``n`` events.
+
+
+def consume_zeroevents(endpoint: str, n: int, serializer: str, out: Any) -> None:
+    dispatcher = Dispatcher()
+    count = 0
+    started = 0.0
+
+    def on_order(order: dict[str, Any]) -> None:
+        nonlocal count, started
+        count += 1
+        if count == 1:
+            started = time.perf_counter()
+        if count == n:
+            out.put(("done", time.perf_counter() - started))
+            service.stop()
+
+    dispatcher.listen(EVENT, on_order)
+    listener = EventListener(
+        {"bind": endpoint, "socket_type": "PULL", "serializer": serializer}, dispatcher
+    )
+    service = EventService(dispatcher).listen(listener)
+    listener.socket()
+    out.put(("ready", 0.0))
+    service.run()
+
+
+def consume_raw(endpoint: str, n: int, serializer: str, out: Any, fast: bool) -> None:
+    unserialize = get_serializer(serializer).unserialize
+    context = zmq.Context()
+    socket = context.socket(zmq.PULL)
+    socket.bind(endpoint)
+    out.put(("ready", 0.0))
+    handled = []
+    handle = handled.append
+    started = 0.0
+    for count in range(1, n + 1):
+        if fast:
+            frames = [socket.recv()]
+            while socket.get(zmq.RCVMORE):
+                frames.append(socket.recv())
+        else:
+            frames = socket.recv_multipart()
+        if count == 1:
+            started = time.perf_counter()
+        frames[0].decode()
+        handle(unserialize(frames[1:])[0])
+        if len(handled) > 1000:
+            handled.clear()
+    out.put(("done", time.perf_counter() - started))
+    socket.close()
+    context.term()
+
+
+# Producers: send ``n`` events as fast as they can.
+
+
+def produce_zeroevents(endpoint: str, n: int, serializer: str) -> None:
+    dispatcher = Dispatcher()
+    listener = EventListener(
+        {"connect": endpoint, "socket_type": "PUSH", "serializer": serializer}, dispatcher
+    )
+    dispatcher.listen("orders.*", listener)
+    for _ in range(n):
+        dispatcher.fire(EVENT, ORDER)
+    listener.close()
+
+
+def produce_raw(endpoint: str, n: int, serializer: str, fast: bool) -> None:
+    serialize = get_serializer(serializer).serialize
+    context = zmq.Context()
+    socket = context.socket(zmq.PUSH)
+    socket.connect(endpoint)
+    for _ in range(n):
+        frames = [EVENT.encode(), *serialize([ORDER])]
+        if fast:
+            for frame in frames[:-1]:
+                socket.send(frame, zmq.SNDMORE)
+            socket.send(frames[-1])
+        else:
+            socket.send_multipart(frames)
+    socket.close(linger=-1)
+    context.term()
+
+
+def throughput(
+    consumer: Callable[..., None],
+    producer: Callable[..., None],
+    *args: Any,
+    n: int,
+    serializer: str,
+    folder: str,
+    run: int,
+) -> float:
+    """Events per second of one consumer/producer pair in two processes."""
+    endpoint = f"ipc://{folder}/bench-{run}.ipc"
+    out = SPAWN.Queue()
+    receiving = SPAWN.Process(target=consumer, args=(endpoint, n, serializer, out, *args))
+    sending = SPAWN.Process(target=producer, args=(endpoint, n, serializer, *args))
+    receiving.start()
+    try:
+        assert out.get(timeout=60)[0] == "ready"
+        sending.start()
+        _, seconds = out.get(timeout=300)
+        sending.join(60)
+        receiving.join(60)
+    finally:
+        for process in (receiving, sending):
+            if process.is_alive():
+                process.kill()
+    return (n - 1) / seconds
+
+
+# Confirmed round trips.
+
+
+def confirm_zeroevents(endpoint: str, out: Any) -> None:
+    dispatcher = Dispatcher()
+    listener = EventListener(
+        {"bind": endpoint, "socket_type": "ROUTER", "confirmed": True}, dispatcher
+    )
+    service = EventService(dispatcher).listen(listener)
+    dispatcher.listen("bench.stop", lambda: service.stop())
+    listener.socket()
+    out.put("ready")
+    service.run()
+
+
+def confirm_raw(endpoint: str, out: Any) -> None:
+    context = zmq.Context()
+    socket = context.socket(zmq.ROUTER)
+    socket.bind(endpoint)
+    out.put("ready")
+    serializer = get_serializer("json")
+    while True:
+        address, name, *frames = socket.recv_multipart()
+        serializer.unserialize(frames)
+        socket.send_multipart([address, b"zeroevents.confirmed", b'"' + name + b'"'])
+        if name == b"bench.stop":
+            break
+    socket.close()
+    context.term()
+
+
+def round_trips(server: Callable[..., None], n: int, folder: str, raw: bool) -> list[float]:
+    endpoint = f"ipc://{folder}/rtt-{'raw' if raw else 'ze'}.ipc"
+    out = SPAWN.Queue()
+    serving = SPAWN.Process(target=server, args=(endpoint, out))
+    serving.start()
+    samples = []
+    try:
+        assert out.get(timeout=60) == "ready"
+        if raw:
+            context = zmq.Context()
+            socket = context.socket(zmq.DEALER)
+            socket.connect(endpoint)
+            serialize = get_serializer("json").serialize
+            for _ in range(n):
+                start = time.perf_counter()
+                socket.send_multipart([EVENT.encode(), *serialize([ORDER])])
+                socket.recv_multipart()
+                samples.append(time.perf_counter() - start)
+            socket.send_multipart([b"bench.stop"])
+            socket.recv_multipart()
+            socket.close()
+            context.term()
+        else:
+            dispatcher = Dispatcher()
+            listener = EventListener(
+                {"connect": endpoint, "socket_type": "DEALER", "confirmed": True}, dispatcher
+            )
+            socket = listener.socket()
+            for _ in range(n):
+                start = time.perf_counter()
+                socket.push(EVENT, [ORDER])
+                samples.append(time.perf_counter() - start)
+            socket.push("bench.stop")
+            listener.close()
+        serving.join(30)
+    finally:
+        if serving.is_alive():
+            serving.kill()
+    return samples
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure_throughput(n: int, repeats: int, serializer: str, folder: str) -> dict[str, float]:
+    """Median events/s of zeroevents and both raw baselines, interleaved per repeat."""
+    rates: dict[str, list[float]] = {"zeroevents": [], "raw (a)": [], "raw (b)": []}
+    for run in range(repeats):
+        common = {"n": n, "serializer": serializer, "folder": folder}
+        rates["zeroevents"].append(
+            throughput(consume_zeroevents, produce_zeroevents, **common, run=3 * run)
+        )
+        rates["raw (a)"].append(
+            throughput(consume_raw, produce_raw, False, **common, run=3 * run + 1)
+        )
+        rates["raw (b)"].append(
+            throughput(consume_raw, produce_raw, True, **common, run=3 * run + 2)
+        )
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--round-trips", type=int, default=5_000)
+    parser.add_argument("--serializer", default="json")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="zeroevents-bench-") as folder:
+        rates = measure_throughput(args.events, args.repeats, args.serializer, folder)
+        print(
+            f"end-to-end throughput, ipc, {args.serializer}, {args.events} events, "
+            f"median of {args.repeats}"
+        )
+        print(f"  {'':<34}{'events/s':>12}{'zeroevents / this':>20}")
+        for name, label in [
+            ("zeroevents", "zeroevents EventListener->Service"),
+            ("raw (a)", "raw pyzmq send/recv_multipart (a)"),
+            ("raw (b)", "raw pyzmq send+SNDMORE/recv (b)"),
+        ]:
+            ratio = rates["zeroevents"] / rates[name]
+            print(f"  {label:<34}{rates[name]:>12,.0f}{ratio:>19.2f}x")
+        print("  targets: >= 1.00x (a), >= 0.70x (b)")
+        ze = round_trips(confirm_zeroevents, args.round_trips, folder, raw=False)
+        raw = round_trips(confirm_raw, args.round_trips, folder, raw=True)
+        print(f"confirmed round trip, DEALER->ROUTER, {args.round_trips} events")
+        for label, samples in [("zeroevents push(confirmed)", ze), ("raw DEALER/ROUTER", raw)]:
+            print(
+                f"  {label:<34}p50 {percentile(samples, 0.5) * 1e6:7.1f} us"
+                f"   p99 {percentile(samples, 0.99) * 1e6:7.1f} us"
+            )
+        ratio = percentile(ze, 0.99) / percentile(raw, 0.99)
+        print(f"  p99 ratio zeroevents / raw: {ratio:.2f}x (target <= 1.50x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
