@@ -23,22 +23,30 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import zmq
 
 from zeroevents_core import Dispatcher, EventListener, EventService, get_serializer
 
+# An order as examples/contracts/orders.created.json describes it.
 ORDER = {
     "id": 12345,
-    "customer": {"id": 42, "name": "Ada Lovelace", "email": "ada@example.com"},
+    "customer": {
+        "id": "6f1c1f5e-8d2b-4c8e-9a51-6c1f1d1e2a3b",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+    },
     "items": [
-        {"sku": "BOOK-1", "qty": 1, "price": 12.5},
-        {"sku": "PEN-7", "qty": 3, "price": 1.2},
+        {"sku": "BOO-1001", "quantity": 1, "price": 12.5},
+        {"sku": "PEN-7007", "quantity": 3, "price": 1.2},
     ],
     "total": 16.1,
+    "currency": "EUR",
     "created_at": "2026-11-26T12:00:00Z",
 }
+CONTRACTS = str(Path(__file__).resolve().parent.parent / "examples" / "contracts")
 EVENT = "orders.created"
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -46,7 +54,9 @@ SPAWN = multiprocessing.get_context("spawn")
 # Consumers: each binds, says it is ready, clocks first to last of ``n`` events.
 
 
-def consume_zeroevents(endpoint: str, n: int, serializer: str, out: Any) -> None:
+def consume_zeroevents(
+    endpoint: str, n: int, serializer: str, out: Any, contracts: str | None = None
+) -> None:
     dispatcher = Dispatcher()
     count = 0
     started = 0.0
@@ -62,7 +72,8 @@ def consume_zeroevents(endpoint: str, n: int, serializer: str, out: Any) -> None
 
     dispatcher.listen(EVENT, on_order)
     listener = EventListener(
-        {"bind": endpoint, "socket_type": "PULL", "serializer": serializer}, dispatcher
+        {"bind": endpoint, "socket_type": "PULL", "serializer": serializer, "schemas": contracts},
+        dispatcher,
     )
     service = EventService(dispatcher).listen(listener)
     listener.socket()
@@ -100,10 +111,18 @@ def consume_raw(endpoint: str, n: int, serializer: str, out: Any, fast: bool) ->
 # Producers: send ``n`` events as fast as they can.
 
 
-def produce_zeroevents(endpoint: str, n: int, serializer: str) -> None:
+def produce_zeroevents(
+    endpoint: str, n: int, serializer: str, contracts: str | None = None
+) -> None:
     dispatcher = Dispatcher()
     listener = EventListener(
-        {"connect": endpoint, "socket_type": "PUSH", "serializer": serializer}, dispatcher
+        {
+            "connect": endpoint,
+            "socket_type": "PUSH",
+            "serializer": serializer,
+            "schemas": contracts,
+        },
+        dispatcher,
     )
     dispatcher.listen("orders.*", listener)
     for _ in range(n):
@@ -235,17 +254,25 @@ def percentile(samples: list[float], q: float) -> float:
 
 def measure_throughput(n: int, repeats: int, serializer: str, folder: str) -> dict[str, float]:
     """Median events/s of zeroevents and both raw baselines, interleaved per repeat."""
-    rates: dict[str, list[float]] = {"zeroevents": [], "raw (a)": [], "raw (b)": []}
+    rates: dict[str, list[float]] = {
+        "zeroevents": [],
+        "raw (a)": [],
+        "raw (b)": [],
+        "contracts": [],
+    }
     for run in range(repeats):
         common = {"n": n, "serializer": serializer, "folder": folder}
         rates["zeroevents"].append(
-            throughput(consume_zeroevents, produce_zeroevents, **common, run=3 * run)
+            throughput(consume_zeroevents, produce_zeroevents, **common, run=4 * run)
         )
         rates["raw (a)"].append(
-            throughput(consume_raw, produce_raw, False, **common, run=3 * run + 1)
+            throughput(consume_raw, produce_raw, False, **common, run=4 * run + 1)
         )
         rates["raw (b)"].append(
-            throughput(consume_raw, produce_raw, True, **common, run=3 * run + 2)
+            throughput(consume_raw, produce_raw, True, **common, run=4 * run + 2)
+        )
+        rates["contracts"].append(
+            throughput(consume_zeroevents, produce_zeroevents, CONTRACTS, **common, run=4 * run + 3)
         )
     return {name: statistics.median(values) for name, values in rates.items()}
 
@@ -272,6 +299,11 @@ def main(argv: list[str] | None = None) -> None:
             ratio = rates["zeroevents"] / rates[name]
             print(f"  {label:<34}{rates[name]:>12,.0f}{ratio:>19.2f}x")
         print("  targets: >= 1.00x (a), >= 0.70x (b)")
+        with_contracts = rates["contracts"] / rates["zeroevents"]
+        print(
+            f"  zeroevents, contracts checked on both ends: {rates['contracts']:,.0f} events/s, "
+            f"{with_contracts:.2f}x of the same pipeline without (target >= 0.50x)"
+        )
         ze = round_trips(confirm_zeroevents, args.round_trips, folder, raw=False)
         raw = round_trips(confirm_raw, args.round_trips, folder, raw=True)
         print(f"confirmed round trip, DEALER->ROUTER, {args.round_trips} events")

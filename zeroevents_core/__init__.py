@@ -16,6 +16,8 @@ from .errors import (
     ListenerError,
     PluginConflictError,
     PluginLoadError,
+    SchemaError,
+    SchemaValidationError,
     SerializationError,
     TransportError,
     UnknownPluginError,
@@ -34,6 +36,7 @@ from .plugins import (
     register,
     unregister,
 )
+from .schemas import SchemaFailure, SchemaRegistry
 from .serializers import Serializer
 from .service import EventService, ServiceStats
 from .transports import Message, Transport
@@ -53,6 +56,10 @@ __all__ = [
     "PluginConflictError",
     "PluginInfo",
     "PluginLoadError",
+    "SchemaError",
+    "SchemaFailure",
+    "SchemaRegistry",
+    "SchemaValidationError",
     "SerializationError",
     "Serializer",
     "ServiceStats",

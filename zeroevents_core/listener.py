@@ -17,6 +17,7 @@ from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .plugins import get_transport
+from .schemas import resolve_schemas
 from .serializers import Serializer
 from .transports import Transport
 from .transports.codec import resolve_accept, resolve_serializer
@@ -27,7 +28,21 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "accept": None,
     "confirmed": False,
     "schemas": None,
+    "strict": False,
+    "dead_letter": None,
 }
+
+
+def dead_letter_options(value: Any) -> Mapping[str, Any] | str:
+    """Listener options for a ``dead_letter`` option: an endpoint (a PUSH socket
+    connects to it), a connection name, or a dict of options (PUSH by default)."""
+    if isinstance(value, str):
+        return {"connect": value, "socket_type": "PUSH"} if "://" in value else value
+    if isinstance(value, Mapping):
+        return {"socket_type": "PUSH", **value}
+    raise ConfigurationError(
+        f"option 'dead_letter': expected an endpoint, a connection name or options, got {value!r}"
+    )
 
 
 def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[str, Any]]:
@@ -58,10 +73,12 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
     if not isinstance(serializer, str | Serializer):
         raise ConfigurationError(f"option 'serializer': expected a name, got {serializer!r}")
     resolve_accept(merged["accept"], resolve_serializer(serializer))
-    if not isinstance(merged["confirmed"], bool):
-        raise ConfigurationError(
-            f"option 'confirmed': expected true or false, got {merged['confirmed']!r}"
-        )
+    for flag in ("confirmed", "strict"):
+        if not isinstance(merged[flag], bool):
+            raise ConfigurationError(
+                f"option {flag!r}: expected true or false, got {merged[flag]!r}"
+            )
+    merged["schemas"] = resolve_schemas(merged["schemas"], strict=merged["strict"])
     return transport, transport.validate_options(merged)
 
 
@@ -74,6 +91,14 @@ class EventListener:
         self.transport, self.options = resolve_options(options)
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
+        dead_letter = self.options["dead_letter"]
+        self.dead_letter = (
+            None
+            if dead_letter is None
+            else EventListener(dead_letter_options(dead_letter), self.dispatcher)
+        )
+        """Where a service sends the events this listener's socket receives that
+        break their contracts, frames intact; None: they are dropped."""
 
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
@@ -98,6 +123,8 @@ class EventListener:
         if self._socket is not None:
             socket, self._socket = self._socket, None
             self.transport.close_socket(socket, self.options)
+        if self.dead_letter is not None:
+            self.dead_letter.close()
 
     def __enter__(self) -> EventListener:
         return self

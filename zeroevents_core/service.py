@@ -16,15 +16,17 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
-from .listener import EventListener
-from .transports.codec import FLUSH, PULL_ERROR
+from .listener import EventListener, dead_letter_options
+from .schemas import SchemaRegistry, resolve_schemas
+from .transports import Message
+from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,23 @@ class ServiceStats:
 class EventService:
     """Polls its listeners' sockets together and fires every event that arrives."""
 
-    def __init__(self, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher | None = None,
+        *,
+        schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
+        strict: bool = False,
+        dead_letter: Mapping[str, Any] | str | None = None,
+    ) -> None:
         self._dispatcher = dispatcher
+        self.schemas = resolve_schemas(schemas, strict=strict)
+        """Contracts for the events of sockets that have none of their own."""
+        self.dead_letter = (
+            None if dead_letter is None else EventListener(dead_letter_options(dead_letter))
+        )
+        """Where events that break their contracts go when their listener names no
+        dead-letter endpoint of its own; None: they are dropped."""
+        self._dead_letters: dict[Any, EventListener | None] = {}
         self.listeners: list[EventListener] = []
         self.timeout_ms = -1
         self.stats = ServiceStats()
@@ -120,6 +137,10 @@ class EventService:
         if not self.listeners:
             raise ConfigurationError("the service has no listener: call listen(...) first")
         sockets = [listener.socket() for listener in self.listeners]
+        self._dead_letters = {
+            socket: listener.dead_letter or self.dead_letter
+            for socket, listener in zip(sockets, self.listeners, strict=True)
+        }
         wakeup_read, self._wakeup = os.pipe()
         os.set_blocking(wakeup_read, False)
         os.set_blocking(self._wakeup, False)
@@ -148,6 +169,8 @@ class EventService:
             os.close(wakeup_read)
             for listener in self.listeners:
                 listener.close()
+            if self.dead_letter is not None:
+                self.dead_letter.close()
 
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -181,8 +204,29 @@ class EventService:
             socket.confirm(message)
             if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
                 return
+        if socket.schemas is not None or self.schemas is not None:
+            failures = socket.check_incoming(message, self.schemas)
+            if failures:
+                self._reject(socket, message, failures, frames)
+                return
         if self._fire_guarded(message.event, *message.payload):
             stats.fired += 1
+
+    def _reject(
+        self, socket: Any, message: Message, failures: list[Any], frames: list[bytes]
+    ) -> None:
+        self.stats.schema_errors += 1
+        log.warning(
+            "event %r breaks its contract (%d failures), not fired", message.event, len(failures)
+        )
+        event, payload, address = message
+        self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
+        dead_letter = self._dead_letters.get(socket, self.dead_letter)
+        if dead_letter is not None:
+            try:
+                dead_letter.socket().send_frames(frames[1:] if address is not None else frames)
+            except Exception as error:  # the transport's own send errors too
+                log.error("could not send %r to the dead-letter endpoint: %s", event, error)
 
     def _fire_guarded(self, event: str, *payload: Any) -> bool:
         try:

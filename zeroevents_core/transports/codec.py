@@ -9,12 +9,16 @@ with ``zeroevents.confirmed`` carrying the received event's name.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, DecodeError
 from ..plugins import get_serializer, lookup
 from ..serializers import Serializer
 from . import Message
+
+if TYPE_CHECKING:
+    # Only types: importing the package must not load jsonschema.
+    from ..schemas import SchemaFailure, SchemaRegistry
 
 CONFIRMED = "zeroevents.confirmed"
 # Sent by a closing sender and always confirmed by the receiver (not fired there):
@@ -22,6 +26,9 @@ CONFIRMED = "zeroevents.confirmed"
 FLUSH = "zeroevents.flush"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
+SCHEMA_ERROR = "zeroevents.schema.error"
+# Library traffic, never checked against contracts.
+RESERVED = frozenset({CONFIRMED, FLUSH})
 
 
 def resolve_serializer(serializer: str | Serializer) -> Serializer:
@@ -53,14 +60,35 @@ class EventCodec:
     _accept: frozenset[str]
     confirmed: bool
     routes_replies: bool  # whether frame 0 on the wire is the peer's address
+    schemas: SchemaRegistry | None  # contracts checked on send and on receive
 
     def _init_codec(
-        self, serializer: str | Serializer, confirmed: bool, accept: Collection[str] | None
+        self,
+        serializer: str | Serializer,
+        confirmed: bool,
+        accept: Collection[str] | None,
+        schemas: SchemaRegistry | None,
     ) -> None:
         self._serializer = resolve_serializer(serializer)
         self._accept = resolve_accept(accept, self._serializer)
         self._check_accepted(self._serializer)
         self.confirmed = bool(confirmed)
+        self.schemas = schemas
+
+    def check_outgoing(self, event: str, payload: Sequence[Any]) -> None:
+        """Raise :class:`SchemaValidationError` if ``payload`` breaks ``event``'s contract."""
+        if self.schemas is not None and event not in RESERVED:
+            self.schemas.check(event, payload)
+
+    def check_incoming(
+        self, message: Message, schemas: SchemaRegistry | None = None
+    ) -> list[SchemaFailure]:
+        """The contract failures of a received ``message`` (empty when it may be fired),
+        against the socket's contracts or else ``schemas``."""
+        registry = self.schemas if self.schemas is not None else schemas
+        if registry is None or message.event in RESERVED:
+            return []
+        return registry.errors(message.event, message.payload)
 
     def _check_accepted(self, serializer: Serializer) -> None:
         if serializer.name not in self._accept:

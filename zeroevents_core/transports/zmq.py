@@ -21,10 +21,11 @@ from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..serializers import Serializer
 from . import Message, Transport
-from .codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, EventCodec
+from .codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR, EventCodec
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
+    from ..schemas import SchemaRegistry
 
 SNDMORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
@@ -49,12 +50,15 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
     ``serializer`` is a registered name or a :class:`Serializer`; ``accept`` the
     serializer names this socket may be switched to (default: only its own).
     ``dispatcher`` receives the error events (default: ``zeroevents_core.events``).
+    ``schemas`` (a :class:`~zeroevents_core.schemas.SchemaRegistry`) is enforced on
+    ``push`` (:class:`SchemaValidationError`, nothing sent) and on ``pull``.
     """
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _serializer: Serializer
     _accept: frozenset[str]
     _dispatcher: Dispatcher | None
+    schemas: SchemaRegistry | None
     confirmed: bool
     routes_replies: bool
     has_sent: bool = False
@@ -68,13 +72,14 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
         confirmed: bool = False,
         dispatcher: Dispatcher | None = None,
         accept: Collection[str] | None = None,
+        schemas: SchemaRegistry | None = None,
     ) -> None:
         super().__init__(context, socket_type)
         # Made directly, not by context.socket(): register it so that
         # context.destroy() closes it as it closes the others.
         context._add_socket(self)
         try:
-            self._init_codec(serializer, confirmed, accept)
+            self._init_codec(serializer, confirmed, accept, schemas)
         except BaseException:
             self.close(linger=0)
             raise
@@ -115,6 +120,8 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
         ``zeroevents.push.error`` (socket, event, payload, address) and returns the
         first non-None response of its listeners.
         """
+        if self.schemas is not None:
+            self.check_outgoing(event, payload)
         frames = self.encode(event, payload)
         if address is not None:
             frames.insert(0, address)
@@ -172,7 +179,9 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
 
         When nothing arrives within the receive timeout, fires
         ``zeroevents.pull.error`` (socket) and returns the first non-None response
-        of its listeners. A message that cannot be decoded raises :class:`DecodeError`.
+        of its listeners; for an event that breaks the socket's contracts, the same
+        with ``zeroevents.schema.error`` (event, payload, failures, address). A message
+        that cannot be decoded raises :class:`DecodeError`.
         """
         try:
             frames = self.recv_frames()
@@ -180,6 +189,10 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
             return self.dispatcher.until(PULL_ERROR, self)
         message = self.message(frames)
         self.confirm(message)
+        failures = self.check_incoming(message)
+        if failures:
+            event, payload, address = message
+            return self.dispatcher.until(SCHEMA_ERROR, event, payload, failures, address)
         return message
 
     def confirm(self, message: Message) -> None:
@@ -322,6 +335,7 @@ class ZmqTransport(Transport):
             confirmed=options["confirmed"],
             dispatcher=dispatcher,
             accept=options["accept"],
+            schemas=options["schemas"],
         )
         try:
             for option, value in options["socket_options"].items():
@@ -356,7 +370,7 @@ class ZmqTransport(Transport):
         return poll
 
     def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
-        if options["flush_on_close"] and socket.has_sent and socket.socket_type in _REPLY_PATH:
+        if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
             linger = int(socket.get(zmq.LINGER))
             socket.flush(linger, peers=max(1, len(options["connect"])))
         context = socket.context
