@@ -1,37 +1,15 @@
-# The two commands of the README: `make demo` and `make test`.
-# Each creates .venv with python3 and installs the core, the first-party plugins
-# and the dev tools in editable mode before doing its job.
+# Shortcuts for the README's commands, which need only python3: see scripts/dev.py.
 
-PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-PACKAGES := -e '.[dev]' \
-	-e plugins/zeroevents-msgpack \
-	-e plugins/zeroevents-cbor \
-	-e contrib/zeroevents-orjson \
-	-e tests/plugins/zeroevents-testplugin
+.PHONY: demo test install clean
 
-.PHONY: demo test lint install clean
+demo:
+	python3 scripts/demo
 
-$(STAMP): pyproject.toml Makefile $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml tests/plugins/*/pyproject.toml)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(PACKAGES)
-	touch $(STAMP)
+test:
+	python3 scripts/test
 
-install: $(STAMP)
-
-demo: $(STAMP)
-	$(BIN)/python -m zeroevents_core.demo
-
-lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy zeroevents_core
-
-test: lint
-	$(BIN)/python -m pytest -q
+install:
+	python3 scripts/install
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv site .pytest_cache .mypy_cache .ruff_cache

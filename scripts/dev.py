@@ -1,0 +1,87 @@
+"""The README's two commands, on a machine with only python3 and pip.
+
+``python3 scripts/demo`` and ``python3 scripts/test`` call :func:`main`: each makes
+``.venv`` (with the stdlib ``venv``, or ``virtualenv`` installed by pip where the
+interpreter has no ``ensurepip``), installs the core, the first-party plugins,
+the examples and the dev tools in editable mode when their pyproject files
+changed, then runs the demo or every check: ruff lint and format, mypy --strict
+on the core, and pytest (which also builds the docs with mkdocs --strict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+EDITABLE = [
+    ".[dev]",
+    "plugins/zeroevents-msgpack",
+    "plugins/zeroevents-cbor",
+    "contrib/zeroevents-orjson",
+    "tests/plugins/zeroevents-testplugin",
+]
+
+
+def run(*command: str | Path) -> None:
+    print("+", " ".join(str(part) for part in command), flush=True)
+    subprocess.run([str(part) for part in command], cwd=ROOT, check=True)
+
+
+def make_venv() -> None:
+    if (BIN / "python").exists():
+        return
+    try:
+        run(sys.executable, "-m", "venv", VENV)
+    except subprocess.CalledProcessError:
+        # Debian's python3 without python3-venv: no ensurepip. pip brings virtualenv.
+        run(sys.executable, "-m", "pip", "install", "--user", "--quiet", "virtualenv")
+        run(sys.executable, "-m", "virtualenv", "--clear", VENV)
+
+
+def fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("**/pyproject.toml")):
+        if ".venv" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    digest.update(" ".join(EDITABLE).encode())
+    return digest.hexdigest()
+
+
+def install() -> None:
+    make_venv()
+    wanted = fingerprint()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    editable = [arg for path in EDITABLE for arg in ("-e", path)]
+    run(BIN / "python", "-m", "pip", "install", "--quiet", *editable)
+    STAMP.write_text(wanted)
+
+
+def test(args: list[str]) -> None:
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy", "zeroevents_core")
+    run(BIN / "python", "-m", "pytest", "-q", *args)
+
+
+def demo(args: list[str]) -> None:
+    run(BIN / "zeroevents", "demo", *args)
+
+
+def main(argv: list[str]) -> int:
+    command, args = argv[0], argv[1:]
+    try:
+        install()
+        if command != "install":
+            {"test": test, "demo": demo}[command](args)
+    except subprocess.CalledProcessError as failed:
+        return failed.returncode or 1
+    return 0
