@@ -15,6 +15,8 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from inspect import isawaitable
+from types import CoroutineType
 from typing import Any, Protocol
 
 from .errors import ListenerError
@@ -25,6 +27,18 @@ Listener = Callable[..., Any]
 # Distinct names whose listener lists are cached; past this the cache starts over,
 # so a stream of ever-new names cannot grow memory without bound.
 CACHE_SIZE = 4096
+
+
+class CoroutineListenerError(ListenerError):
+    """A coroutine function listened to an event fired with the blocking ``fire``:
+    its coroutine would never run. Fire with ``await fire_async(...)`` instead."""
+
+
+class _AsyncFiring(str):
+    # The event name as ``firing()`` holds it during ``fire_async``: listeners with a
+    # blocking and an awaitable form (``AsyncEventListener``) pick theirs by its type,
+    # and a blocking ``fire`` nested inside sets a plain str again.
+    __slots__ = ()
 
 
 class Subscriber(Protocol):
@@ -113,6 +127,33 @@ class Dispatcher:
             responses = []
             for listener in self._listeners_of(event):
                 response = listener(*payload)
+                if response is not None:
+                    if type(response) is CoroutineType:
+                        _refuse_coroutine(event, listener, response)
+                    if halt:
+                        return response
+                    if response is False:
+                        break
+                responses.append(response)
+            return None if halt else responses
+        finally:
+            self._firing.reset(token)
+
+    def until(self, event: str, *payload: Any) -> Any:
+        """Fire ``event`` and return the first response that is not None."""
+        return self.fire(event, *payload, halt=True)
+
+    async def fire_async(self, event: str, *payload: Any, halt: bool = False) -> Any:
+        """Like :meth:`fire`, awaiting each response that is awaitable (coroutine
+        listeners) before calling the next listener: same order, same ``False`` and
+        ``halt`` rules, and :meth:`firing` names ``event`` across the awaits."""
+        token = self._firing.set(_AsyncFiring(event))
+        try:
+            responses = []
+            for listener in self._listeners_of(event):
+                response = listener(*payload)
+                if response is not None and isawaitable(response):
+                    response = await response
                 if halt and response is not None:
                     return response
                 if response is False:
@@ -122,9 +163,14 @@ class Dispatcher:
         finally:
             self._firing.reset(token)
 
-    def until(self, event: str, *payload: Any) -> Any:
-        """Fire ``event`` and return the first response that is not None."""
-        return self.fire(event, *payload, halt=True)
+    async def until_async(self, event: str, *payload: Any) -> Any:
+        """Fire ``event`` with :meth:`fire_async`; return the first response that is not None."""
+        return await self.fire_async(event, *payload, halt=True)
+
+    def firing_async(self) -> bool:
+        """Whether the innermost fire in progress is a :meth:`fire_async` (whose
+        listeners may return awaitables) rather than a blocking :meth:`fire`."""
+        return type(self._firing.get()) is _AsyncFiring
 
     def firing(self) -> str | None:
         """The name of the event being fired right now (the innermost, when fires nest)."""
@@ -160,3 +206,13 @@ def default_dispatcher() -> Dispatcher:
             if _default is None:
                 _default = Dispatcher()
     return _default
+
+
+def _refuse_coroutine(
+    event: str, listener: Listener, coroutine: CoroutineType[Any, Any, Any]
+) -> None:
+    coroutine.close()  # no "never awaited" warning: the error says it instead
+    raise CoroutineListenerError(
+        f"listener {listener!r} of {event!r} is a coroutine function, which the blocking "
+        "fire() cannot run; use 'await dispatcher.fire_async(...)' (or until_async)"
+    )
