@@ -6,9 +6,9 @@ another process receives them and fires them on its own dispatcher.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .dispatcher import Dispatcher, default_dispatcher
+from .dispatcher import CoroutineListenerError, Dispatcher, default_dispatcher
 from .errors import (
     ConfigurationError,
     DecodeError,
@@ -42,8 +42,18 @@ from .service import EventService, ServiceStats
 from .transports import Message, Transport
 from .transports.zmq import EventSocket
 
+if TYPE_CHECKING:
+    from .aio import AsyncEventListener, AsyncEventService, AsyncEventSocket
+
+# Loaded on first use, so that importing the package does not import asyncio.
+_ASYNC = frozenset({"AsyncEventListener", "AsyncEventService", "AsyncEventSocket"})
+
 __all__ = [
+    "AsyncEventListener",
+    "AsyncEventService",
+    "AsyncEventSocket",
     "ConfigurationError",
+    "CoroutineListenerError",
     "DecodeError",
     "Dispatcher",
     "EncodeError",
@@ -83,4 +93,8 @@ def __getattr__(name: str) -> Any:
     # ``events`` is made on first use so that importing the package loads no plugin.
     if name == "events":
         return default_dispatcher()
+    if name in _ASYNC:
+        from . import aio
+
+        return getattr(aio, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

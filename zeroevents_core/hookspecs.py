@@ -73,10 +73,21 @@ def register_transports(register: Callable[[type[Transport]], Any]) -> None:
     subclass; its ``name`` is what the ``transport`` option takes (``"zmq"`` is built in).
 
     A transport checks its options when a listener is configured
-    (``validate_options``), opens sockets from them (``open_socket`` for the
-    blocking API, ``open_async_socket`` for asyncio; a transport that has only
-    one side says so in ``supports_sync`` / ``supports_async``), and closes
-    what it opened (``close``). Sockets move whole events (``push`` / ``pull``)
-    and expose what a service needs to wait on many of them at once
-    (``Transport.poll``).
+    (``validate_options``), opens sockets from them, waits on many of them at
+    once for a service, and closes what it opened. It has two sides; a
+    transport that has only one says so with ``supports_sync`` /
+    ``supports_async`` (class attributes), and the listeners refuse the other:
+
+    - blocking: ``open_socket`` (sockets with ``push`` / ``pull`` / ``confirm``
+      / ``recv_ready``), ``poller(sockets, wakeup_fd)`` returning
+      ``poll(timeout_ms) -> ready sockets``, and ``close_socket``;
+    - asyncio (``supports_async = True``): ``open_async_socket`` (the same
+      methods, ``push`` / ``pull`` / ``confirm`` awaitable, ``recv_ready``
+      never blocking), ``async_poller(sockets)`` returning an
+      :class:`~zeroevents_core.transports.AsyncPoller` (``await poll(timeout_ms)``
+      and ``wake()``, which a stop calls), and ``await close_async_socket``,
+      which must not block the event loop for long (flush off the loop).
+
+    Both sides encode with :class:`~zeroevents_core.transports.codec.EventCodec`
+    and fire the same error events.
     """

@@ -19,13 +19,13 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import EventListener, dead_letter_options
 from .schemas import SchemaRegistry, resolve_schemas
-from .transports import Message
+from .transports import Message, Transport
 from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,20 @@ class ServiceStats:
     schema_errors: int = 0
 
 
-class EventService:
-    """Polls its listeners' sockets together and fires every event that arrives."""
+class Endpoint(Protocol):
+    """What a service needs of a listener it receives on."""
+
+    transport: Transport
+    dead_letter: EventListener | None
+
+
+L = TypeVar("L", bound=Endpoint)
+
+
+class ServiceCore(Generic[L]):
+    """What :class:`EventService` and the asyncio ``AsyncEventService`` share: the
+    options, the stats, and the rules for one received message (decode, contracts,
+    dead letters, counting); each adds its own loop, confirming and firing."""
 
     def __init__(
         self,
@@ -70,18 +82,15 @@ class EventService:
         """Where events that break their contracts go when their listener names no
         dead-letter endpoint of its own; None: they are dropped."""
         self._dead_letters: dict[Any, EventListener | None] = {}
-        self.listeners: list[EventListener] = []
+        self.listeners: list[L] = []
         self.timeout_ms = -1
         self.stats = ServiceStats()
-        self._signals: dict[int, SignalHandler | int] | None = None
-        self._running = False
-        self._wakeup: int | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
         return self._dispatcher if self._dispatcher is not None else default_dispatcher()
 
-    def listen(self, listener: EventListener) -> EventService:
+    def listen(self, listener: L) -> Self:
         """Receive on ``listener``'s socket too (all are polled together)."""
         if self.listeners and listener.transport.name != self.listeners[0].transport.name:
             raise ConfigurationError(
@@ -91,13 +100,76 @@ class EventService:
         self.listeners.append(listener)
         return self
 
-    def poll_timeout(self, milliseconds: int) -> EventService:
+    def poll_timeout(self, milliseconds: int) -> Self:
         """Wait at most this long for a message before firing ``zeroevents.service.idle``
         (-1, the default: wait forever)."""
         if not isinstance(milliseconds, int) or milliseconds < -1:
             raise ConfigurationError(f"poll timeout must be an int >= -1, got {milliseconds!r}")
         self.timeout_ms = milliseconds
         return self
+
+    def _route_dead_letters(self, sockets: list[Any]) -> None:
+        self._dead_letters = {
+            socket: listener.dead_letter or self.dead_letter
+            for socket, listener in zip(sockets, self.listeners, strict=True)
+        }
+
+    def _decode(self, socket: Any, frames: list[bytes]) -> Message | DecodeError:
+        """Count one received message and decode it; the error when it cannot be
+        (counted and logged; the caller fires ``zeroevents.pull.error``)."""
+        stats = self.stats
+        stats.received += 1
+        try:
+            message: Message = socket.message(frames)
+            return message
+        except DecodeError as error:
+            stats.decode_errors += 1
+            log.warning("dropped a message that cannot be decoded: %s", error)
+            return error
+
+    def _failures(self, socket: Any, message: Message) -> list[Any]:
+        """The contract failures of ``message`` (counted and logged when there are some)."""
+        if socket.schemas is None and self.schemas is None:
+            return []
+        failures: list[Any] = socket.check_incoming(message, self.schemas)
+        if failures:
+            self.stats.schema_errors += 1
+            log.warning(
+                "event %r breaks its contract (%d failures), not fired",
+                message.event,
+                len(failures),
+            )
+        return failures
+
+    def _send_dead_letter(self, socket: Any, message: Message, frames: list[bytes]) -> None:
+        dead_letter = self._dead_letters.get(socket, self.dead_letter)
+        if dead_letter is not None:
+            try:
+                address = message.address
+                dead_letter.socket().send_frames(frames[1:] if address is not None else frames)
+            except Exception as error:  # the transport's own send errors too
+                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+
+    def _listener_failed(self, event: str) -> None:
+        self.stats.listener_errors += 1
+        log.exception("a listener of %r raised; the service goes on", event)
+
+
+class EventService(ServiceCore[EventListener]):
+    """Polls its listeners' sockets together and fires every event that arrives."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher | None = None,
+        *,
+        schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
+        strict: bool = False,
+        dead_letter: Mapping[str, Any] | str | None = None,
+    ) -> None:
+        super().__init__(dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter)
+        self._signals: dict[int, SignalHandler | int] | None = None
+        self._running = False
+        self._wakeup: int | None = None
 
     def listen_to_signals(
         self,
@@ -137,10 +209,7 @@ class EventService:
         if not self.listeners:
             raise ConfigurationError("the service has no listener: call listen(...) first")
         sockets = [listener.socket() for listener in self.listeners]
-        self._dead_letters = {
-            socket: listener.dead_letter or self.dead_letter
-            for socket, listener in zip(sockets, self.listeners, strict=True)
-        }
+        self._route_dead_letters(sockets)
         wakeup_read, self._wakeup = os.pipe()
         os.set_blocking(wakeup_read, False)
         os.set_blocking(self._wakeup, False)
@@ -191,50 +260,29 @@ class EventService:
 
     def handle(self, socket: Any, frames: list[bytes]) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""
-        stats = self.stats
-        stats.received += 1
-        try:
-            message = socket.message(frames)
-        except DecodeError as error:
-            stats.decode_errors += 1
-            log.warning("dropped a message that cannot be decoded: %s", error)
-            self._fire_guarded(PULL_ERROR, socket, error, frames)
+        message = self._decode(socket, frames)
+        if isinstance(message, DecodeError):
+            self._fire_guarded(PULL_ERROR, socket, message, frames)
             return
         if socket.confirmed or message.event == FLUSH:
             socket.confirm(message)
             if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
                 return
-        if socket.schemas is not None or self.schemas is not None:
-            failures = socket.check_incoming(message, self.schemas)
-            if failures:
-                self._reject(socket, message, failures, frames)
-                return
+        failures = self._failures(socket, message)
+        if failures:
+            event, payload, address = message
+            self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
+            self._send_dead_letter(socket, message, frames)
+            return
         if self._fire_guarded(message.event, *message.payload):
-            stats.fired += 1
-
-    def _reject(
-        self, socket: Any, message: Message, failures: list[Any], frames: list[bytes]
-    ) -> None:
-        self.stats.schema_errors += 1
-        log.warning(
-            "event %r breaks its contract (%d failures), not fired", message.event, len(failures)
-        )
-        event, payload, address = message
-        self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-        dead_letter = self._dead_letters.get(socket, self.dead_letter)
-        if dead_letter is not None:
-            try:
-                dead_letter.socket().send_frames(frames[1:] if address is not None else frames)
-            except Exception as error:  # the transport's own send errors too
-                log.error("could not send %r to the dead-letter endpoint: %s", event, error)
+            self.stats.fired += 1
 
     def _fire_guarded(self, event: str, *payload: Any) -> bool:
         try:
             self.dispatcher.fire(event, *payload)
             return True
         except Exception:
-            self.stats.listener_errors += 1
-            log.exception("a listener of %r raised; the service goes on", event)
+            self._listener_failed(event)
             return False
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from ..errors import ConfigurationError
 
@@ -25,6 +25,20 @@ class Message(NamedTuple):
     event: str
     payload: list[Any]
     address: bytes | None = None
+
+
+class AsyncPoller(Protocol):
+    """What an asyncio service waits on: made by ``Transport.async_poller``."""
+
+    async def poll(self, timeout_ms: int) -> list[Any]:
+        """The sockets that can be read, once some can or after ``timeout_ms``
+        (-1: no limit), or an empty list as soon as :meth:`wake` is called."""
+        ...
+
+    def wake(self) -> None:
+        """Make the pending (or the next) :meth:`poll` return an empty list now;
+        called from the event loop's thread (a stop, a signal handler)."""
+        ...
 
 
 class Transport(ABC):
@@ -49,9 +63,29 @@ class Transport(ABC):
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         """Open a blocking event socket, bound and connected as the options say."""
 
+    # The asyncio side: a transport with ``supports_async = True`` implements the
+    # three methods below; the others raise ConfigurationError naming the transport.
+
     def open_async_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
-        """Open an asyncio event socket (transports with ``supports_async``)."""
+        """Open an asyncio event socket (transports with ``supports_async``).
+
+        Besides ``message(frames)``, ``check_incoming``, ``confirmed`` and ``schemas``
+        from :class:`~.codec.EventCodec`, it offers ``await push(event, payload,
+        address)``, ``await pull()``, ``await confirm(message)``, ``recv_ready()``
+        (the frames of one waiting message or None, never blocking) and ``send_frames``.
+        Error events are fired with ``until_async`` on ``dispatcher``.
+        """
         raise ConfigurationError(f"transport {self.name!r} has no asyncio sockets")
+
+    def async_poller(self, sockets: Sequence[Any]) -> AsyncPoller:
+        """Prepare, once per asyncio service run, an :class:`AsyncPoller` over
+        ``sockets`` (opened by :meth:`open_async_socket`)."""
+        raise ConfigurationError(f"transport {self.name!r} has no asyncio sockets")
+
+    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
+        """Close an asyncio socket, flushing queued sends as its options say, without
+        blocking the event loop for long (default: :meth:`close_socket`)."""
+        self.close_socket(socket, options)
 
     @abstractmethod
     def poller(self, sockets: Sequence[Any], wakeup_fd: int | None) -> Callable[[int], list[Any]]:

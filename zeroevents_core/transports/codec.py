@@ -31,6 +31,12 @@ SCHEMA_ERROR = "zeroevents.schema.error"
 RESERVED = frozenset({CONFIRMED, FLUSH})
 
 
+def is_confirmation(reply: Message, event: str) -> bool:
+    """Whether ``reply`` confirms ``event``; a late reply to an earlier push that
+    timed out does not (the rule of every socket class, sync and asyncio)."""
+    return reply.event == CONFIRMED and reply.payload[:1] == [event]
+
+
 def resolve_serializer(serializer: str | Serializer) -> Serializer:
     """A serializer instance from a registered name or an instance."""
     if isinstance(serializer, Serializer):

@@ -21,7 +21,15 @@ from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..serializers import Serializer
 from . import Message, Transport
-from .codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR, EventCodec
+from .codec import (
+    CONFIRMED,
+    FLUSH,
+    PULL_ERROR,
+    PUSH_ERROR,
+    SCHEMA_ERROR,
+    EventCodec,
+    is_confirmation,
+)
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -142,8 +150,7 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
         deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
         while True:
             reply = self.message(self.recv_frames())
-            # A late reply to an earlier push that timed out is not this one's.
-            if reply.event == CONFIRMED and reply.payload[:1] == [event]:
+            if is_confirmation(reply, event):
                 return reply
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
@@ -288,6 +295,7 @@ class ZmqTransport(Transport):
     """ZeroMQ sockets: every socket type, over tcp://, ipc:// and inproc://."""
 
     name = "zmq"
+    supports_async = True
     defaults: ClassVar[Mapping[str, Any]] = {
         "threads": 1,
         "is_persistent": False,
@@ -325,6 +333,28 @@ class ZmqTransport(Transport):
 
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         return self._open(EventSocket, options, dispatcher)
+
+    def open_async_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+        from ..aio import AsyncEventSocket  # asyncio loaded only by those who use it
+
+        return self._open(AsyncEventSocket, options, dispatcher)
+
+    def async_poller(self, sockets: Sequence[Any]) -> Any:
+        from ..aio import ZmqAsyncPoller
+
+        return ZmqAsyncPoller(sockets)
+
+    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
+        if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
+            linger = int(socket.get(zmq.LINGER))
+            await socket.flush(linger, peers=max(1, len(options["connect"])))
+        context = socket.context
+        socket.close()
+        if not options["is_persistent"]:
+            # term() waits for queued sends (up to LINGER): not on the loop's thread.
+            import asyncio
+
+            await asyncio.to_thread(context.term)
 
     def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         context = _context(options["threads"], options["is_persistent"])
