@@ -24,7 +24,14 @@ DOCS = ROOT / "docs"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 FILE = re.compile(r"^# file: (\S+)\n")
 # The pages whose snippets run on their own (the quickstart's are run below).
-RUNNABLE_PAGES = ["concepts.md", "configuration.md", "wire-format.md", "plugins.md", "migration.md"]
+RUNNABLE_PAGES = [
+    "asyncio.md",
+    "concepts.md",
+    "configuration.md",
+    "wire-format.md",
+    "plugins.md",
+    "migration.md",
+]
 ENDPOINT = "ipc:///tmp/my.ipc"
 
 
