@@ -251,6 +251,20 @@ def socket_option_of(key: Any) -> int:
     raise ConfigurationError(f"option 'socket_options': unknown ZeroMQ socket option {key!r}")
 
 
+def socket_option_value(option: int, value: Any) -> Any:
+    """``value`` if it has the type ZeroMQ wants for ``option`` (checked when the
+    options are given, not when the socket opens)."""
+    known = zmq.SocketOption(option)
+    kind = getattr(getattr(known, "_opt_type", None), "value", None)
+    wanted = {"int": int, "int64": int, "bytes": str | bytes}.get(str(kind))
+    if wanted is not None and not isinstance(value, wanted):
+        raise ConfigurationError(
+            f"option 'socket_options': {known.name} needs "
+            f"{'an int' if wanted is int else 'a str or bytes'}, got {value!r}"
+        )
+    return value
+
+
 def endpoints_of(key: str, value: Any) -> list[str]:
     """One endpoint or a list of them, each checked for form."""
     if value is None:
@@ -319,7 +333,10 @@ class ZmqTransport(Transport):
             raise ConfigurationError(
                 f"option 'socket_options': expected a mapping, got {socket_options!r}"
             )
-        checked["socket_options"] = {socket_option_of(k): v for k, v in socket_options.items()}
+        checked["socket_options"] = {
+            option: socket_option_value(option, v)
+            for option, v in ((socket_option_of(k), v) for k, v in socket_options.items())
+        }
         checked["bind"] = endpoints_of("bind", checked["bind"])
         checked["connect"] = endpoints_of("connect", checked["connect"])
         subscribe = checked["subscribe"]
@@ -374,12 +391,14 @@ class ZmqTransport(Transport):
                 socket.set(zmq.SUBSCRIBE, prefix.encode() if isinstance(prefix, str) else prefix)
             for endpoint in options["bind"]:
                 socket.bind(endpoint)
-                path = _ipc_path(endpoint)
-                if path is not None:
+                # The bound path, not the given one: ipc://* makes up a file name;
+                # an abstract socket (ipc://@name) has no file to protect.
+                path = _ipc_path(socket.get(zmq.LAST_ENDPOINT).decode())
+                if path is not None and not path.startswith("@"):
                     os.chmod(path, options["ipc_mode"])
             for endpoint in options["connect"]:
                 socket.connect(endpoint)
-        except zmq.ZMQError as exc:
+        except (zmq.ZMQError, OSError) as exc:
             socket.close(linger=0)
             if not options["is_persistent"]:
                 context.term()
