@@ -152,7 +152,8 @@ output:
   (plus "address": base64 of the sender's id on a ROUTER). Values JSON cannot show
   become {"$bytes": BASE64}, {"$float": "NaN"}, {"$set": [...]} or {"$TYPE": TEXT}.
   Messages that cannot be decoded or that break their contract (--schemas) are
-  reported on stderr, never printed on stdout.
+  reported on stderr, never printed on stdout. A pull socket's receive queue is
+  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight.
 
 exit status:
   0 after --count events, or on SIGINT/SIGTERM; 1 when --timeout passes with
@@ -536,6 +537,11 @@ def _listen(args: argparse.Namespace) -> int:
         # Confirmations and flush replies are small; do not let close() hang on them.
         "socket_options": {"LINGER": 1000},
     }
+    if args.socket_type == "pull":
+        # A pusher that exits while its receiver sits at the receive high-water mark
+        # loses the events in flight (libzmq issue 4660); push has no reply path for
+        # a flush barrier, so the receiving queue is unbounded instead.
+        options["socket_options"]["RCVHWM"] = 0
     dispatcher = Dispatcher(args.matcher)
     listener = EventListener(options, dispatcher)
     out = sys.stdout
@@ -719,9 +725,12 @@ def cmd_emit(args: argparse.Namespace) -> int:
         "SNDTIMEO": timeout_ms,
         "RCVTIMEO": timeout_ms,
     }
-    if args.socket_type != "pub":
+    if args.socket_type == "push":
         # Queue only to connections that are up: a send with no receiver fails after
-        # --timeout instead of waiting in a queue that close() then drops.
+        # --timeout instead of waiting in a queue that close() then drops. Not on
+        # dealer and pair, which the final flush barrier covers: with IMMEDIATE, libzmq
+        # drops a reply not yet read when the peer disconnects (a listen that ends
+        # right after answering the barrier).
         socket_options["IMMEDIATE"] = 1
     options: dict[str, Any] = {
         "bind": args.bind,
@@ -737,6 +746,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
     dispatcher = Dispatcher()
     dispatcher.listen(PUSH_ERROR, lambda *_: FAILED)
     listener = EventListener(options, dispatcher)
+    where = ", ".join([*args.bind, *args.connect])
     sent = 0
     try:
         try:
@@ -748,25 +758,28 @@ def cmd_emit(args: argparse.Namespace) -> int:
         )
         if settle:
             time.sleep(settle)
-        for event, payload in events:
-            if socket.push(event, payload) is FAILED:
-                what = "sent and confirmed" if args.confirmed else "sent"
-                raise CommandError(
-                    f"event {event!r} was not {what} within {args.timeout:g} s: is a receiver "
-                    f"on {', '.join([*args.bind, *args.connect])} of a matching socket type?"
-                )
-            sent += 1
+        try:
+            for event, payload in events:
+                if socket.push(event, payload) is FAILED:
+                    what = "sent and confirmed" if args.confirmed else "sent"
+                    raise CommandError(
+                        f"event {event!r} was not {what} within {args.timeout:g} s: is a "
+                        f"receiver on {where}, of a socket type that fits {args.socket_type}?"
+                    )
+                sent += 1
+        except ZeroEventsError as error:
+            if sent:
+                raise CommandError(f"{one_line(str(error))} ({sent} sent before)") from error
+            raise
         if sent and args.socket_type in REPLY_TYPES:
             peers = max(1, len(args.connect))
             if not socket.flush(timeout_ms, peers=peers):
                 raise CommandError(
-                    f"the receiver did not confirm within {args.timeout:g} s that it took "
-                    f"all {sent} events"
+                    f"no receiver on {where} confirmed within {args.timeout:g} s that it took "
+                    f"the {sent} event{'s' * (sent != 1)} sent"
                 )
-    except ZeroEventsError as error:
+    except ZeroEventsError:
         listener.close()
-        if sent:
-            raise CommandError(f"{one_line(str(error))} ({sent} sent before)") from error
         raise
     started = time.monotonic()
     listener.close()

@@ -113,7 +113,14 @@ def consume(
 
     dispatcher = Dispatcher()
     listener = EventListener(
-        {"bind": endpoint, "socket_type": "PULL", "serializer": serializer, "schemas": contracts},
+        {
+            "bind": endpoint,
+            "socket_type": "PULL",
+            "serializer": serializer,
+            "schemas": contracts,
+            # The producer's exit must lose nothing in flight (libzmq issue 4660).
+            "socket_options": {"RCVHWM": 0},
+        },
         dispatcher,
     )
     service = EventService(dispatcher).listen(listener).poll_timeout(100).listen_to_signals(())
