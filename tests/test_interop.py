@@ -30,7 +30,7 @@ PHP_FRAMES = [
 ]
 VALUES = [None, 1, True, "string", [1, 2, 3], {"key": "value"}, "при/вет", {}]
 STOP = b"zeroevents.service.stop"
-FAST = {"LINGER": 1000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
+FAST = {"LINGER": 3000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
 
 
 @pytest.fixture

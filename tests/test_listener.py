@@ -25,6 +25,8 @@ from zeroevents_core import (
 )
 
 FAST = {"LINGER": 0, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
+# A sender that closes right after sending must linger, or what is queued is dropped.
+SENDER = {**FAST, "LINGER": 5000}
 
 
 @pytest.fixture
@@ -248,7 +250,7 @@ def test_listener_forwards_the_fired_name_to_another_process(
         ("my.events.two", [{"a": "b"}, None]),
         ("my.events.three", []),
     ]
-    options = {"socket_type": "PUSH", "connect": endpoint, "socket_options": FAST}
+    options = {"socket_type": "PUSH", "connect": endpoint, "socket_options": SENDER}
     child = spawn(procs.forward, options, events, queue)
     assert pull.recv_multipart() == [b"my.events.one", b"1"]
     assert pull.recv_multipart() == [b"my.events.two", b'{"a":"b"}', b"null"]
@@ -288,7 +290,7 @@ def test_inproc_between_threads_with_a_persistent_context(
     def produce() -> None:
         dispatcher = Dispatcher()
         options = {"socket_type": "PUSH", "connect": name, "is_persistent": True}
-        with EventListener({**options, "socket_options": FAST}, dispatcher) as listener:
+        with EventListener({**options, "socket_options": SENDER}, dispatcher) as listener:
             dispatcher.listen("t.*", listener)
             for n in range(3):
                 sent.extend(dispatcher.fire(f"t.{n}", n))

@@ -33,7 +33,7 @@ FRAMES = [
     b"{}",
 ]
 # Options of a socket in a child process: quick to fail, slow enough for a busy machine.
-TIMEOUTS = {"LINGER": 1000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
+TIMEOUTS = {"LINGER": 3000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
 
 
 @pytest.fixture
