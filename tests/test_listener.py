@@ -394,3 +394,22 @@ def test_service_in_another_process_from_config_names(
     assert stopped[1]["fired"] == 2
     child.join(procs.WAIT)
     assert child.exitcode == 0
+
+
+def test_listener_made_without_a_dispatcher_forwards_for_the_one_it_listens_on(
+    tmp_path: Path,
+) -> None:
+    context: zmq.Context[Any] = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVTIMEO, 10000)
+    pull.bind(f"ipc://{tmp_path}/adopt.ipc")
+    dispatcher = Dispatcher()
+    listener = EventListener({"connect": f"ipc://{tmp_path}/adopt.ipc", "socket_type": "PUSH"})
+    dispatcher.listen("orders.*", listener)
+    try:
+        dispatcher.fire("orders.created", {"id": 1})
+        assert pull.recv_multipart() == [b"orders.created", b'{"id":1}']
+    finally:
+        listener.close()
+        pull.close(linger=0)
+        context.term()

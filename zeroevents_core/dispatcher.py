@@ -64,6 +64,11 @@ class Dispatcher:
         """Call ``listener`` for each event matching ``events`` (a name, a pattern, or a list)."""
         if not callable(listener):
             raise ListenerError(f"listener must be callable, got {listener!r}")
+        # A forwarding listener asks its dispatcher which event is firing: one made
+        # without a dispatcher adopts the one it is registered on.
+        attach = getattr(listener, "attach_dispatcher", None)
+        if attach is not None:
+            attach(self)
         for pattern in [events] if isinstance(events, str) else events:
             entries = self._listeners.get(pattern)
             if entries is None:

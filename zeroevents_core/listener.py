@@ -82,13 +82,15 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
     return transport, transport.validate_options(merged)
 
 
-class EventListener:
-    """Forwards each event it is called for to a socket, lazily opened from ``options``."""
+class BaseListener:
+    """What the blocking and the asyncio listeners share: checked options, the
+    dispatcher whose ``firing()`` names the forwarded event, the dead letter."""
 
     def __init__(
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
     ) -> None:
         self.transport, self.options = resolve_options(options)
+        self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
         dead_letter = self.options["dead_letter"]
@@ -99,6 +101,20 @@ class EventListener:
         )
         """Where a service sends the events this listener's socket receives that
         break their contracts, frames intact; None: they are dropped."""
+
+    def attach_dispatcher(self, dispatcher: Dispatcher) -> None:
+        """Called by ``Dispatcher.listen``: a listener made without a dispatcher
+        forwards the events of the one it is registered on."""
+        if not self._own_dispatcher and self._socket is None:
+            self.dispatcher = dispatcher
+
+    def __repr__(self) -> str:
+        where = self.options.get("bind") or self.options.get("connect") or ""
+        return f"<{type(self).__name__} {self.options['transport']} {where}>"
+
+
+class EventListener(BaseListener):
+    """Forwards each event it is called for to a socket, lazily opened from ``options``."""
 
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
@@ -136,7 +152,3 @@ class EventListener:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        where = self.options.get("bind") or self.options.get("connect") or ""
-        return f"<EventListener {self.options['transport']} {where}>"

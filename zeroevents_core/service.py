@@ -208,17 +208,19 @@ class EventService(ServiceCore[EventListener]):
         """Poll and fire until stopped; then close the listeners' sockets."""
         if not self.listeners:
             raise ConfigurationError("the service has no listener: call listen(...) first")
-        sockets = [listener.socket() for listener in self.listeners]
-        self._route_dead_letters(sockets)
         wakeup_read, self._wakeup = os.pipe()
         os.set_blocking(wakeup_read, False)
         os.set_blocking(self._wakeup, False)
-        poll = self.listeners[0].transport.poller(sockets, wakeup_read)
         dispatcher = self.dispatcher
-        dispatcher.listen(STOP, self.stop)
-        previous = self._install_signals()
+        previous: dict[int, Any] = {}
         self._running = True
         try:
+            # Inside the try: a listener that fails to open must not leak the others.
+            sockets = [listener.socket() for listener in self.listeners]
+            self._route_dead_letters(sockets)
+            poll = self.listeners[0].transport.poller(sockets, wakeup_read)
+            dispatcher.listen(STOP, self.stop)
+            previous = self._install_signals()
             while self._running:
                 ready = poll(self.timeout_ms)
                 if not ready:
