@@ -39,7 +39,7 @@ import zmq.asyncio
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError, ZeroEventsError
-from .listener import EventListener, dead_letter_options, resolve_options
+from .listener import BaseListener
 from .serializers import Serializer
 from .service import BATCH, IDLE, STOP, ServiceCore
 from .transports import AsyncPoller, Message
@@ -287,7 +287,7 @@ class ZmqAsyncPoller:
             self._woken = True
 
 
-class AsyncEventListener:
+class AsyncEventListener(BaseListener):
     """Forwards each event it is called for to an asyncio socket, lazily opened.
 
     Listening on a dispatcher, it is awaited by ``fire_async``; called by a blocking
@@ -298,23 +298,13 @@ class AsyncEventListener:
     def __init__(
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
     ) -> None:
-        self.transport, self.options = resolve_options(options)
+        super().__init__(options, dispatcher)
         if not self.transport.supports_async:
             raise ConfigurationError(
                 f"transport {self.transport.name!r} has no asyncio sockets; "
                 "use EventListener with it"
             )
-        self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
-        self._socket: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        dead_letter = self.options["dead_letter"]
-        self.dead_letter = (
-            None
-            if dead_letter is None
-            else EventListener(dead_letter_options(dead_letter), self.dispatcher)
-        )
-        """Where a service sends the events this listener's socket receives that
-        break their contracts (a blocking socket: one non-blocking-ish send each)."""
 
     def socket(self) -> Any:
         """The listener's asyncio socket, opened, bound and connected on first call."""
@@ -384,10 +374,6 @@ class AsyncEventListener:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        where = self.options.get("bind") or self.options.get("connect") or ""
-        return f"<AsyncEventListener {self.options['transport']} {where}>"
 
 
 class AsyncEventService(ServiceCore[AsyncEventListener]):
