@@ -6,6 +6,7 @@ another process receives them and fires them on its own dispatcher.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .dispatcher import CoroutineListenerError, Dispatcher, default_dispatcher
@@ -36,7 +37,6 @@ from .plugins import (
     register,
     unregister,
 )
-from .schemas import SchemaFailure, SchemaRegistry
 from .serializers import Serializer
 from .service import EventService, ServiceStats
 from .transports import Message, Transport
@@ -44,9 +44,17 @@ from .transports.zmq import EventSocket
 
 if TYPE_CHECKING:
     from .aio import AsyncEventListener, AsyncEventService, AsyncEventSocket
+    from .schemas import SchemaFailure, SchemaRegistry
 
-# Loaded on first use, so that importing the package does not import asyncio.
-_ASYNC = frozenset({"AsyncEventListener", "AsyncEventService", "AsyncEventSocket"})
+# Loaded on first use, so that importing the package imports neither asyncio nor
+# jsonschema (about a second, which every process and CLI call would pay).
+_LAZY = {
+    "AsyncEventListener": "aio",
+    "AsyncEventService": "aio",
+    "AsyncEventSocket": "aio",
+    "SchemaFailure": "schemas",
+    "SchemaRegistry": "schemas",
+}
 
 __all__ = [
     "AsyncEventListener",
@@ -93,8 +101,7 @@ def __getattr__(name: str) -> Any:
     # ``events`` is made on first use so that importing the package loads no plugin.
     if name == "events":
         return default_dispatcher()
-    if name in _ASYNC:
-        from . import aio
-
-        return getattr(aio, name)
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

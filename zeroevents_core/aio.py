@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
-from .dispatcher import Dispatcher, default_dispatcher
+from .dispatcher import Dispatcher
 from .errors import ConfigurationError, DecodeError, ZeroEventsError
 from .listener import BaseListener
 from .serializers import Serializer
@@ -49,10 +49,9 @@ from .transports.codec import (
     PULL_ERROR,
     PUSH_ERROR,
     SCHEMA_ERROR,
-    EventCodec,
     is_confirmation,
 )
-from .transports.zmq import NOBLOCK, RCVMORE, ROUTER, SNDMORE
+from .transports.zmq import NOBLOCK, RCVMORE, SNDMORE, ZmqEventCodec
 
 if TYPE_CHECKING:
     import os
@@ -68,7 +67,7 @@ _send = zmq.backend.Socket.send
 _get = zmq.backend.Socket.get
 
 
-class AsyncEventSocket(EventCodec, zmq.asyncio.Socket):
+class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
     """A ``zmq.asyncio`` socket that pushes and pulls events with ``await``.
 
     Same options and wire format as :class:`~zeroevents_core.EventSocket`; the
@@ -79,14 +78,7 @@ class AsyncEventSocket(EventCodec, zmq.asyncio.Socket):
     """
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
-    _serializer: Serializer
-    _accept: frozenset[str]
-    _dispatcher: Dispatcher | None
     _confirming: asyncio.Lock
-    schemas: SchemaRegistry | None
-    confirmed: bool
-    routes_replies: bool
-    has_sent: bool = False
 
     def __init__(
         self,
@@ -100,19 +92,10 @@ class AsyncEventSocket(EventCodec, zmq.asyncio.Socket):
         schemas: SchemaRegistry | None = None,
     ) -> None:
         super().__init__(context, socket_type)  # type: ignore[misc]
-        context._add_socket(self)  # so that context.destroy() closes it too
-        try:
-            self._init_codec(serializer, confirmed, accept, schemas)
-        except BaseException:
-            self.close(linger=0)
-            raise
-        self._dispatcher = dispatcher
+        self._init_event_socket(
+            context, socket_type, serializer, confirmed, dispatcher, accept, schemas
+        )
         self._confirming = asyncio.Lock()
-        self.routes_replies = socket_type == ROUTER
-
-    @property
-    def dispatcher(self) -> Dispatcher:
-        return self._dispatcher if self._dispatcher is not None else default_dispatcher()
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
         """Send one multipart message (``zmq.Again`` after the send timeout)."""

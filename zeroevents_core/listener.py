@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .plugins import get_transport
-from .schemas import resolve_schemas
 from .serializers import Serializer
 from .transports import Transport
 from .transports.codec import resolve_accept, resolve_serializer
+
+if TYPE_CHECKING:
+    from .schemas import SchemaRegistry
 
 COMMON_DEFAULTS: Mapping[str, Any] = {
     "transport": "zmq",
@@ -31,6 +33,16 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "strict": False,
     "dead_letter": None,
 }
+
+
+def load_schemas(spec: Any, *, strict: bool) -> SchemaRegistry | None:
+    """The contracts named by a ``schemas`` option (see ``schemas.resolve_schemas``)."""
+    if spec is None:
+        return None
+    # jsonschema takes about a second to import: only processes that use contracts pay.
+    from .schemas import resolve_schemas
+
+    return resolve_schemas(spec, strict=strict)
 
 
 def dead_letter_options(value: Any) -> Mapping[str, Any] | str:
@@ -78,7 +90,7 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
             raise ConfigurationError(
                 f"option {flag!r}: expected true or false, got {merged[flag]!r}"
             )
-    merged["schemas"] = resolve_schemas(merged["schemas"], strict=merged["strict"])
+    merged["schemas"] = load_schemas(merged["schemas"], strict=merged["strict"])
     return transport, transport.validate_options(merged)
 
 

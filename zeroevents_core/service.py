@@ -19,14 +19,16 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
-from .listener import EventListener, dead_letter_options
-from .schemas import SchemaRegistry, resolve_schemas
+from .listener import EventListener, dead_letter_options, load_schemas
 from .transports import Message, Transport
 from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
+
+if TYPE_CHECKING:
+    from .schemas import SchemaRegistry
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ class ServiceCore(Generic[L]):
         dead_letter: Mapping[str, Any] | str | None = None,
     ) -> None:
         self._dispatcher = dispatcher
-        self.schemas = resolve_schemas(schemas, strict=strict)
+        self.schemas = load_schemas(schemas, strict=strict)
         """Contracts for the events of sockets that have none of their own."""
         self.dead_letter = (
             None if dead_letter is None else EventListener(dead_letter_options(dead_letter))

@@ -52,15 +52,9 @@ def _default_dispatcher() -> Dispatcher:
     return default_dispatcher()
 
 
-class EventSocket(EventCodec, zmq.Socket[bytes]):
-    """A ZeroMQ socket that pushes and pulls events.
-
-    ``serializer`` is a registered name or a :class:`Serializer`; ``accept`` the
-    serializer names this socket may be switched to (default: only its own).
-    ``dispatcher`` receives the error events (default: ``zeroevents_core.events``).
-    ``schemas`` (a :class:`~zeroevents_core.schemas.SchemaRegistry`) is enforced on
-    ``push`` (:class:`SchemaValidationError`, nothing sent) and on ``pull``.
-    """
+class ZmqEventCodec(EventCodec):
+    """What the blocking and the asyncio ZeroMQ event sockets share beyond the wire
+    rules: their set-up and their dispatcher."""
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _serializer: Serializer
@@ -70,6 +64,42 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
     confirmed: bool
     routes_replies: bool
     has_sent: bool = False
+
+    def _init_event_socket(
+        self,
+        context: zmq.Context[Any],
+        socket_type: int,
+        serializer: str | Serializer,
+        confirmed: bool,
+        dispatcher: Dispatcher | None,
+        accept: Collection[str] | None,
+        schemas: SchemaRegistry | None,
+    ) -> None:
+        # Made directly, not by context.socket(): register it so that
+        # context.destroy() closes it as it closes the others.
+        context._add_socket(self)
+        try:
+            self._init_codec(serializer, confirmed, accept, schemas)
+        except BaseException:
+            self.close(linger=0)  # type: ignore[attr-defined]
+            raise
+        self._dispatcher = dispatcher
+        self.routes_replies = socket_type == ROUTER
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher if self._dispatcher is not None else _default_dispatcher()
+
+
+class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
+    """A ZeroMQ socket that pushes and pulls events.
+
+    ``serializer`` is a registered name or a :class:`Serializer`; ``accept`` the
+    serializer names this socket may be switched to (default: only its own).
+    ``dispatcher`` receives the error events (default: ``zeroevents_core.events``).
+    ``schemas`` (a :class:`~zeroevents_core.schemas.SchemaRegistry`) is enforced on
+    ``push`` (:class:`SchemaValidationError`, nothing sent) and on ``pull``.
+    """
 
     def __init__(
         self,
@@ -83,20 +113,9 @@ class EventSocket(EventCodec, zmq.Socket[bytes]):
         schemas: SchemaRegistry | None = None,
     ) -> None:
         super().__init__(context, socket_type)
-        # Made directly, not by context.socket(): register it so that
-        # context.destroy() closes it as it closes the others.
-        context._add_socket(self)
-        try:
-            self._init_codec(serializer, confirmed, accept, schemas)
-        except BaseException:
-            self.close(linger=0)
-            raise
-        self._dispatcher = dispatcher
-        self.routes_replies = socket_type == ROUTER
-
-    @property
-    def dispatcher(self) -> Dispatcher:
-        return self._dispatcher if self._dispatcher is not None else _default_dispatcher()
+        self._init_event_socket(
+            context, socket_type, serializer, confirmed, dispatcher, accept, schemas
+        )
 
     def send_frames(self, frames: Sequence[bytes], flags: int = 0) -> None:
         """Send one multipart message frame by frame."""
