@@ -6,7 +6,7 @@ come from the package index as for any user), and shows there, with no configura
 that ``get_serializer("msgpack")`` round-trips and that an ``EventSocket`` with
 ``serializer="msgpack"`` carries an event over an inproc PAIR.
 
-Marked ``slow`` (deselect with ``-m "not slow"``), but part of ``make test``.
+Marked ``slow`` (deselect with ``-m "not slow"``), but part of ``python3 scripts/test``.
 """
 
 from __future__ import annotations
