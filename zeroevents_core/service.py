@@ -119,15 +119,17 @@ class ServiceCore(Generic[L]):
     def _decode(self, socket: Any, frames: list[bytes]) -> Message | DecodeError:
         """Count one received message and decode it; the error when it cannot be
         (counted and logged; the caller fires ``zeroevents.pull.error``)."""
-        stats = self.stats
-        stats.received += 1
+        self.stats.received += 1
         try:
             message: Message = socket.message(frames)
             return message
         except DecodeError as error:
-            stats.decode_errors += 1
-            log.warning("dropped a message that cannot be decoded: %s", error)
+            self._undecodable(error)
             return error
+
+    def _undecodable(self, error: DecodeError) -> None:
+        self.stats.decode_errors += 1
+        log.warning("dropped a message that cannot be decoded: %s", error)
 
     def _failures(self, socket: Any, message: Message) -> list[Any]:
         """The contract failures of ``message`` (counted and logged when there are some)."""
@@ -264,22 +266,33 @@ class EventService(ServiceCore[EventListener]):
 
     def handle(self, socket: Any, frames: list[bytes]) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""
-        message = self._decode(socket, frames)
-        if isinstance(message, DecodeError):
-            self._fire_guarded(PULL_ERROR, socket, message, frames)
+        # The per-event path of the service: the common case costs only the checks
+        # it needs (no contracts, not confirmed) before the fire.
+        stats = self.stats
+        stats.received += 1
+        try:
+            message: Message = socket.message(frames)
+        except DecodeError as error:
+            self._undecodable(error)
+            self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
-        if socket.confirmed or message.event == FLUSH:
+        event, payload, address = message
+        if socket.confirmed or event == FLUSH:
             socket.confirm(message)
-            if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
+            if event == FLUSH:  # a closing sender's barrier, answered, not fired
                 return
-        failures = self._failures(socket, message)
-        if failures:
-            event, payload, address = message
-            self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-            self._send_dead_letter(socket, message, frames)
+        if socket.schemas is not None or self.schemas is not None:
+            failures = self._failures(socket, message)
+            if failures:
+                self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
+                self._send_dead_letter(socket, message, frames)
+                return
+        try:
+            self.dispatcher.fire(event, *payload)
+        except Exception:
+            self._listener_failed(event)
             return
-        if self._fire_guarded(message.event, *message.payload):
-            self.stats.fired += 1
+        stats.fired += 1
 
     def _fire_guarded(self, event: str, *payload: Any) -> bool:
         try:
