@@ -210,6 +210,9 @@ BAD_OPTIONS = [
     ({"ipc_mode": "0600"}, "'ipc_mode'"),
     ({"confirmed": "yes"}, "'confirmed'"),
     ({"confirmed": 1}, "'confirmed'"),
+    ({"socket_type": "SUB", "subscribe": 5}, "'subscribe'"),
+    ({"socket_type": "SUB", "subscribe": ["orders.", 3]}, "'subscribe'"),
+    ({"socket_type": "PUSH", "subscribe": "orders."}, "'subscribe'"),
 ]
 
 

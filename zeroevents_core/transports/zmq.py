@@ -305,6 +305,25 @@ def endpoints_of(key: str, value: Any) -> list[str]:
     return list(items)
 
 
+def subscriptions_of(value: Any, socket_type: int) -> list[str | bytes]:
+    """The ``subscribe`` prefixes: one or a list; a SUB socket without any gets every event."""
+    if value is None:
+        return [""] if socket_type == zmq.SUB else []
+    prefixes = [value] if isinstance(value, str | bytes) else value
+    if not isinstance(prefixes, list | tuple) or not all(
+        isinstance(prefix, str | bytes) for prefix in prefixes
+    ):
+        raise ConfigurationError(
+            f"option 'subscribe': expected an event-name prefix or a list of them, got {value!r}"
+        )
+    if prefixes and socket_type not in (zmq.SUB, zmq.XSUB):
+        raise ConfigurationError(
+            f"option 'subscribe': only SUB sockets subscribe, this one is "
+            f"{zmq.SocketType(socket_type).name}"
+        )
+    return list(prefixes)
+
+
 def _ipc_path(endpoint: str) -> str | None:
     return endpoint[len("ipc://") :] if endpoint.startswith("ipc://") else None
 
@@ -358,10 +377,7 @@ class ZmqTransport(Transport):
         }
         checked["bind"] = endpoints_of("bind", checked["bind"])
         checked["connect"] = endpoints_of("connect", checked["connect"])
-        subscribe = checked["subscribe"]
-        if subscribe is None:
-            subscribe = [""] if checked["socket_type"] == zmq.SUB else []
-        checked["subscribe"] = [subscribe] if isinstance(subscribe, str | bytes) else subscribe
+        checked["subscribe"] = subscriptions_of(checked["subscribe"], checked["socket_type"])
         mode = checked["ipc_mode"]
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
