@@ -15,7 +15,7 @@ import os
 import queue as queues
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,31 +184,13 @@ def memory_service(endpoint: str, n: int, stall: float, out: Any) -> None:
 
 
 @pytest.fixture
-def procs() -> Iterator[Callable[..., multiprocessing.process.BaseProcess]]:
-    started: list[multiprocessing.process.BaseProcess] = []
-
-    def start(target: Callable[..., Any], *args: Any) -> multiprocessing.process.BaseProcess:
-        process = SPAWN.Process(target=target, args=args, daemon=True)
-        process.start()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.is_alive():
-            process.terminate()
-            process.join(10)
-        if process.is_alive():
-            process.kill()
-        process.join(10)
+def procs(spawn: Callable[..., multiprocessing.process.BaseProcess]) -> Any:
+    return spawn  # conftest's: every process killed and joined at teardown
 
 
 @pytest.fixture
-def out() -> Iterator[Any]:
-    queue = SPAWN.Queue()
-    yield queue
-    queue.close()
-    queue.join_thread()
+def out(queue: Any) -> Any:
+    return queue  # conftest's
 
 
 @pytest_asyncio.fixture

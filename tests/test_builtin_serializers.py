@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 import pytest
+from vectors import FRAMES, VALUES
 
 from zeroevents_core import (
     DecodeError,
@@ -23,29 +24,10 @@ from zeroevents_core import (
 )
 
 # The vectors of ../shared/design/wire-format.md, from the original's test suite.
-ENCODE_PAYLOAD = [None, 1, True, "string", [1, 2, 3], {"key": "value"}, "при/вет", {}]
-ENCODED = [
-    b"event",
-    b"null",
-    b"1",
-    b"true",
-    b'"string"',
-    b"[1,2,3]",
-    b'{"key":"value"}',
-    '"при/вет"'.encode(),
-    b"{}",
-]
-DECODE_FRAMES = [
-    b"event",
-    b"null",
-    b"1",
-    b"true",
-    b'"string"',
-    b"[1,2,3]",
-    b'{"key":"value"}',
-    '"при/вет"'.encode(),
-]
-DECODED = ("event", [None, 1, True, "string", [1, 2, 3], {"key": "value"}, "при/вет"])
+ENCODE_PAYLOAD = VALUES
+ENCODED = FRAMES
+DECODE_FRAMES = FRAMES[:-1]
+DECODED = ("event", VALUES[:-1])
 
 
 @pytest.fixture

@@ -14,21 +14,11 @@ import procs
 import pytest
 import zmq
 from procs import take
+from vectors import FRAMES, VALUES
 
 from zeroevents_core import Dispatcher, EventSocket, Message
 
-PHP_FRAMES = [
-    b"event",
-    b"null",
-    b"1",
-    b"true",
-    b'"string"',
-    b"[1,2,3]",
-    b'{"key":"value"}',
-    '"при/вет"'.encode(),
-    b"{}",
-]
-VALUES = [None, 1, True, "string", [1, 2, 3], {"key": "value"}, "при/вет", {}]
+PHP_FRAMES = FRAMES
 STOP = b"zeroevents.service.stop"
 FAST = {"LINGER": 3000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
 

@@ -13,6 +13,7 @@ import procs
 import pytest
 import zmq
 from procs import take
+from vectors import FRAMES, VALUES
 
 from zeroevents_core import DecodeError, Dispatcher, EventSocket, Message
 
@@ -20,18 +21,6 @@ CONFIRMED = "zeroevents.confirmed"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
 
-VALUES = [None, 1, True, "string", [1, 2, 3], {"key": "value"}, "при/вет", {}]
-FRAMES = [
-    b"event",
-    b"null",
-    b"1",
-    b"true",
-    b'"string"',
-    b"[1,2,3]",
-    b'{"key":"value"}',
-    '"при/вет"'.encode(),
-    b"{}",
-]
 # Options of a socket in a child process: quick to fail, slow enough for a busy machine.
 TIMEOUTS = {"LINGER": 3000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}
 
