@@ -40,7 +40,9 @@ def make_venv() -> None:
     try:
         run(sys.executable, "-m", "venv", VENV)
     except subprocess.CalledProcessError:
-        # Debian's python3 without python3-venv: no ensurepip. pip brings virtualenv.
+        # Debian's python3 without python3-venv: no ensurepip. pip brings virtualenv
+        # (into ~/.local; PEP 668 systems need the variable, older pips ignore it).
+        os.environ.setdefault("PIP_BREAK_SYSTEM_PACKAGES", "1")
         run(sys.executable, "-m", "pip", "install", "--user", "--quiet", "virtualenv")
         run(sys.executable, "-m", "virtualenv", "--clear", VENV)
 
