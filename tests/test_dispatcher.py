@@ -564,3 +564,10 @@ print(json.dumps([len(seen), len(set(seen)), id(zeroevents_core.events) in seen]
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [8, 1, True]
+
+
+@pytest.mark.parametrize("events", [5, None, ["orders.*", 3]])
+def test_listen_refuses_what_is_not_a_name_or_pattern(events: Any) -> None:
+    with pytest.raises(zeroevents_core.ListenerError) as refused:
+        Dispatcher().listen(events, lambda: None)
+    assert isinstance(refused.value, zeroevents_core.ZeroEventsError)

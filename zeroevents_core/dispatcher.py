@@ -69,7 +69,12 @@ class Dispatcher:
         attach = getattr(listener, "attach_dispatcher", None)
         if attach is not None:
             attach(self)
-        for pattern in [events] if isinstance(events, str) else events:
+        patterns = [events] if isinstance(events, str) else events
+        if not isinstance(patterns, Iterable):
+            raise ListenerError(f"events must be a name, a pattern or a list, got {events!r}")
+        for pattern in patterns:
+            if not isinstance(pattern, str):
+                raise ListenerError(f"event names and patterns are str, got {pattern!r}")
             entries = self._listeners.get(pattern)
             if entries is None:
                 entries = self._listeners[pattern] = []
