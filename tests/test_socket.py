@@ -15,7 +15,14 @@ import zmq
 from procs import take
 from vectors import FRAMES, VALUES
 
-from zeroevents_core import DecodeError, Dispatcher, EventSocket, Message
+from zeroevents_core import (
+    ConfigurationError,
+    DecodeError,
+    Dispatcher,
+    EventSocket,
+    Message,
+    UnknownPluginError,
+)
 
 CONFIRMED = "zeroevents.confirmed"
 PUSH_ERROR = "zeroevents.push.error"
@@ -118,6 +125,21 @@ def test_serializer_by_name(make: Callable[..., EventSocket]) -> None:
     socket.serializer = "json"
     assert socket.serializer.name == "json"
     assert socket.encode("e", [[1]]) == [b"e", b"[1]"]
+
+
+def test_a_socket_takes_only_the_serializers_it_accepts(
+    make: Callable[..., EventSocket],
+) -> None:
+    # hexjson comes from the test plugin's entry point: a third party's serializer.
+    socket = make(zmq.PULL)  # accepts only its own, json
+    with pytest.raises(ConfigurationError, match="accept list"):
+        socket.serializer = "hexjson"
+    assert socket.serializer.name == "json"
+    with pytest.raises(ConfigurationError, match="'hexjson' is not in"):
+        make(zmq.PULL, serializer="hexjson", accept=["json"])
+    assert make(zmq.PULL, serializer="hexjson").serializer.name == "hexjson"
+    with pytest.raises(UnknownPluginError, match="'pickle'"):
+        make(zmq.PULL, accept=["json", "pickle"])
 
 
 # --- push / pull between two processes -------------------------------------------------
