@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .dispatcher import CoroutineListenerError, Dispatcher, default_dispatcher
+from .dispatcher import Dispatcher, default_dispatcher
 from .errors import (
     ConfigurationError,
+    CoroutineListenerError,
     DecodeError,
     EncodeError,
     ListenerError,

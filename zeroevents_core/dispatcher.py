@@ -19,7 +19,7 @@ from inspect import isawaitable
 from types import CoroutineType
 from typing import Any, Protocol
 
-from .errors import ListenerError
+from .errors import CoroutineListenerError, ListenerError
 from .plugins import get_matcher
 
 Listener = Callable[..., Any]
@@ -27,11 +27,6 @@ Listener = Callable[..., Any]
 # Distinct names whose listener lists are cached; past this the cache starts over,
 # so a stream of ever-new names cannot grow memory without bound.
 CACHE_SIZE = 4096
-
-
-class CoroutineListenerError(ListenerError):
-    """A coroutine function listened to an event fired with the blocking ``fire``:
-    its coroutine would never run. Fire with ``await fire_async(...)`` instead."""
 
 
 class _AsyncFiring(str):

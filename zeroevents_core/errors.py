@@ -59,6 +59,11 @@ class ListenerError(ZeroEventsError, TypeError):
     """What was given as a listener cannot be called."""
 
 
+class CoroutineListenerError(ListenerError):
+    """A coroutine function listened to an event fired with the blocking ``fire``:
+    its coroutine would never run. Fire with ``await fire_async(...)`` instead."""
+
+
 class SerializationError(ZeroEventsError):
     """A payload could not be turned into frames, or frames into a payload."""
 
