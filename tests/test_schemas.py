@@ -7,13 +7,14 @@ import copy
 import functools
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from zeroevents_core.errors import (
@@ -769,9 +770,30 @@ SEEDS = [ORDER, [ORDER, "web"], {"id": 42, "reason": "asked"}] + [
 ]
 
 
+PLAIN_ADDRESS = re.compile(r"[a-z0-9.]+@[a-z0-9]+(\.[a-z0-9]+)+")
+
+
+def near_a_known_disagreement(value: Any) -> bool:
+    """Whether ``value`` holds what KNOWN_DISAGREEMENTS pins: an ``@`` outside a plain
+    address (jsonschema's email check is only the ``@``), a newline (``$`` and
+    date-time), a float past 2**53 (``multipleOf`` by float division)."""
+    if isinstance(value, str):
+        odd_at = "@" in value and not PLAIN_ADDRESS.fullmatch(value)
+        return odd_at or "\n" in value
+    if isinstance(value, float):
+        return abs(value) >= 2**53
+    if isinstance(value, dict):
+        return any(map(near_a_known_disagreement, [*value, *value.values()]))
+    if isinstance(value, list):
+        return any(map(near_a_known_disagreement, value))
+    return False
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(JSON, st.sampled_from(SEEDS).flatmap(mutations)))
 def test_differential_fast_and_reference_give_the_same_verdict(value: Any) -> None:
+    # Those classes are tested one by one above; elsewhere the engines must agree.
+    assume(not near_a_known_disagreement(value))
     for contract, _, _ in all_contracts():
         fast = contract.verdict(value, ENGINE_FAST)
         reference = contract.verdict(value, ENGINE_REFERENCE)
