@@ -146,16 +146,6 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def ipc(tmp_path: Path) -> Callable[[str], str]:
-    def endpoint(name: str) -> str:
-        path = tmp_path / f"{name}.ipc"
-        assert len(str(path)) < 100, f"ipc path too long for a unix socket: {path}"
-        return f"ipc://{path}"
-
-    return endpoint
-
-
 def bind_address(transport: str, ipc: Callable[[str], str]) -> str:
     return ipc("events") if transport == "ipc" else "tcp://127.0.0.1:*"
 
