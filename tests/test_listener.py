@@ -238,6 +238,13 @@ def test_unusable_endpoint_is_a_configuration_error(
         listener.socket()
 
 
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+def test_tcp_port_outside_the_range_is_refused(port: str) -> None:
+    # libzmq would take 99999 modulo 65536 and listen on 34463.
+    with pytest.raises(ConfigurationError, match=f"port {port} of 'tcp://127.0.0.1:{port}'"):
+        EventListener({"bind": f"tcp://127.0.0.1:{port}"}, Dispatcher())
+
+
 # --- forwarding (the original's __invoke) ----------------------------------------------
 
 

@@ -298,10 +298,17 @@ def endpoints_of(key: str, value: Any) -> list[str]:
                 f"option {key!r}: malformed endpoint {endpoint!r}; "
                 "expected tcp://host:port, ipc://path or inproc://name"
             )
-        if endpoint.startswith("tcp://") and not _TCP_ADDRESS.match(match["address"]):
-            raise ConfigurationError(
-                f"option {key!r}: malformed endpoint {endpoint!r}; tcp needs host:port"
-            )
+        if endpoint.startswith("tcp://"):
+            address = _TCP_ADDRESS.match(match["address"])
+            if address is None:
+                raise ConfigurationError(
+                    f"option {key!r}: malformed endpoint {endpoint!r}; tcp needs host:port"
+                )
+            # libzmq takes the port modulo 65536: tcp://host:99999 would listen on 34463.
+            if address[2] != "*" and not 0 < int(address[2]) <= 65535:
+                raise ConfigurationError(
+                    f"option {key!r}: port {address[2]} of {endpoint!r} is not in 1-65535"
+                )
     return list(items)
 
 
