@@ -104,8 +104,9 @@ def main() -> int:
     print(f"({time.perf_counter() - started:.1f} s)")
     if missed:
         print("targets missed:", ", ".join(missed))
-    # Exit status for scripts; the test suite never times anything.
-    return 1 if missed else 0
+    # Timing depends on the machine's load: a missed target is reported, never an
+    # exit status (a failing exit means the benchmark itself broke).
+    return 0
 
 
 if __name__ == "__main__":
