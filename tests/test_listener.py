@@ -245,6 +245,11 @@ def test_tcp_port_outside_the_range_is_refused(port: str) -> None:
         EventListener({"bind": f"tcp://127.0.0.1:{port}"}, Dispatcher())
 
 
+def test_a_misspelt_option_gets_the_closest_known_one() -> None:
+    with pytest.raises(ConfigurationError, match=r"did you mean 'connect' for 'conect'\?"):
+        EventListener({"conect": "ipc:///tmp/x.ipc"}, Dispatcher())
+
+
 # --- forwarding (the original's __invoke) ----------------------------------------------
 
 

@@ -10,6 +10,7 @@ checked when given; the socket is opened on first use, once.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from difflib import get_close_matches
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +75,8 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
     if unknown:
         raise ConfigurationError(
             f"unknown option{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))} "
-            f"for transport {transport_name!r}; known options: {', '.join(sorted(defaults))}"
+            f"for transport {transport_name!r}{_did_you_mean(unknown, defaults)}; "
+            f"known options: {', '.join(sorted(defaults))}"
         )
     merged = {**defaults, **options}
     # Socket options merge key by key, so giving one keeps the default timeouts.
@@ -92,6 +94,16 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
             )
     merged["schemas"] = load_schemas(merged["schemas"], strict=merged["strict"])
     return transport, transport.validate_options(merged)
+
+
+def _did_you_mean(unknown: list[Any], known: Mapping[str, Any]) -> str:
+    """`` (did you mean 'connect'?)`` for a typo such as ``conect``, else nothing."""
+    guesses = [
+        f"{close[0]!r} for {key!r}"
+        for key in unknown
+        if isinstance(key, str) and (close := get_close_matches(key, list(known), n=1))
+    ]
+    return f" (did you mean {', '.join(guesses)}?)" if guesses else ""
 
 
 class BaseListener:
