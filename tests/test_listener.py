@@ -234,8 +234,11 @@ def test_unusable_endpoint_is_a_configuration_error(
 ) -> None:
     missing = tmp_path / "no" / "such" / "dir.ipc"
     listener = listeners({"socket_type": "PULL", "bind": f"ipc://{missing}"})
-    with pytest.raises(ConfigurationError, match=r"dir\.ipc"):
+    with pytest.raises(ConfigurationError) as raised:
         listener.socket()
+    # The endpoint and the reason, not the whole options dict.
+    assert str(raised.value).startswith(f"cannot bind ipc://{missing}: ")
+    assert "socket_options" not in str(raised.value)
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "99999"])

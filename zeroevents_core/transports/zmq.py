@@ -426,12 +426,14 @@ class ZmqTransport(Transport):
             accept=options["accept"],
             schemas=options["schemas"],
         )
+        step = "set its options"  # what the error names: one endpoint, not every option
         try:
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:
                 socket.set(zmq.SUBSCRIBE, prefix.encode() if isinstance(prefix, str) else prefix)
             for endpoint in options["bind"]:
+                step = f"bind {endpoint}"
                 socket.bind(endpoint)
                 # The bound path, not the given one: ipc://* makes up a file name;
                 # an abstract socket (ipc://@name) has no file to protect.
@@ -439,12 +441,13 @@ class ZmqTransport(Transport):
                 if path is not None and not path.startswith("@"):
                     os.chmod(path, options["ipc_mode"])
             for endpoint in options["connect"]:
+                step = f"connect {endpoint}"
                 socket.connect(endpoint)
         except (zmq.ZMQError, OSError) as exc:
             socket.close(linger=0)
             if not options["is_persistent"]:
                 context.term()
-            raise ConfigurationError(f"cannot open socket with {dict(options)!r}: {exc}") from exc
+            raise ConfigurationError(f"cannot {step}: {exc}") from exc
         return socket
 
     def poller(self, sockets: Sequence[Any], wakeup_fd: int | None) -> Callable[[int], list[Any]]:
