@@ -409,6 +409,7 @@ def test_bad_input_exit_codes_and_messages(tmp_path: Path, ipc: Callable[[str], 
         # usage: 2
         (["emit", "e", "1"], None, 2, "give at least one --bind EP or --connect EP"),
         (["listen"], None, 2, "give at least one --bind EP or --connect EP"),
+        (emit, None, 2, "arguments are required: EVENT (see"),  # ARG is optional
         (["emit", "--connect", "foo", "e"], None, 2, "malformed endpoint 'foo'"),
         (["listen", "--bind", "tcp://127.0.0.1"], None, 2, "tcp needs host:port"),
         (["listen", "--bind", "tcp://127.0.0.1:99999"], None, 2, "is not in 1-65535"),

@@ -247,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_endpoints(emit)
     emit.add_argument("event", metavar="EVENT", help="event name, or '-' to read stdin")
-    emit.add_argument("args", nargs="*", metavar="ARG", help="one JSON literal per argument")
+    emit.add_argument(
+        "args", nargs="*", default=[], metavar="ARG", help="one JSON literal per argument"
+    )
     emit.add_argument(
         "--socket-type", choices=EMIT_TYPES, default="push", type=str.lower,
         help="ZeroMQ socket type (default: push)",
