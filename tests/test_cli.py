@@ -340,7 +340,7 @@ def test_timeout_after_fewer_than_count_exits_1(
     assert emit.finish() == 0, emit.err
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_ends_listen_gracefully(
     start: Callable[..., Running], ipc: Callable[[str], str], signum: int
 ) -> None:

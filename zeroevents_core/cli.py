@@ -151,7 +151,7 @@ output:
   unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight.
 
 exit status:
-  0 after --count events, or on SIGINT/SIGTERM; 1 when --timeout passes with
+  0 after --count events, or on SIGINT/SIGTERM/SIGHUP; 1 when --timeout passes with
   nothing received (or fewer than --count), or on a runtime error; 2 on bad usage.
 
 examples:
@@ -504,8 +504,10 @@ def cmd_listen(args: argparse.Namespace) -> int:
             f"--confirmed needs a socket that can answer (router, dealer or pair), "
             f"not {args.socket_type}"
         )
-    # Until the service installs its own graceful handlers: SIGTERM ends quietly too.
+    # Until the service installs its own graceful handlers: SIGTERM ends quietly too,
+    # and so does SIGHUP (a closed terminal must not leave the endpoint held).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
         return _listen(args)
     except KeyboardInterrupt:
@@ -635,6 +637,7 @@ def _listen(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    service.listen_to_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), service.stop)
     service.run()
     if timed_out:
         if printed == 0:
