@@ -528,6 +528,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     async def handle(self, socket: Any, frames: list[bytes]) -> None:
         """Decode one received message, confirm it when asked, then fire it; bad input
         is reported, never raised (the rules of :meth:`EventService.handle`)."""
+        try:
+            await self._handle(socket, frames)
+        except Exception:  # the whole path is guarded: no message ends the loop
+            self._handling_failed(frames)
+
+    async def _handle(self, socket: Any, frames: list[bytes]) -> None:
         message = self._decode(socket, frames)
         if isinstance(message, DecodeError):
             await self._fire_guarded(PULL_ERROR, socket, message, frames)

@@ -140,16 +140,22 @@ class SchemaFailure(NamedTuple):
     """The file of the schema that failed (None for a schema added from code)."""
 
 
-def json_path(parts: Iterable[str | int]) -> str:
-    """``["items", 0, "sku"]`` -> ``$.items[0].sku`` (RFC 9535 normalized-ish)."""
+def json_path(parts: Iterable[Any]) -> str:
+    """``["items", 0, "sku"]`` -> ``$.items[0].sku`` (RFC 9535 normalized-ish).
+
+    Parts come from remote payloads, so any key a serializer makes (bytes, tuple,
+    bool) is written as its ``repr`` in brackets rather than raising."""
     out = ["$"]
     for part in parts:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out.append(f"[{part}]")
-        elif _IDENTIFIER.match(part):
-            out.append(f".{part}")
+        elif isinstance(part, str):
+            if _IDENTIFIER.match(part):
+                out.append(f".{part}")
+            else:
+                out.append(f"[{json.dumps(part, ensure_ascii=False)}]")
         else:
-            out.append(f"[{json.dumps(part, ensure_ascii=False)}]")
+            out.append(f"[{part!r}]")
     return "".join(out)
 
 
@@ -161,6 +167,23 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     return value
+
+
+def _foreign_key(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The path of the first map key that is not a string (msgpack and cbor make
+    bytes, int and tuple keys), None when there is none: contracts describe JSON
+    objects, and the reference engine raises on such keys instead of judging them."""
+    stack = [(value, path)]
+    while stack:  # no recursion: the depth comes from the peer
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    return (*where, key)
+                stack.append((inner, (*where, key)))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((inner, (*where, index)) for index, inner in enumerate(item))
+    return None
 
 
 @dataclass(eq=False)
@@ -186,7 +209,7 @@ class Contract:
         is_valid = self.reference.is_valid
 
         def reference_valid(instance: Any) -> bool:
-            return bool(is_valid(_plain(instance)))
+            return _foreign_key(instance) is None and bool(is_valid(_plain(instance)))
 
         if fast_valid is None:
             verdict = reference_valid
@@ -240,9 +263,14 @@ class Contract:
             instance, prefix = payload[0], [0]
         else:
             instance, prefix = list(payload), []
+        foreign = _foreign_key(instance)
+        if foreign is not None:
+            where = json_path([*prefix, *foreign[:-1]])
+            message = f"map key {foreign[-1]!r} is not a string (contracts describe JSON)"
+            return [SchemaFailure(where, _short(message), self.source)]
         errors = sorted(
             self.reference.iter_errors(_plain(instance)),
-            key=lambda e: ([str(p) for p in e.absolute_path], str(e.message)),
+            key=lambda e: ([repr(p) for p in e.absolute_path], str(e.message)),
         )
         failures = [
             SchemaFailure(

@@ -50,6 +50,8 @@ class ServiceStats:
     decode_errors: int = 0
     listener_errors: int = 0
     schema_errors: int = 0
+    internal_errors: int = 0
+    """Messages whose handling raised where nothing should (a bug, logged): dropped."""
 
 
 class Endpoint(Protocol):
@@ -153,6 +155,10 @@ class ServiceCore(Generic[L]):
                 dead_letter.socket().send_frames(frames[1:] if address is not None else frames)
             except Exception as error:  # the transport's own send errors too
                 log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+
+    def _handling_failed(self, frames: list[bytes]) -> None:
+        self.stats.internal_errors += 1
+        log.exception("dropped a message whose handling failed (%d frames)", len(frames))
 
     def _listener_failed(self, event: str) -> None:
         self.stats.listener_errors += 1
@@ -266,6 +272,12 @@ class EventService(ServiceCore[EventListener]):
 
     def handle(self, socket: Any, frames: list[bytes]) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""
+        try:
+            self._handle(socket, frames)
+        except Exception:  # the whole path is guarded: no message ends the loop
+            self._handling_failed(frames)
+
+    def _handle(self, socket: Any, frames: list[bytes]) -> None:
         # The per-event path of the service: the common case costs only the checks
         # it needs (no contracts, not confirmed) before the fire.
         stats = self.stats
