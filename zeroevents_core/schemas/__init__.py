@@ -71,9 +71,9 @@ from jsonschema.protocols import (  # type: ignore[import-untyped]
     Validator as ReferenceValidator,
 )
 
-from .config import config_path, load_config
-from .errors import ConfigurationError, SchemaError, SchemaValidationError
-from .plugins import get_matcher
+from ..config import config_path, load_config
+from ..errors import ConfigurationError, SchemaError, SchemaValidationError
+from ..plugins import get_matcher
 
 try:  # a declared dependency; without a wheel for the platform, the reference does it all
     import jsonschema_rs
