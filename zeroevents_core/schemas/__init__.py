@@ -837,3 +837,12 @@ def resolve_schemas(
         "option 'schemas' must be a contract folder, a SchemaRegistry, "
         f"'{CONFIG_PREFIX}<table>' or None, not {type(spec).__name__}"
     )
+
+
+# Compatibility checks between contract versions; last, since folders.py reads
+# SchemaRegistry from this module.
+from .compat import CompatibilityReport as CompatibilityReport  # noqa: E402
+from .compat import Difference as Difference  # noqa: E402
+from .compat import check_compatibility as check_compatibility  # noqa: E402
+from .folders import FolderReport as FolderReport  # noqa: E402
+from .folders import compare_folders as compare_folders  # noqa: E402
