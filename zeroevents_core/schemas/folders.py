@@ -109,8 +109,16 @@ def compare_folders(
     versioned name (``NAME.vN``) is also checked against ``NAME`` and every
     ``NAME.vK`` (K < N) of the old folder.
     """
-    old = old_dir if isinstance(old_dir, SchemaRegistry) else SchemaRegistry.from_folder(old_dir)
-    new = new_dir if isinstance(new_dir, SchemaRegistry) else SchemaRegistry.from_folder(new_dir)
+    old = (
+        old_dir
+        if isinstance(old_dir, SchemaRegistry)
+        else SchemaRegistry.from_folder(old_dir, engine="jsonschema")
+    )
+    new = (
+        new_dir
+        if isinstance(new_dir, SchemaRegistry)
+        else SchemaRegistry.from_folder(new_dir, engine="jsonschema")
+    )
     old_names, new_names = set(old.patterns()), set(new.patterns())
     report = FolderReport(mode=mode.upper())
     report.added = sorted(new_names - old_names)
