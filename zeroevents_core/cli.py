@@ -313,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("new", metavar="NEW", help="folder, file or git:REV[:path]")
     cli_schema.add_diff_arguments(diff)
     diff.set_defaults(run=cli_schema.cmd_schema_diff)
+    cli_schema.add_export_parser(schema_commands, common)
     schema.set_defaults(run=lambda args: _missing_subcommand(schema))
 
     demo = commands.add_parser(

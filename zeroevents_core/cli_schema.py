@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ZeroEventsError
 
@@ -158,3 +158,50 @@ def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
         help="Confluent's STRICT (default) or LENIENT set of allowed changes",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="one JSON document instead")
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from .schemas.asyncapi import export_asyncapi
+
+    document = export_asyncapi(
+        args.folder, title=args.title, version=args.version, servers=args.server or []
+    )
+    if args.format == "yaml":
+        try:
+            import yaml  # type: ignore[import-untyped]
+        except ImportError as error:
+            raise SourceError("--format yaml needs PyYAML (pip install pyyaml)") from error
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(document, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n" if not text.endswith("\n") else text)
+    else:
+        print(text)
+    return EXIT_COMPATIBLE
+
+
+def add_export_parser(
+    commands: argparse._SubParsersAction[Any],
+    common: argparse.ArgumentParser,
+) -> None:
+    export = commands.add_parser(
+        "export", parents=[common], help="write the contracts in another format",
+        description="Write the contract folder as another document format.",
+    )  # fmt: skip
+    formats = export.add_subparsers(dest="export_format", title="formats", required=True)
+    asyncapi = formats.add_parser(
+        "asyncapi", parents=[common], help="an AsyncAPI 3.0.0 document",
+        description="An AsyncAPI 3.0.0 document: a channel per event name or pattern, "
+        "its message with the contract as payload, send and receive operations.",
+    )  # fmt: skip
+    asyncapi.add_argument("folder", metavar="FOLDER", help="the contract folder")
+    asyncapi.add_argument("--title", default="zeroevents contracts", help="info.title")
+    asyncapi.add_argument("--version", default="1.0.0", help="info.version (default 1.0.0)")
+    asyncapi.add_argument(
+        "--server", action="append", metavar="NAME=URL",
+        help="a server, e.g. local=tcp://127.0.0.1:5556 (repeatable)",
+    )  # fmt: skip
+    asyncapi.add_argument("--format", choices=("json", "yaml"), default="json")
+    asyncapi.add_argument("--output", "-o", metavar="FILE", help="write there, not to stdout")
+    asyncapi.set_defaults(run=cmd_schema_export)
