@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ZeroEventsError
+from .errors import SchemaError, ZeroEventsError
 
 if TYPE_CHECKING:
     from .schemas.folders import FolderReport
@@ -23,7 +23,7 @@ GIT_PREFIX = "git:"
 GIT_TIMEOUT = 60.0
 
 
-class SourceError(ZeroEventsError):
+class SourceError(SchemaError):
     """An OLD or NEW argument of ``schema diff`` that names no readable contract."""
 
 

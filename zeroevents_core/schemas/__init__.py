@@ -839,8 +839,9 @@ def resolve_schemas(
     )
 
 
-# Compatibility checks between contract versions; last, since folders.py reads
+# Compatibility checks and the AsyncAPI export; last, since their modules read
 # SchemaRegistry from this module.
+from .asyncapi import export_asyncapi as export_asyncapi  # noqa: E402
 from .compat import CompatibilityReport as CompatibilityReport  # noqa: E402
 from .compat import Difference as Difference  # noqa: E402
 from .compat import check_compatibility as check_compatibility  # noqa: E402
