@@ -45,7 +45,13 @@ from .transports.zmq import EventSocket
 
 if TYPE_CHECKING:
     from .aio import AsyncEventListener, AsyncEventService, AsyncEventSocket
-    from .schemas import SchemaFailure, SchemaRegistry
+    from .schemas import (
+        CompatibilityReport,
+        SchemaFailure,
+        SchemaRegistry,
+        check_compatibility,
+        compare_folders,
+    )
 
 # Loaded on first use, so that importing the package imports neither asyncio nor
 # jsonschema (about a second, which every process and CLI call would pay).
@@ -55,12 +61,16 @@ _LAZY = {
     "AsyncEventSocket": "aio",
     "SchemaFailure": "schemas",
     "SchemaRegistry": "schemas",
+    "CompatibilityReport": "schemas",
+    "check_compatibility": "schemas",
+    "compare_folders": "schemas",
 }
 
 __all__ = [
     "AsyncEventListener",
     "AsyncEventService",
     "AsyncEventSocket",
+    "CompatibilityReport",
     "ConfigurationError",
     "CoroutineListenerError",
     "DecodeError",
@@ -86,6 +96,8 @@ __all__ = [
     "TransportError",
     "UnknownPluginError",
     "ZeroEventsError",
+    "check_compatibility",
+    "compare_folders",
     "events",
     "get_matcher",
     "get_serializer",

@@ -35,6 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import cli_schema
 from .errors import ZeroEventsError
 
 if TYPE_CHECKING:
@@ -293,7 +294,23 @@ def build_parser() -> argparse.ArgumentParser:
         "problem. Exit 1 if any file is bad.",
     )  # fmt: skip
     check.add_argument("folder", metavar="DIR", help="the contract folder")
+    check.add_argument(
+        "--against", metavar="OLD",
+        help="also check compatibility with OLD (folder or git:REV[:path]); see 'schema diff'",
+    )  # fmt: skip
+    cli_schema.add_diff_arguments(check)
     check.set_defaults(run=cmd_schema_check)
+    diff = schema_commands.add_parser(
+        "diff", parents=[common],
+        help="compatibility of two contract versions (folders, files or git:REV[:path])",
+        description="Compare OLD and NEW contracts under a compatibility mode, offline. "
+        "Exit 0 compatible, 1 incompatible, 2 unknown or error.",
+    )  # fmt: skip
+    diff.add_argument("old", metavar="OLD", help="folder, file or git:REV[:path]")
+    diff.add_argument("new", metavar="NEW", help="folder, file or git:REV[:path]")
+    cli_schema.add_diff_arguments(diff)
+    diff.set_defaults(run=cli_schema.cmd_schema_diff)
+    cli_schema.add_export_parser(schema_commands, common)
     schema.set_defaults(run=lambda args: _missing_subcommand(schema))
 
     demo = commands.add_parser(
@@ -929,6 +946,8 @@ def cmd_schema_check(args: argparse.Namespace) -> int:
             if bad[0][0] != folder
             else bad[0][1]
         )
+    if args.against:
+        return cli_schema.diff(args.against, str(folder), args.mode, args.policy, args.json)
     return EXIT_OK
 
 

@@ -71,9 +71,9 @@ from jsonschema.protocols import (  # type: ignore[import-untyped]
     Validator as ReferenceValidator,
 )
 
-from .config import config_path, load_config
-from .errors import ConfigurationError, SchemaError, SchemaValidationError
-from .plugins import get_matcher
+from ..config import config_path, load_config
+from ..errors import ConfigurationError, SchemaError, SchemaValidationError
+from ..plugins import get_matcher
 
 try:  # a declared dependency; without a wheel for the platform, the reference does it all
     import jsonschema_rs
@@ -865,3 +865,13 @@ def resolve_schemas(
         "option 'schemas' must be a contract folder, a SchemaRegistry, "
         f"'{CONFIG_PREFIX}<table>' or None, not {type(spec).__name__}"
     )
+
+
+# Compatibility checks and the AsyncAPI export; last, since their modules read
+# SchemaRegistry from this module.
+from .asyncapi import export_asyncapi as export_asyncapi  # noqa: E402
+from .compat import CompatibilityReport as CompatibilityReport  # noqa: E402
+from .compat import Difference as Difference  # noqa: E402
+from .compat import check_compatibility as check_compatibility  # noqa: E402
+from .folders import FolderReport as FolderReport  # noqa: E402
+from .folders import compare_folders as compare_folders  # noqa: E402
