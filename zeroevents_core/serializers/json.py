@@ -2,7 +2,8 @@
 
 PHP writes ``json_encode($v, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE)``:
 no spaces, slashes and non-ASCII as they are. ``json.dumps`` with these
-settings writes the same bytes.
+settings writes the same bytes, except for floats and U+2028/U+2029, which
+:func:`~zeroevents_core.serializers.php_floats.php_json` rewrites as PHP writes them.
 
 Decoding is bounded: a frame nested deeper than ``max_depth`` is a
 :class:`~zeroevents_core.DecodeError`, found before the parser recurses (see
@@ -19,6 +20,7 @@ from typing import Any, cast
 from ..errors import DecodeError
 from ..hookspecs import hookimpl
 from . import Serializer
+from .php_floats import php_json
 
 # translate() deletes these bytes, keeping brackets and quotes.
 _NOT_BRACKETS_OR_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
@@ -73,7 +75,7 @@ class JsonSerializer(Serializer):
     _decode = _decoder.decode
 
     def dumps(self, value: Any) -> bytes:
-        return self._encode(value).encode()
+        return php_json(self._encode(value)).encode()
 
     def loads(self, frame: bytes) -> Any:
         check_json_depth(frame, self.max_depth)

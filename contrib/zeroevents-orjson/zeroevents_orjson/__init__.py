@@ -19,6 +19,8 @@ whichever JSON serializer each end uses:
   encoded again by the core encoder, which refuses them (no silent loss);
 * orjson reads integers beyond 64 bits as floats: a frame with a run of 20 digits
   is decoded by the core decoder, which keeps them exact;
+* floats and U+2028/U+2029 are rewritten as PHP writes them (``1.0`` as ``1``,
+  ``1e25`` as ``1.0e+25``), as the core does;
 * datetimes and dataclasses are refused, as by the core (orjson would write them).
 """
 
@@ -30,6 +32,7 @@ import orjson
 
 from zeroevents_core import Serializer, hookimpl
 from zeroevents_core.serializers.json import JsonSerializer, check_json_depth
+from zeroevents_core.serializers.php_floats import php_json_bytes
 
 __all__ = ["OrjsonSerializer"]
 
@@ -56,7 +59,7 @@ class OrjsonSerializer(Serializer):
             return self._core.dumps(value)
         if b"null" in frame:
             return self._core.dumps(value)
-        return frame
+        return php_json_bytes(frame)
 
     def loads(self, frame: bytes) -> Any:
         check_json_depth(frame, self.max_depth)
