@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from zeroevents_core import get_serializer
+from zeroevents_core import DecodeError, get_serializer
+from zeroevents_core.serializers.json import json_depth
 
 PHP_SCRIPT = Path(__file__).parent / "php" / "json_lines.php"
 
@@ -76,6 +77,35 @@ def test_line_separators_are_escaped_as_php_does() -> None:
 def test_payload_without_floats_is_plain_json_dumps() -> None:
     value = {"id": 17, "tags": ["v1.2", "3e5"], "ok": True, "n": None}
     assert encode(value) == json.dumps(value, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("name", ["json", "orjson"])
+def test_empty_frame_reads_as_null_as_php_does(name: str) -> None:
+    # PHP sends an empty frame when json_encode fails; its json_decode reads null.
+    assert get_serializer(name).unserialize([b"1", b"", b"2"]) == [1, None, 2]
+
+
+@pytest.mark.parametrize("name", ["json", "orjson"])
+def test_nesting_limit_is_php_json_decode_s(name: str) -> None:
+    # PHP (depth 512) reads 511 nested arrays/objects and refuses 512.
+    serializer = get_serializer(name)
+    assert serializer.max_depth == 511
+    deepest = [b"[" * 511 + b"1" + b"]" * 511, b'{"a":' * 511 + b"1" + b"}" * 511]
+    assert len(serializer.unserialize(deepest)) == 2
+    with pytest.raises(DecodeError, match="frame 0"):
+        serializer.unserialize([b"[" * 512 + b"]" * 512])
+
+
+def test_php_reads_the_same_nesting() -> None:
+    lines = [
+        "[" * 511 + "1" + "]" * 511,
+        "[" * 512 + "1" + "]" * 512,
+        "[" * 510 + "{}" + "]" * 510,
+        "[" * 511 + "{}" + "]" * 511,
+    ]
+    php = run_php("depth", lines)
+    ours = ["ok" if json_depth(line.encode()) <= 511 else "refused" for line in lines]
+    assert php == ours == ["ok", "refused", "ok", "refused"]
 
 
 # --- against PHP itself
