@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import re
 
-# Python writes a float with a "." or an "e" right after a digit; a text without
-# that pair has no float, and keeps the fast path (one C-level scan).
-_MAYBE_FLOAT = re.compile(r"\d[.e]")
-_MAYBE_FLOAT_BYTES = re.compile(rb"\d[.e]")
-# Strings first, so that digits inside them are skipped; then number tokens.
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:e[+-]?\d+)?')
+# Python (and orjson) writes every float with a "." or a signed exponent: a text
+# with neither has no float, and keeps the fast path (C-level substring scans).
+_FLOAT = re.compile(r"-?\d+(?:\.\d+(?:e[+-]?\d+)?|e[+-]?\d+)")
+# Escaped quotes break splitting on '"'; then strings are matched whole.
+_STRING = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")')
 # php_gcvt switches to exponent form past this many integer digits (precision 17).
 _PHP_DIGITS = 17
 
@@ -48,21 +47,29 @@ def php_number(token: str) -> str:
 
 
 def _rewrite(match: re.Match[str]) -> str:
-    token = match.group()
-    return token if token.startswith('"') else php_number(token)
+    return php_number(match.group())
+
+
+def _maybe_float(text: str) -> bool:
+    return "." in text or "e+" in text or "e-" in text
 
 
 def php_json_bytes(frame: bytes) -> bytes:
     """:func:`php_json` on UTF-8 bytes (orjson's output), skipped for frames it leaves alone."""
-    if _MAYBE_FLOAT_BYTES.search(frame) or b"\xe2\x80\xa8" in frame or b"\xe2\x80\xa9" in frame:
+    if b"." in frame or b"e+" in frame or b"e-" in frame or b"\xe2\x80" in frame:
         return php_json(frame.decode()).encode()
     return frame
 
 
 def php_json(text: str) -> str:
     """``json.dumps`` output (compact, ``ensure_ascii=False``) rewritten to PHP's bytes."""
-    if _MAYBE_FLOAT.search(text):
-        text = _TOKEN.sub(_rewrite, text)
+    if _maybe_float(text):
+        escaped_quotes = '\\"' in text
+        parts = _STRING.split(text) if escaped_quotes else text.split('"')
+        parts[::2] = [
+            _FLOAT.sub(_rewrite, part) if _maybe_float(part) else part for part in parts[::2]
+        ]
+        text = ("" if escaped_quotes else '"').join(parts)
     if "\u2028" in text or "\u2029" in text:
         text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text
