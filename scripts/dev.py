@@ -5,13 +5,16 @@
 interpreter has no ``ensurepip``), installs the core, the first-party plugins,
 the examples and the dev tools in editable mode when their pyproject files
 changed, then runs the demo or every check: ruff lint and format, mypy --strict
-on the core, and pytest (which also builds the docs with mkdocs --strict).
+on the core, and pytest (which also builds the docs with mkdocs --strict). ``test``
+first installs php-cli and php-zmq from apt where missing, for the tests against
+PHP itself, when it can (root or sudo); otherwise those tests skip, saying why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +70,37 @@ def install() -> None:
     STAMP.write_text(wanted)
 
 
+def php_ready() -> bool:
+    php = shutil.which("php")
+    if php is None:
+        return False
+    modules = subprocess.run([php, "-m"], capture_output=True, text=True, check=False)
+    return "zmq" in modules.stdout.split()
+
+
+def install_php() -> None:
+    """php-cli and php-zmq from Debian's apt, quietly, where missing and allowed."""
+    if php_ready() or shutil.which("apt-get") is None:
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"] if shutil.which("sudo") else None
+    if sudo is None:
+        print("php-cli/php-zmq missing and not root: the PHP tests will skip", flush=True)
+        return
+    apt = [*sudo, "apt-get", "-qq", "-y"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*apt, "install", "php-cli", "php-zmq"]
+    # Stale package lists make the first install fail: update, then try once more.
+    for commands in ([install], [[*apt, "update"], install]):
+        for command in commands:
+            print("+", " ".join(command), flush=True)
+            subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
+        if php_ready():
+            return
+    print("php-cli/php-zmq could not be installed: the PHP tests will skip", flush=True)
+
+
 def test(args: list[str]) -> None:
+    install_php()
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "mypy", "zeroevents_core")

@@ -2,7 +2,8 @@
 
 PHP writes ``json_encode($v, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE)``:
 no spaces, slashes and non-ASCII as they are. ``json.dumps`` with these
-settings writes the same bytes.
+settings writes the same bytes, except for floats and U+2028/U+2029, which
+:func:`~zeroevents_core.serializers.php_floats.php_json` rewrites as PHP writes them.
 
 Decoding is bounded: a frame nested deeper than ``max_depth`` is a
 :class:`~zeroevents_core.DecodeError`, found before the parser recurses (see
@@ -18,7 +19,8 @@ from typing import Any, cast
 
 from ..errors import DecodeError
 from ..hookspecs import hookimpl
-from . import Serializer
+from . import DEFAULT_MAX_FRAME_SIZE, Serializer
+from .php_floats import php_json
 
 # translate() deletes these bytes, keeping brackets and quotes.
 _NOT_BRACKETS_OR_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
@@ -59,9 +61,19 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# PHP's json_decode (depth 512) reads arrays/objects nested 511 deep and refuses 512:
+# the same limit here, so that what the original sends is read.
+PHP_JSON_MAX_DEPTH = 511
+
+
 class JsonSerializer(Serializer):
     name = "json"
     content_type = "application/json"
+
+    def __init__(
+        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_depth: int = PHP_JSON_MAX_DEPTH
+    ) -> None:
+        super().__init__(max_frame_size=max_frame_size, max_depth=max_depth)
 
     _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
@@ -73,9 +85,12 @@ class JsonSerializer(Serializer):
     _decode = _decoder.decode
 
     def dumps(self, value: Any) -> bytes:
-        return self._encode(value).encode()
+        return php_json(self._encode(value)).encode()
 
     def loads(self, frame: bytes) -> Any:
+        if not frame:
+            # What PHP sends when json_encode fails; its json_decode reads it as null.
+            return None
         check_json_depth(frame, self.max_depth)
         text = frame.decode()
         try:

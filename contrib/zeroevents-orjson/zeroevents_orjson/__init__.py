@@ -19,6 +19,9 @@ whichever JSON serializer each end uses:
   encoded again by the core encoder, which refuses them (no silent loss);
 * orjson reads integers beyond 64 bits as floats: a frame with a run of 20 digits
   is decoded by the core decoder, which keeps them exact;
+* nesting up to 511 and the empty frame (read as null) as the core, like PHP;
+* floats and U+2028/U+2029 are rewritten as PHP writes them (``1.0`` as ``1``,
+  ``1e25`` as ``1.0e+25``), as the core does;
 * datetimes and dataclasses are refused, as by the core (orjson would write them).
 """
 
@@ -29,7 +32,9 @@ from typing import Any
 import orjson
 
 from zeroevents_core import Serializer, hookimpl
-from zeroevents_core.serializers.json import JsonSerializer, check_json_depth
+from zeroevents_core.serializers import DEFAULT_MAX_FRAME_SIZE
+from zeroevents_core.serializers.json import PHP_JSON_MAX_DEPTH, JsonSerializer, check_json_depth
+from zeroevents_core.serializers.php_floats import php_json_bytes
 
 __all__ = ["OrjsonSerializer"]
 
@@ -49,6 +54,11 @@ class OrjsonSerializer(Serializer):
 
     _core = JsonSerializer()
 
+    def __init__(
+        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_depth: int = PHP_JSON_MAX_DEPTH
+    ) -> None:
+        super().__init__(max_frame_size=max_frame_size, max_depth=max_depth)
+
     def dumps(self, value: Any) -> bytes:
         try:
             frame = orjson.dumps(value, option=_OPTIONS)
@@ -56,9 +66,11 @@ class OrjsonSerializer(Serializer):
             return self._core.dumps(value)
         if b"null" in frame:
             return self._core.dumps(value)
-        return frame
+        return php_json_bytes(frame)
 
     def loads(self, frame: bytes) -> Any:
+        if not frame:
+            return None
         check_json_depth(frame, self.max_depth)
         if _TWENTY_DIGITS in frame.translate(_DIGITS_TO_ZERO):
             return self._core.loads(frame)
