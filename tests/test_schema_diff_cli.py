@@ -96,3 +96,11 @@ def test_check_against(tmp_path: Path) -> None:
     assert "ok   orders.created" in done.stdout and "MAX_LENGTH_DECREASED" in done.stdout
     alone = run(repo, "schema", "check", "contracts")
     assert alone.returncode == 0, alone
+
+
+def test_the_cli_mode_list_is_the_library_one() -> None:
+    # The CLI keeps a copy so that building its parser does not load jsonschema.
+    from zeroevents_core import cli_schema
+    from zeroevents_core.schemas import compat
+
+    assert cli_schema.MODES == compat.MODES

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from ..errors import SchemaError
 
@@ -25,15 +25,7 @@ Mode = Literal[
     "NONE",
 ]
 Policy = Literal["strict", "lenient"]
-MODES: tuple[str, ...] = (
-    "BACKWARD",
-    "FORWARD",
-    "FULL",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD_TRANSITIVE",
-    "FULL_TRANSITIVE",
-    "NONE",
-)
+MODES: tuple[str, ...] = get_args(Mode)
 
 COMPATIBLE_STRICT = frozenset(
     [
