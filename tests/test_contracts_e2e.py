@@ -9,12 +9,12 @@ frames intact, to a dead-letter endpoint.
 from __future__ import annotations
 
 import multiprocessing
-import queue as queues
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
+from procs import take
 
 from zeroevents_core import (
     Dispatcher,
@@ -60,15 +60,6 @@ def consume(endpoint: str, out: Any, contracts: str | None, dead_letter: str | N
     out.put(("ready",))
     service.run()
     out.put(("stats", service.stats.schema_errors, service.stats.fired))
-
-
-def take(out: Any, kind: str) -> tuple[Any, ...]:
-    try:
-        report: tuple[Any, ...] = out.get(timeout=WAIT)
-    except queues.Empty:
-        raise AssertionError(f"no {kind!r} report within {WAIT} s") from None
-    assert report[0] == kind, report
-    return report
 
 
 @pytest.fixture

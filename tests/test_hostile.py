@@ -7,18 +7,17 @@ event: the service must still fire the good one and report the bad one.
 from __future__ import annotations
 
 import multiprocessing
-import queue as queues
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 import zmq
+from procs import take
 
 from zeroevents_core import Dispatcher, EventListener, EventService
 
 SPAWN = multiprocessing.get_context("spawn")
-WAIT = 60.0
 
 # A contract that explains failures through additionalProperties, patternProperties,
 # propertyNames and a catastrophic-backtracking pattern.
@@ -51,15 +50,6 @@ def consume(endpoint: str, serializer: str, contracts: str, out: Any) -> None:
     out.put(("ready",))
     service.run()
     out.put(("stats", service.stats.internal_errors, service.stats.fired))
-
-
-def take(out: Any, kind: str) -> tuple[Any, ...]:
-    try:
-        report: tuple[Any, ...] = out.get(timeout=WAIT)
-    except queues.Empty:
-        raise AssertionError(f"no {kind!r} report within {WAIT} s") from None
-    assert report[0] == kind, report
-    return report
 
 
 @pytest.fixture
