@@ -48,6 +48,7 @@ from .transports.codec import (
     FLUSH,
     PULL_ERROR,
     PUSH_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     is_confirmation,
 )
@@ -538,10 +539,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         if isinstance(message, DecodeError):
             await self._fire_guarded(PULL_ERROR, socket, message, frames)
             return
-        if socket.confirmed or message.event == FLUSH:
+        if message.event in RESERVED:  # library traffic: a barrier is answered, not fired
+            if self._is_barrier(socket, message):
+                await socket.confirm(message)
+            return
+        if socket.confirmed:
             await socket.confirm(message)
-            if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
-                return
         failures = self._failures(socket, message)
         if failures:
             event, payload, address = message

@@ -25,7 +25,7 @@ from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import EventListener, dead_letter_options, load_schemas
 from .transports import Message, Transport
-from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
+from .transports.codec import FLUSH, PULL_ERROR, RESERVED, SCHEMA_ERROR
 
 if TYPE_CHECKING:
     from .schemas import SchemaRegistry
@@ -52,6 +52,9 @@ class ServiceStats:
     schema_errors: int = 0
     internal_errors: int = 0
     """Messages whose handling raised where nothing should (a bug, logged): dropped."""
+    unsolicited: int = 0
+    """Library events nobody asked for (a ``zeroevents.confirmed``, or a
+    ``zeroevents.flush`` where no answer can go): logged and dropped, never fired."""
 
 
 class Endpoint(Protocol):
@@ -132,6 +135,15 @@ class ServiceCore(Generic[L]):
     def _undecodable(self, error: DecodeError) -> None:
         self.stats.decode_errors += 1
         log.warning("dropped a message that cannot be decoded: %s", error)
+
+    def _is_barrier(self, socket: Any, message: Message) -> bool:
+        """Whether a reserved ``message`` is a flush barrier to answer; any other
+        reserved event arrived unsolicited (counted, logged, dropped). Neither is fired."""
+        if message.event == FLUSH and socket.can_reply:
+            return True
+        self.stats.unsolicited += 1
+        log.warning("dropped an unsolicited %r", message.event)
+        return False
 
     def _failures(self, socket: Any, message: Message) -> list[Any]:
         """The contract failures of ``message`` (counted and logged when there are some)."""
@@ -289,10 +301,12 @@ class EventService(ServiceCore[EventListener]):
             self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
         event, payload, address = message
-        if socket.confirmed or event == FLUSH:
+        if event in RESERVED:  # library traffic: a barrier is answered, nothing is fired
+            if self._is_barrier(socket, message):
+                socket.confirm(message)
+            return
+        if socket.confirmed:
             socket.confirm(message)
-            if event == FLUSH:  # a closing sender's barrier, answered, not fired
-                return
         if socket.schemas is not None or self.schemas is not None:
             failures = self._failures(socket, message)
             if failures:

@@ -19,10 +19,12 @@ import zmq
 
 from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
-from ..serializers import Serializer
+from ..serializers import DEFAULT_MAX_FRAME_SIZE, Serializer
 from . import Message, Transport
 from .codec import (
     CONFIRMED,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_NAME_BYTES,
     FLUSH,
     PULL_ERROR,
     PUSH_ERROR,
@@ -39,6 +41,8 @@ SNDMORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
 RCVMORE = int(zmq.RCVMORE)
 ROUTER = int(zmq.ROUTER)
+# Socket types that can answer what they receive (confirmations, the flush barrier).
+_ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
 # The hot path calls the compiled methods directly: pyzmq's Python-level send
 # wrapper (routing ids, groups) costs as much as the send itself for small frames.
 _send = zmq.backend.Socket.send
@@ -63,6 +67,7 @@ class ZmqEventCodec(EventCodec):
     schemas: SchemaRegistry | None
     confirmed: bool
     routes_replies: bool
+    can_reply: bool
     has_sent: bool = False
 
     def _init_event_socket(
@@ -85,6 +90,7 @@ class ZmqEventCodec(EventCodec):
             raise
         self._dispatcher = dispatcher
         self.routes_replies = socket_type == ROUTER
+        self.can_reply = socket_type in _ANSWERING
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -365,6 +371,11 @@ class ZmqTransport(Transport):
         "subscribe": None,
         "ipc_mode": 0o600,
         "flush_on_close": True,
+        "max_name_bytes": DEFAULT_MAX_NAME_BYTES,
+        "max_frames": DEFAULT_MAX_FRAMES,
+        # ZeroMQ MAXMSGSIZE, as large as a serializer's frame limit: libzmq refuses
+        # a bigger frame from its length header, before receiving it.
+        "max_frame_bytes": DEFAULT_MAX_FRAME_SIZE,
     }
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -382,6 +393,14 @@ class ZmqTransport(Transport):
             option: socket_option_value(option, v)
             for option, v in ((socket_option_of(k), v) for k, v in socket_options.items())
         }
+        if zmq.MAXMSGSIZE in checked["socket_options"]:
+            raise ConfigurationError(
+                "option 'socket_options': MAXMSGSIZE is set by the option 'max_frame_bytes'"
+            )
+        for key in ("max_name_bytes", "max_frames", "max_frame_bytes"):
+            limit = checked[key]
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {limit!r}")
         checked["bind"] = endpoints_of("bind", checked["bind"])
         checked["connect"] = endpoints_of("connect", checked["connect"])
         checked["subscribe"] = subscriptions_of(checked["subscribe"], checked["socket_type"])
@@ -426,8 +445,11 @@ class ZmqTransport(Transport):
             accept=options["accept"],
             schemas=options["schemas"],
         )
+        socket.max_name_bytes = options["max_name_bytes"]
+        socket.max_frames = options["max_frames"]
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
+            socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:

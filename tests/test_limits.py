@@ -1,0 +1,154 @@
+"""The limits on received messages (issue 10): options, checked when given, applied to
+every receiving socket, honoured by the blocking and the asyncio services.
+
+The hostile cases themselves, per serializer and socket type, are in
+``test_hostile_catalogue.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from procs import WAIT, take
+
+from zeroevents_core import (
+    AsyncEventListener,
+    AsyncEventService,
+    ConfigurationError,
+    Dispatcher,
+    EventListener,
+    EventService,
+)
+
+IDLE = "zeroevents.service.idle"
+PULL_ERROR = "zeroevents.pull.error"
+STOP = "zeroevents.service.stop"
+MIB = 1024 * 1024
+
+
+# --- options -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"max_name_bytes": 0}, "'max_name_bytes'"),
+        ({"max_name_bytes": "255"}, "'max_name_bytes'"),
+        ({"max_frames": True}, "'max_frames'"),
+        ({"max_frames": -1}, "'max_frames'"),
+        ({"max_frame_bytes": 0}, "'max_frame_bytes'"),
+        ({"max_frame_bytes": None}, "'max_frame_bytes'"),
+        ({"socket_options": {"MAXMSGSIZE": 100}}, "'max_frame_bytes'"),
+    ],
+)
+def test_a_bad_limit_is_refused_naming_the_option(options: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        EventListener(options, Dispatcher())
+
+
+def test_the_limits_are_set_on_the_socket(ipc: Callable[[str], str]) -> None:
+    chosen = {"max_name_bytes": 32, "max_frames": 4, "max_frame_bytes": MIB}
+    for options, (name_bytes, frames, frame_bytes) in [
+        ({}, (255, 64, 16 * MIB)),
+        (chosen, (32, 4, MIB)),
+    ]:
+        listener = EventListener({"socket_type": "PULL", "bind": ipc("limits"), **options})
+        try:
+            socket = listener.socket()
+            assert socket.get(zmq.MAXMSGSIZE) == frame_bytes
+            assert (socket.max_name_bytes, socket.max_frames) == (name_bytes, frames)
+        finally:
+            listener.close()
+
+
+# --- services in another process -----------------------------------------------------
+
+
+def serve(options: dict[str, Any], flavour: str, out: Any) -> None:
+    """A blocking or asyncio service on one socket; reports what it fires (not idle,
+    not pull errors, which are reported on their own) and its stats at the end."""
+    dispatcher = Dispatcher()
+
+    def fired(*payload: Any) -> None:
+        event = dispatcher.firing()
+        if event is not None and event not in (IDLE, PULL_ERROR):
+            out.put(("fired", event[:100], len(payload)))
+
+    def pull_error(socket: Any, error: Any, frames: Any) -> None:
+        out.put(("pull.error", error.frame, str(error)))
+
+    dispatcher.listen("*", fired)
+    dispatcher.listen(PULL_ERROR, pull_error)
+    if flavour == "asyncio":
+        asynchronous = AsyncEventService(dispatcher).poll_timeout(100)
+        asynchronous.listen(AsyncEventListener(options, dispatcher))
+        out.put(("ready",))
+        asyncio.run(asynchronous.run())
+        stats = asynchronous.stats
+    else:
+        blocking = EventService(dispatcher).poll_timeout(100)
+        listener = EventListener(options, dispatcher)
+        blocking.listen(listener)
+        listener.socket()
+        out.put(("ready",))
+        blocking.run()
+        stats = blocking.stats
+    out.put(("stopped", dataclasses.asdict(stats)))
+
+
+@pytest.fixture
+def push() -> Iterator[Callable[[str], zmq.Socket[bytes]]]:
+    context: zmq.Context[Any] = zmq.Context()
+
+    def connected(endpoint: str) -> zmq.Socket[bytes]:
+        socket = context.socket(zmq.PUSH)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.connect(endpoint)
+        return socket
+
+    yield connected
+    context.destroy(linger=0)
+
+
+def resident_mb(pid: int) -> float:
+    """A process's resident set now (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+@pytest.mark.parametrize("flavour", ["blocking", "asyncio"])
+def test_a_service_applies_its_limits_and_drops_unsolicited_library_events(
+    flavour: str, spawn: Any, queue: Any, ipc: Callable[[str], str], push: Any
+) -> None:
+    endpoint = ipc(f"limits-{flavour}")
+    options = {"socket_type": "PULL", "bind": endpoint, "max_name_bytes": 24, "max_frames": 3}
+    child = spawn(serve, options, flavour, queue)
+    take(queue, "ready")
+    sender = push(endpoint)
+    sender.send_multipart([b"n" * 25, b"1"])
+    sender.send_multipart([b"twenty-four.bytes.are.ok", b"1", b"2"])
+    sender.send_multipart([b"four.frames", b"1", b"2", b"3"])
+    sender.send_multipart([b"zeroevents.confirmed", b'"four.frames"'])
+    sender.send_multipart([b"zeroevents.flush"])  # a PULL cannot answer it
+    sender.send_multipart([STOP.encode()])
+    error = take(queue, "pull.error")
+    assert error[1] == 0
+    assert "event name of 25 bytes is over the limit of 24 bytes" in error[2]
+    assert "(option 'max_name_bytes')" in error[2]
+    assert take(queue, "fired") == ("fired", "twenty-four.bytes.are.ok", 2)
+    error = take(queue, "pull.error")
+    assert error[1] == 3
+    assert "4 frames is over the limit of 3 frames per event (option 'max_frames')" in error[2]
+    assert take(queue, "fired") == ("fired", STOP, 0)  # nothing reserved was fired
+    stats = take(queue, "stopped")[1]
+    assert (stats["decode_errors"], stats["unsolicited"], stats["fired"]) == (2, 2, 2)
+    child.join(WAIT)
+    assert child.exitcode == 0
