@@ -1,5 +1,6 @@
 """The limits on received messages (issue 10): options, checked when given, applied to
-every receiving socket, honoured by the blocking and the asyncio services.
+every receiving socket, honoured by the blocking and the asyncio services, and the
+per-name caches bounded in bytes.
 
 The hostile cases themselves, per serializer and socket type, are in
 ``test_hostile_catalogue.py``.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -150,5 +152,39 @@ def test_a_service_applies_its_limits_and_drops_unsolicited_library_events(
     assert take(queue, "fired") == ("fired", STOP, 0)  # nothing reserved was fired
     stats = take(queue, "stopped")[1]
     assert (stats["decode_errors"], stats["unsolicited"], stats["fired"]) == (2, 2, 2)
+    child.join(WAIT)
+    assert child.exitcode == 0
+
+
+def test_per_name_caches_hold_a_bounded_number_of_bytes(
+    tmp_path: Path, spawn: Any, queue: Any, ipc: Callable[[str], str], push: Any
+) -> None:
+    # 300 distinct 1 MiB names, let through by a raised name limit, reach both the
+    # dispatcher's and the contracts' caches: they took RSS from 45 to 416 MB.
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "big.*.json").write_text(json.dumps({"type": "integer"}))
+    endpoint = ipc("caches")
+    options = {
+        "socket_type": "PULL",
+        "bind": endpoint,
+        "max_name_bytes": 2 * MIB,
+        "schemas": str(tmp_path / "contracts"),
+        "socket_options": {"RCVHWM": 10},  # at most ~10 names queued at a time
+    }
+    child = spawn(serve, options, "blocking", queue)
+    take(queue, "ready")
+    sender = push(endpoint)
+    sender.send_multipart([b"big.warm", b"1"])
+    assert take(queue, "fired")[1] == "big.warm"
+    before = resident_mb(child.pid)
+    for index in range(300):
+        sender.send_multipart([b"big.%d." % index + b"n" * MIB, b"1"])
+        assert take(queue, "fired")[1].startswith(f"big.{index}.")
+    growth = resident_mb(child.pid) - before
+    assert growth < 100, f"RSS grew by {growth:.0f} MB after 300 names of 1 MiB"
+    sender.send_multipart([STOP.encode()])
+    assert take(queue, "fired")[1] == STOP
+    stats = take(queue, "stopped")[1]
+    assert (stats["fired"], stats["schema_errors"]) == (302, 0)
     child.join(WAIT)
     assert child.exitcode == 0

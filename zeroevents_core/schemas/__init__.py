@@ -72,6 +72,7 @@ from jsonschema.protocols import (  # type: ignore[import-untyped]
 )
 
 from ..config import config_path, load_config
+from ..dispatcher import CACHE_NAME_LENGTH
 from ..errors import ConfigurationError, SchemaError, SchemaValidationError
 from ..plugins import get_matcher
 
@@ -757,9 +758,10 @@ class SchemaRegistry:
                         key=lambda p: (is_wildcard(p), -len(p), p),
                     )
                 )
-                if len(self._cache) >= CACHE_SIZE:
-                    self._cache = {}
-                self._cache[event] = found
+                if len(event) <= CACHE_NAME_LENGTH:  # a bound in bytes too
+                    if len(self._cache) >= CACHE_SIZE:
+                        self._cache = {}
+                    self._cache[event] = found
         return found
 
     def patterns(self) -> list[str]:
