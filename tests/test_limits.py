@@ -22,12 +22,14 @@ from procs import WAIT, take
 from zeroevents_core import (
     AsyncEventListener,
     AsyncEventService,
+    AsyncEventSocket,
     ConfigurationError,
     DecodeError,
     Dispatcher,
     EventListener,
     EventService,
     EventSocket,
+    get_serializer,
 )
 
 IDLE = "zeroevents.service.idle"
@@ -47,7 +49,7 @@ MIB = 1024 * 1024
         ({"max_frames": True}, "'max_frames'"),
         ({"max_frames": -1}, "'max_frames'"),
         ({"max_frame_bytes": 0}, "'max_frame_bytes'"),
-        ({"max_frame_bytes": None}, "'max_frame_bytes'"),
+        ({"max_frame_bytes": "16 MiB"}, "'max_frame_bytes'"),
         ({"socket_options": {"MAXMSGSIZE": 100}}, "'max_frame_bytes'"),
     ],
 )
@@ -57,10 +59,12 @@ def test_a_bad_limit_is_refused_naming_the_option(options: dict[str, Any], named
 
 
 def test_the_limits_are_set_on_the_socket(ipc: Callable[[str], str]) -> None:
+    larger = get_serializer("json", max_frame_size=64 * MIB)
     chosen = {"max_name_bytes": 32, "max_frames": 4, "max_frame_bytes": MIB}
     for options, (name_bytes, frames, frame_bytes) in [
         ({}, (255, 64, 16 * MIB)),
         (chosen, (32, 4, MIB)),
+        ({"serializer": larger}, (255, 64, 64 * MIB)),  # MAXMSGSIZE follows the serializer
     ]:
         listener = EventListener({"socket_type": "PULL", "bind": ipc("limits"), **options})
         try:
@@ -69,6 +73,17 @@ def test_the_limits_are_set_on_the_socket(ipc: Callable[[str], str]) -> None:
             assert (socket.max_name_bytes, socket.max_frames) == (name_bytes, frames)
         finally:
             listener.close()
+
+
+def test_a_socket_made_directly_has_the_default_limits() -> None:
+    context: zmq.Context[Any] = zmq.Context()
+    try:
+        for socket_class in (EventSocket, AsyncEventSocket):
+            socket = socket_class(context, zmq.PULL)
+            assert socket.get(zmq.MAXMSGSIZE) == 16 * MIB
+            assert (socket.max_name_bytes, socket.max_frames) == (255, 64)
+    finally:
+        context.destroy(linger=0)
 
 
 def test_a_router_message_without_an_event_frame_is_a_decode_error() -> None:

@@ -19,7 +19,7 @@ import zmq
 
 from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
-from ..serializers import DEFAULT_MAX_FRAME_SIZE, Serializer
+from ..serializers import Serializer
 from . import Message, Transport
 from .codec import (
     CONFIRMED,
@@ -85,6 +85,9 @@ class ZmqEventCodec(EventCodec):
         context._add_socket(self)
         try:
             self._init_codec(serializer, confirmed, accept, schemas)
+            # libzmq refuses a larger frame from its length header, before receiving
+            # it: no frame the serializer would refuse is ever received whole.
+            self.set(zmq.MAXMSGSIZE, self._serializer.max_frame_size)  # type: ignore[attr-defined]
         except BaseException:
             self.close(linger=0)  # type: ignore[attr-defined]
             raise
@@ -373,9 +376,8 @@ class ZmqTransport(Transport):
         "flush_on_close": True,
         "max_name_bytes": DEFAULT_MAX_NAME_BYTES,
         "max_frames": DEFAULT_MAX_FRAMES,
-        # ZeroMQ MAXMSGSIZE, as large as a serializer's frame limit: libzmq refuses
-        # a bigger frame from its length header, before receiving it.
-        "max_frame_bytes": DEFAULT_MAX_FRAME_SIZE,
+        # ZeroMQ MAXMSGSIZE; None: the serializer's max_frame_size (16 MiB by default).
+        "max_frame_bytes": None,
     }
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -399,6 +401,8 @@ class ZmqTransport(Transport):
             )
         for key in ("max_name_bytes", "max_frames", "max_frame_bytes"):
             limit = checked[key]
+            if limit is None and key == "max_frame_bytes":
+                continue
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
                 raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {limit!r}")
         checked["bind"] = endpoints_of("bind", checked["bind"])
@@ -449,7 +453,8 @@ class ZmqTransport(Transport):
         socket.max_frames = options["max_frames"]
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
-            socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
+            if options["max_frame_bytes"] is not None:
+                socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:
