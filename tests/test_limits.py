@@ -134,6 +134,18 @@ def serve(options: dict[str, Any], flavour: str, out: Any) -> None:
     out.put(("stopped", dataclasses.asdict(stats)))
 
 
+def pull_and_fire(options: dict[str, Any], count: int, out: Any) -> None:
+    """``pull_and_fire`` ``count`` times on a blocking socket; reports what was fired
+    (push errors included) and what each call returned."""
+    dispatcher = Dispatcher()
+    dispatcher.listen("*", lambda *payload: out.put(("fired", dispatcher.firing())))
+    with EventListener(options, dispatcher) as listener:
+        socket = listener.socket()
+        out.put(("ready",))
+        for _ in range(count):
+            out.put(("returned", socket.pull_and_fire()))
+
+
 @pytest.fixture
 def push() -> Iterator[Callable[[str], zmq.Socket[bytes]]]:
     context: zmq.Context[Any] = zmq.Context()
@@ -182,6 +194,24 @@ def test_a_service_applies_its_limits_and_drops_unsolicited_library_events(
     assert take(queue, "fired") == ("fired", STOP, 0)  # nothing reserved was fired
     stats = take(queue, "stopped")[1]
     assert (stats["decode_errors"], stats["unsolicited"], stats["fired"]) == (2, 2, 2)
+    child.join(WAIT)
+    assert child.exitcode == 0
+
+
+def test_pull_and_fire_fires_no_library_event(
+    spawn: Any, queue: Any, ipc: Callable[[str], str], push: Any
+) -> None:
+    endpoint = ipc("pull-and-fire")
+    child = spawn(pull_and_fire, {"socket_type": "PULL", "bind": endpoint}, 3, queue)
+    take(queue, "ready")
+    sender = push(endpoint)
+    sender.send_multipart([b"zeroevents.confirmed", b'"orders.created"'])
+    sender.send_multipart([b"zeroevents.flush"])  # a PULL cannot answer: no push error
+    sender.send_multipart([b"orders.created", b"1"])
+    assert take(queue, "returned") == ("returned", None)
+    assert take(queue, "returned") == ("returned", None)
+    assert take(queue, "fired") == ("fired", "orders.created")
+    assert take(queue, "returned") == ("returned", None)
     child.join(WAIT)
     assert child.exitcode == 0
 

@@ -228,6 +228,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         message = await self.pull()
         if not isinstance(message, Message):
             return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
         target = dispatcher if dispatcher is not None else self.dispatcher
         return await target.until_async(message.event, *message.payload)
 

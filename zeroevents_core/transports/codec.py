@@ -182,4 +182,5 @@ class EventCodec:
         return Message(event, payload)
 
     def needs_confirmation(self, event: str) -> bool:
-        return (self.confirmed or event == FLUSH) and event != CONFIRMED
+        # A flush barrier is answered where an answer can go (not on a PULL).
+        return event != CONFIRMED and (self.confirmed or (event == FLUSH and self.can_reply))

@@ -28,6 +28,7 @@ from .codec import (
     FLUSH,
     PULL_ERROR,
     PUSH_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     EventCodec,
     is_confirmation,
@@ -240,6 +241,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         message = self.pull()
         if not isinstance(message, Message):
             return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
         target = dispatcher if dispatcher is not None else self.dispatcher
         return target.until(message.event, *message.payload)
 
