@@ -24,7 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".installed"
 EDITABLE = [
-    ".[dev]",
+    ".[dev,contracts]",
     "plugins/zeroevents-msgpack",
     "plugins/zeroevents-cbor",
     "contrib/zeroevents-orjson",

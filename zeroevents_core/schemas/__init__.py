@@ -62,20 +62,28 @@ from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.request import url2pathname
 
-import jsonschema  # type: ignore[import-untyped]
-import jsonschema.validators  # type: ignore[import-untyped]
-import referencing
-import referencing.exceptions
-import referencing.jsonschema
-from jsonschema.protocols import (  # type: ignore[import-untyped]
-    Validator as ReferenceValidator,
-)
-
 from ..config import config_path, load_config
-from ..errors import ConfigurationError, SchemaError, SchemaValidationError
+from ..errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    SchemaError,
+    SchemaValidationError,
+)
 from ..plugins import get_matcher
 
-try:  # a declared dependency; without a wheel for the platform, the reference does it all
+try:  # the "contracts" extra: most users of the core never load it
+    import jsonschema  # type: ignore[import-untyped]
+    import jsonschema.validators  # type: ignore[import-untyped]
+    import referencing
+    import referencing.exceptions
+    import referencing.jsonschema
+    from jsonschema.protocols import (  # type: ignore[import-untyped]
+        Validator as ReferenceValidator,
+    )
+except ImportError as missing:
+    raise MissingDependencyError("event contracts", "contracts", missing) from None
+
+try:  # in the extra too; without a wheel for the platform, the reference does it all
     import jsonschema_rs
 except ImportError:  # pragma: no cover - depends on the platform
     jsonschema_rs = None  # type: ignore[assignment]
