@@ -12,10 +12,12 @@ Marked ``slow`` (deselect with ``-m "not slow"``), but part of ``python3 scripts
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,12 @@ def test_msgpack_wheel_is_found_in_a_fresh_venv(tmp_path: Path) -> None:
     assert '"msgpack": "zeroevents-msgpack 0.1.0"' in output, output
 
     core = next(wheel for wheel in built if wheel.name.startswith("zeroevents_core"))
+    with zipfile.ZipFile(core) as archive:
+        metadata = archive.read("zeroevents_core-0.1.0.dist-info/METADATA").decode()
+    description = metadata.split("\n\n", 1)[1]
+    assert "pip install 'zeroevents-core[contracts]'" in description
+    relative = re.findall(r"\]\((?!https?://)[^)]*\)", description)
+    assert not relative, f"links that break once published: {relative}"
     run(python, "-m", "pip", "install", "-q", f"{core}[contracts]")
     (tmp_path / "contracts").mkdir()
     output = run(python, "-c", CONTRACTS, tmp_path / "contracts", cwd=tmp_path)
