@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import cli_format, cli_schema
+from . import cli_format, cli_keys, cli_schema
 from .errors import ZeroEventsError
 
 if TYPE_CHECKING:
@@ -336,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(run=cli_schema.cmd_schema_diff)
     cli_schema.add_export_parser(schema_commands, common)
     schema.set_defaults(run=lambda args: _missing_subcommand(schema))
+    cli_keys.add_parser(commands, common)
 
     demo = commands.add_parser(
         "demo", parents=[common],
@@ -894,6 +895,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     "version": info.version,
                     "plugin": info.plugin,
                     "class": f"{info.obj.__module__}.{info.obj.__qualname__}",
+                    **({"details": info.obj.describe()} if kind == "transport" else {}),
                 }
                 for info in infos
                 if info.kind == kind
@@ -914,6 +916,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             content_type = getattr(info.obj, "content_type", None)
             if kind == "serializer" and content_type:
                 extra = f"  {content_type}"
+            if kind == "transport":
+                extra = f"  {info.obj.describe()}"
             print(f"  {info.name:<{width}}  {info.provider:<{provider_width}}{extra}".rstrip())
     if errors:
         print("failed:")

@@ -19,6 +19,7 @@ from . import Message
 if TYPE_CHECKING:
     # Only types: importing the package must not load jsonschema.
     from ..schemas import SchemaFailure, SchemaRegistry
+    from ..security import Rights
 
 CONFIRMED = "zeroevents.confirmed"
 # Sent by a closing sender and always confirmed by the receiver (not fired there):
@@ -67,6 +68,10 @@ class EventCodec:
     confirmed: bool
     routes_replies: bool  # whether frame 0 on the wire is the peer's address
     schemas: SchemaRegistry | None  # contracts checked on send and on receive
+    # On links that authenticate peers: the last received message's sender, and
+    # what each sender may fire (see zeroevents_core.security).
+    sender: str | None = None
+    rights: Rights | None = None
 
     def _init_codec(
         self,
