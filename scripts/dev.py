@@ -27,6 +27,7 @@ EDITABLE = [
     ".[dev]",
     "plugins/zeroevents-msgpack",
     "plugins/zeroevents-cbor",
+    "plugins/zeroevents-php",
     "contrib/zeroevents-orjson",
     "tests/plugins/zeroevents-testplugin",
 ]
