@@ -2,8 +2,9 @@
 
 The vector tests always run. The PHP tests run PHP's own ``serialize()`` and
 ``unserialize()`` (php-cli, installed by the test script where it can be) over the
-same values, and a real PHP process (php-zmq) sends ``serialize()`` frames to a
-Python EventService. The conformance suite runs over ``php`` too.
+same values; over php-zmq, a real PHP process sends ``serialize()`` frames to a Python
+EventService, and receives a Python EventListener's. They skip, saying why, where php
+or php-zmq is missing. The conformance suite runs over ``php`` too.
 """
 
 from __future__ import annotations
@@ -341,5 +342,42 @@ def test_php_process_sends_serialized_frames_to_a_python_service(
     assert strictly(received) == strictly([("event", "php.values", p) for p in SENT_BY_PHP])
     _, stats, _ = take(queue, "stopped")
     assert stats["decode_errors"] == 0
+    child.join(procs.WAIT)
+    assert child.exitcode == 0
+
+
+def test_python_listener_sends_frames_that_php_unserializes_byte_for_byte(
+    spawn: Any, queue: Any, ipc: Callable[[str], str]
+) -> None:
+    binary = php_with_zmq()
+    endpoint = ipc("php-receives")
+    rng = random.Random(5)
+    payloads = [*SENT_BY_PHP, [float("nan"), *(random_payload(rng) for _ in range(20))]]
+    events = [("php.values", payload) for payload in payloads]
+    script = str(PHP_DIR / "receive_serialized.php")
+    with subprocess.Popen(
+        [binary, script, endpoint, str(len(events))], stdout=subprocess.PIPE, text=True
+    ) as peer:
+        try:
+            assert peer.stdout is not None and peer.stdout.readline() == "ready\n"
+            options = {
+                "socket_type": "PUSH",
+                "connect": endpoint,
+                "serializer": "php",
+                "socket_options": FAST,
+            }
+            child = spawn(procs.push, options, events, queue)
+            assert [take(queue, "pushed") for _ in events] == [
+                ("pushed", event, True) for event, _ in events
+            ]
+            out, _ = peer.communicate(timeout=procs.WAIT)
+        finally:
+            peer.kill()
+    assert peer.returncode == 0
+    # What PHP read, written again by PHP, is what we sent: every frame byte for byte.
+    sent = [frame.hex() for payload in payloads for frame in php_serializer().serialize(payload)]
+    lines = [line.split(" ") for line in out.splitlines()]
+    assert [line[0] for line in lines] == [event for event, _ in events]
+    assert [frame for line in lines for frame in line[1:]] == sent
     child.join(procs.WAIT)
     assert child.exitcode == 0
