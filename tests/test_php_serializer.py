@@ -9,6 +9,8 @@ or php-zmq is missing. The conformance suite runs over ``php`` too.
 
 from __future__ import annotations
 
+import collections
+import enum
 import math
 import random
 import shutil
@@ -85,6 +87,23 @@ def test_tuples_become_lists_and_lists_from_dicts() -> None:
     serializer = php_serializer()
     frames = serializer.serialize([(1, (2,)), {}, {0: "a", 1: "b"}, {"0": "a"}, b"abc"])
     assert serializer.unserialize(frames) == [[1, [2]], [], ["a", "b"], {"0": "a"}, "abc"]
+
+
+def test_subclasses_are_written_as_their_base_types() -> None:
+    class Odd(float):
+        def __repr__(self) -> str:  # as numpy's float64 does, not as float does
+            return f"Odd({float(self)})"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    value = [Odd(2.5), Odd(1e30), Level.HIGH, Name("é"), collections.OrderedDict(k=True)]
+    assert php_serializer().serialize([value]) == [
+        b'a:5:{i:0;d:2.5;i:1;d:1.0E+30;i:2;i:3;i:3;s:2:"\xc3\xa9";i:4;a:1:{s:1:"k";b:1;}}'
+    ]
 
 
 def test_nan_round_trips() -> None:

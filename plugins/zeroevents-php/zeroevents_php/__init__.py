@@ -141,8 +141,9 @@ def _array(items: list[Any], count: int) -> list[Any] | dict[Any, Any]:
 
 def _float(value: float) -> bytes:
     if math.isfinite(value):
-        # PHP's php_gcvt, as json_encode uses it, but with a capital E.
-        return b"d:%s;" % php_number(repr(value)).replace("e", "E").encode()
+        # PHP's php_gcvt, as json_encode uses it, but with a capital E. float.__repr__:
+        # a float subclass may print itself otherwise (numpy's does).
+        return b"d:%s;" % php_number(float.__repr__(value)).replace("e", "E").encode()
     if value != value:
         return b"d:NAN;"
     return b"d:INF;" if value > 0 else b"d:-INF;"
