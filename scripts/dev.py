@@ -27,6 +27,7 @@ EDITABLE = [
     ".[dev,contracts]",
     "plugins/zeroevents-msgpack",
     "plugins/zeroevents-cbor",
+    "plugins/zeroevents-php",
     "contrib/zeroevents-orjson",
 ]
 # Only the test command installs it: a user's demo .venv should not list a fake plugin.
