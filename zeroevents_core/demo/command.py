@@ -42,6 +42,7 @@ RUN_WAIT = 120.0
 DRAIN_WAIT = 30.0
 FRAME_SECONDS = 0.1
 SPEED_WINDOW = 0.5
+CHILD_NAMES = {"producer": "the producer", "consumer": "the service"}
 
 
 def run(
@@ -87,7 +88,7 @@ def run(
         try:
             for process in processes.values():
                 process.start()
-            pids = _wait_ready(reports, processes, endpoint)
+            pids = _wait_ready(screen, reports, processes, endpoint)
             screen.line(
                 f"  processes   producer pid {pids['producer']}, service pid {pids['consumer']}; "
                 f"1 order in {INVALID_EVERY} breaks the contract on purpose"
@@ -172,6 +173,7 @@ def _show_settings(
     if note:
         screen.line(p(f"  note: {note}", "33"))
     screen.line(f"  endpoint    {endpoint}  (the service binds, the producer connects)")
+    screen.line(f"  settings    {settings}")
     if sending and receiving:
         screen.line(f"  sockets     {sending} -> {receiving}: the library's default socket_type")
     screen.line(f"  serializer  {settings['serializer']}  ({provider})")
@@ -184,7 +186,7 @@ def _show_settings(
     screen.line(f"  transport   {settings['transport']}  ({choice})")
     contracts = ", ".join(sorted(path.stem for path in CONTRACTS.glob("*.json")))
     screen.line(
-        f"  contract    {contracts}  (zeroevents_core/{CONTRACTS.name}/, checked by the service)"
+        f"  contracts   {contracts}  (zeroevents_core/{CONTRACTS.name}/, checked by the service)"
     )
 
 
@@ -222,19 +224,26 @@ def _poll_report(
     return None
 
 
-def _wait_ready(reports: Any, processes: dict[str, Any], endpoint: str) -> dict[str, int]:
+def _wait_ready(
+    screen: Screen, reports: Any, processes: dict[str, Any], endpoint: str
+) -> dict[str, int]:
+    """Wait until both children are ready and the service is bound, redrawing a
+    status line meanwhile (two fresh interpreters take a moment)."""
     pids: dict[str, int] = {}
-    deadline = time.monotonic() + START_WAIT
-    while len(pids) < len(processes):
-        report = _poll_report(reports, processes, deadline, "start", 0.5)
-        if report is not None and report[0] == "ready":
-            pids[report[1]] = report[2]
+    started = time.monotonic()
+    deadline = started + START_WAIT
     # The producer connects once the service is bound: an ipc connect that finds no
     # socket retries only after ZeroMQ's reconnect interval, which the first orders
     # (whose latency is measured) would wait.
     bound = Path(endpoint.removeprefix("ipc://")) if endpoint.startswith("ipc://") else None
-    while bound is not None and not bound.exists():
-        _poll_report(reports, processes, deadline, "start", 0.01)
+    while len(pids) < len(processes) or (bound is not None and not bound.exists()):
+        waiting = [name for name in ("producer", "consumer") if name not in pids]
+        what = ", ".join(CHILD_NAMES[name] for name in waiting) or "the service to bind"
+        screen.show(f"  starting    waiting for {what}  {time.monotonic() - started:4.1f} s")
+        report = _poll_report(reports, processes, deadline, "start", FRAME_SECONDS)
+        if report is not None and report[0] == "ready":
+            pids[report[1]] = report[2]
+    screen.show("")
     return pids
 
 
@@ -412,7 +421,9 @@ def _summary(
         f"  throughput                {count(throughput)} events/s   (burst of "
         f"{count(total - stream)}, {serializer}, contract checked on each)"
     )
-    screen.line(f"  wall time                 {seconds:.1f} s, process start-up included")
+    screen.line(
+        f"  wall time                 {seconds:.1f} s to this summary, process start-up included"
+    )
     screen.line()
     screen.line(p("next", "1"))
     screen.line('  run the same two halves yourself: README.md, "Two processes, fifteen lines"')
