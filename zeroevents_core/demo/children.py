@@ -35,7 +35,7 @@ SHOWN_REJECTIONS = 8
 
 def _quiet_child() -> None:
     # Ctrl-C goes to the whole process group: the parent ends the producer itself
-    # (the service's own handler stops the consumer gracefully).
+    # (the service's own handler stops the service gracefully).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Rejections are the point of the demo, reported by the parent, not as warnings.
     logging.getLogger("zeroevents_core.service").setLevel(logging.ERROR)
@@ -50,7 +50,7 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def consume(
+def serve(
     endpoint: str,
     settings: dict[str, str],
     contracts: str,
@@ -113,7 +113,7 @@ def consume(
         arrived(at)
 
     events.listen(SCHEMA_ERROR, on_rejected)
-    reports.put(("ready", "consumer", os.getpid()))
+    reports.put(("ready", "service", os.getpid()))
     user_code.service(endpoint, settings, contracts, on_order)
 
 

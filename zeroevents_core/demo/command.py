@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 CONTRACTS = Path(__file__).resolve().parent.parent / "demo_contracts"
 DEFAULT_EVENTS = 30_000
 SHORT_EVENTS = 1_500
-DEFAULT_TRANSPORT = "zmq"
 # Where each transport the demo knows how to address binds, in a private folder.
 ENDPOINTS = {"zmq": "ipc://{folder}/events.ipc"}
 # Bounded waits: children are fresh interpreters, slow to start on a busy machine.
@@ -42,7 +41,6 @@ RUN_WAIT = 120.0
 DRAIN_WAIT = 30.0
 FRAME_SECONDS = 0.1
 SPEED_WINDOW = 0.5
-CHILD_NAMES = {"producer": "the producer", "consumer": "the service"}
 
 
 def run(
@@ -70,8 +68,8 @@ def run(
     with tempfile.TemporaryDirectory(prefix="zeroevents-demo-") as folder:
         endpoint = ENDPOINTS[transport].format(folder=folder)
         processes = {
-            "consumer": context.Process(
-                target=children.consume,
+            "service": context.Process(
+                target=children.serve,
                 args=(endpoint, settings, str(CONTRACTS), stream, counters, reports),
                 name="zeroevents-demo-service",
                 daemon=True,
@@ -90,7 +88,7 @@ def run(
                 process.start()
             pids = _wait_ready(screen, reports, processes, endpoint)
             screen.line(
-                f"  processes   producer pid {pids['producer']}, service pid {pids['consumer']}; "
+                f"  processes   producer pid {pids['producer']}, service pid {pids['service']}; "
                 f"1 order in {INVALID_EVERY} breaks the contract on purpose"
             )
             screen.line()
@@ -109,10 +107,11 @@ def run(
 
 def _transport(name: str | None) -> tuple[str, list[str]]:
     """The transport to run over, and every installed one (from the plugin registry)."""
+    from ..listener import COMMON_DEFAULTS
     from ..plugins import list_plugins
 
     installed = sorted(info.name for info in list_plugins() if info.kind == "transport")
-    chosen = name or DEFAULT_TRANSPORT
+    chosen = name or COMMON_DEFAULTS["transport"]
     if chosen not in installed:
         raise UsageError(
             f"--transport {chosen}: no such transport installed; installed: {', '.join(installed)}"
@@ -237,8 +236,8 @@ def _wait_ready(
     # (whose latency is measured) would wait.
     bound = Path(endpoint.removeprefix("ipc://")) if endpoint.startswith("ipc://") else None
     while len(pids) < len(processes) or (bound is not None and not bound.exists()):
-        waiting = [name for name in ("producer", "consumer") if name not in pids]
-        what = ", ".join(CHILD_NAMES[name] for name in waiting) or "the service to bind"
+        waiting = [f"the {name}" for name in processes if name not in pids]
+        what = " and ".join(waiting) or "the service to bind"
         screen.show(f"  starting    waiting for {what}  {time.monotonic() - started:4.1f} s")
         report = _poll_report(reports, processes, deadline, "start", FRAME_SECONDS)
         if report is not None and report[0] == "ready":
@@ -318,20 +317,8 @@ def _watch(
             f"{time.monotonic() - started:4.1f} s"
         )
 
-    start("stream" if stream else "burst")
-    next_frame = time.monotonic()
-    while True:
-        moment = time.monotonic()
-        if moment >= next_frame:
-            # Redrawn on time whatever arrives: counters that sit still look like a hang.
-            screen.show(status(*counters.read()))
-            next_frame = max(next_frame + FRAME_SECONDS, moment)
-        sent, received, rejected = counters.read()
-        if made is not None and (received + rejected >= made["sent"] or moment > drained_by):
-            break
-        report = _poll_report(reports, processes, deadline, "finish", next_frame - moment)
-        if report is None:
-            continue
+    def handle(report: tuple[Any, ...]) -> None:
+        nonlocal made, drained_by, streamed
         kind = report[0]
         if kind == "done":
             made = report[2]
@@ -350,7 +337,28 @@ def _watch(
         elif kind == "rejected":
             _, event, seq, text, _ = report
             screen.line(f"    {p(cross, '33')} rejected {event} #{seq}: {text}")
-    processes["consumer"].terminate()  # SIGTERM: the service stops gracefully
+
+    start("stream" if stream else "burst")
+    next_frame = time.monotonic()
+    while True:
+        moment = time.monotonic()
+        if moment >= next_frame:
+            # Redrawn on time whatever arrives: counters that sit still look like a hang.
+            screen.show(status(*counters.read()))
+            next_frame = max(next_frame + FRAME_SECONDS, moment)
+        sent, received, rejected = counters.read()
+        if made is not None and (received + rejected >= made["sent"] or moment > drained_by):
+            break
+        report = _poll_report(reports, processes, deadline, "finish", next_frame - moment)
+        if report is not None:
+            handle(report)
+    # The two children report on one queue, each through its own feeder thread: the
+    # service's "streamed" may come after the producer's "done".
+    while phase == "stream" and received + rejected >= stream:
+        report = _poll_report(reports, processes, deadline, "finish", FRAME_SECONDS)
+        if report is not None:
+            handle(report)
+    processes["service"].terminate()  # SIGTERM: the service stops gracefully
     burst = max(0, received + rejected - stream)
     seconds = counters.burst_seconds()
     throughput = (burst - 1) / seconds if burst > 1 and seconds else 0.0
@@ -362,7 +370,7 @@ def _watch(
         "latency_samples": streamed["samples"],
         "throughput": throughput,
     }
-    return {"producer": made, "consumer": got}
+    return {"producer": made, "service": got}
 
 
 def _reap(processes: dict[str, Any], patient: bool) -> None:
@@ -390,7 +398,7 @@ def _summary(
     seconds: float,
 ) -> int:
     p = screen.paint
-    made, got = results["producer"], results["consumer"]
+    made, got = results["producer"], results["service"]
     sent, invalid = made["sent"], made["invalid"]
     received, rejected = got["received"], got["rejected"]
     latency, throughput = got["latency"], got["throughput"]

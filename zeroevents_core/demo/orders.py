@@ -55,7 +55,7 @@ def invalid_among(count: int) -> int:
 
 
 def describe(event: str, order: dict[str, Any]) -> str:
-    """One line about an order, as the consumer shows the first of each event."""
+    """One line about an order, as the service reports the first of each event."""
     if event == "orders.created":
         items = len(order.get("items", []))
         return (
