@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 CONTRACTS = Path(__file__).resolve().parent.parent / "demo_contracts"
 DEFAULT_EVENTS = 30_000
 SHORT_EVENTS = 1_500
-# Where each transport the demo knows how to address binds, in a private folder.
+# Where the service binds, per transport, in a private folder: a transport joins
+# the demo (--transport NAME) with its line here.
 ENDPOINTS = {"zmq": "ipc://{folder}/events.ipc"}
 # Bounded waits: children are fresh interpreters, slow to start on a busy machine.
 START_WAIT = children.START_WAIT
