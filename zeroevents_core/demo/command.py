@@ -149,7 +149,12 @@ def _show_code(screen: Screen) -> None:
         + ": this code, in two processes, on one private socket, no broker"
     )
     screen.line()
-    lines = ["from zeroevents_core import EventListener, EventService, events", ""]
+    imports = [
+        line
+        for line in inspect.getsource(user_code).splitlines()
+        if line.startswith("from zeroevents_core import")
+    ]
+    lines = [*imports, ""]
     for function in (user_code.producer, user_code.service):
         lines += [*inspect.getsource(function).rstrip().splitlines(), ""]
     for text in lines[:-1]:
