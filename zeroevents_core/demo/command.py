@@ -440,10 +440,13 @@ def _summary(
     )
     screen.line()
     screen.line(p("next", "1"))
-    screen.line('  run the same two halves yourself: README.md, "Two processes, fifteen lines"')
     screen.line(
-        "  then docs/quickstart.md, docs/concepts.md, docs/contracts.md; "
-        "zeroevents --help for the command line"
+        "  the same two halves as scripts you run in two terminals: README.md, "
+        'and docs/quickstart.md ("Two processes")'
+    )
+    screen.line(
+        "  then docs/concepts.md and docs/contracts.md; the command line: "
+        "zeroevents --help (.venv/bin/zeroevents in a checkout)"
     )
     if not adds_up:
         raise CommandError(
