@@ -29,7 +29,8 @@ from .orders import describe, invalid_among, make_event
 SENT, RECEIVED, REJECTED, BURST_FIRST, BURST_LAST = range(5)
 # Bounded waits: children are fresh interpreters, slow to start on a busy machine.
 START_WAIT = 60.0
-# Ways of breaking the contract shown as they arrive (the demo breaks it in 4).
+# First arrivals reported as lines, at most: each event fired, each way of breaking
+# the contract (the demo has 2 events and breaks the contract in 4 ways).
 SHOWN_REJECTIONS = 8
 
 
