@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--serializer", metavar="NAME", help="default: msgpack if installed, else json"
     )
+    demo.add_argument(
+        "--transport", metavar="NAME",
+        help="transport plugin to run over (default: zmq); the demo lists the installed ones",
+    )  # fmt: skip
     demo.set_defaults(run=cmd_demo)
 
     bench = commands.add_parser(
@@ -1027,7 +1031,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
     events = args.events or (demo.SHORT_EVENTS if args.short else demo.DEFAULT_EVENTS)
-    return demo.run(events=events, rate=args.rate, serializer=args.serializer)
+    return demo.run(
+        events=events, rate=args.rate, serializer=args.serializer, transport=args.transport
+    )
 
 
 # bench --------------------------------------------------------------------------------
