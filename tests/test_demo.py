@@ -129,9 +129,9 @@ class PigeonPlugin:
 @pytest.fixture
 def pigeon() -> Iterator[None]:
     plugin = PigeonPlugin()
-    zeroevents_core.register(plugin, name="pigeon-plugin")
+    zeroevents_core.register_plugin(plugin, name="pigeon-plugin")
     yield
-    zeroevents_core.unregister(plugin)
+    zeroevents_core.unregister_plugin(plugin)
 
 
 def test_with_two_transports_installed_the_demo_lists_them_and_offers_the_choice(
