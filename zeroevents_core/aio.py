@@ -40,6 +40,7 @@ import zmq.asyncio
 from .dispatcher import Dispatcher
 from .errors import ConfigurationError, DecodeError, ZeroEventsError
 from .listener import BaseListener
+from .security import AUTH_ERROR, REJECTED, sending_as
 from .serializers import Serializer
 from .service import BATCH, IDLE, STOP, ServiceCore
 from .transports import AsyncPoller, Message
@@ -132,6 +133,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
+        if self.identified:
+            return self._recv_identified()
         try:
             frames: list[bytes] = [_recv(self, NOBLOCK)]
         except zmq.Again:
@@ -139,6 +142,17 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         while _get(self, RCVMORE):
             frames.append(_recv(self))
         return frames
+
+    def _recv_identified(self) -> list[bytes] | None:
+        try:
+            parts = [_recv(self, NOBLOCK, copy=False)]
+        except zmq.Again:
+            return None
+        while _get(self, RCVMORE):
+            parts.append(_recv(self, 0, copy=False))
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        return [part.bytes for part in parts]
 
     async def push(
         self, event: str, payload: Sequence[Any] = (), address: bytes | None = None
@@ -545,6 +559,13 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             if self._is_barrier(socket, message):
                 await socket.confirm(message)
             return
+        if socket.rights is not None and self._refused(socket, message):
+            event, _, address = message
+            if socket.confirmed:
+                reason = "outside the sender's rights"
+                await socket.push(CONFIRMED, [event, REJECTED, reason], address)
+            await self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
+            return
         if socket.confirmed:
             await socket.confirm(message)
         failures = self._failures(socket, message)
@@ -553,7 +574,9 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
             self._send_dead_letter(socket, message, frames)
             return
-        if await self._fire_guarded(message.event, *message.payload):
+        with sending_as(socket.sender):
+            fired = await self._fire_guarded(message.event, *message.payload)
+        if fired:
             self.stats.fired += 1
 
     async def _fire_guarded(self, event: str, *payload: Any) -> bool:

@@ -19,6 +19,7 @@ from . import Message
 if TYPE_CHECKING:
     # Only types: importing the package must not load jsonschema.
     from ..schemas import SchemaFailure, SchemaRegistry
+    from ..security import Rights
 
 CONFIRMED = "zeroevents.confirmed"
 # Sent by a closing sender and always confirmed by the receiver (not fired there):
@@ -75,6 +76,10 @@ class EventCodec:
     schemas: SchemaRegistry | None  # contracts checked on send and on receive
     max_name_bytes: int = DEFAULT_MAX_NAME_BYTES  # of frame 0, the event name
     max_frames: int = DEFAULT_MAX_FRAMES  # of one event, the name included, no address
+    # On links that authenticate peers: the last received message's sender, and
+    # what each sender may fire (see zeroevents_core.security).
+    sender: str | None = None
+    rights: Rights | None = None
 
     def _init_codec(
         self,

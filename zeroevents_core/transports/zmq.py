@@ -8,7 +8,6 @@ cheaper than ``send_multipart``/``recv_multipart``.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -19,6 +18,7 @@ import zmq
 
 from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
+from ..security import Rights
 from ..serializers import Serializer
 from . import Message, Transport
 from .codec import (
@@ -33,6 +33,7 @@ from .codec import (
     EventCodec,
     is_confirmation,
 )
+from .zmq_security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -70,6 +71,9 @@ class ZmqEventCodec(EventCodec):
     routes_replies: bool
     can_reply: bool
     has_sent: bool = False
+    # CURVE server sockets read each message's sender (libzmq's User-Id).
+    identified: bool = False
+    zap: bytes | None = None
 
     def _init_event_socket(
         self,
@@ -136,6 +140,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     def recv_frames(self, flags: int = 0) -> list[bytes]:
         """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
+        if self.identified:
+            return self._recv_identified(flags)
         frames: list[bytes] = [_recv(self, flags)]
         while _get(self, RCVMORE):
             frames.append(_recv(self))
@@ -147,6 +153,12 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             return self.recv_frames(NOBLOCK)
         except zmq.Again:
             return None
+
+    def _recv_identified(self, flags: int) -> list[bytes]:
+        parts = self.recv_multipart(flags, copy=False)
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        return [part.bytes for part in parts]
 
     def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
         """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
@@ -343,10 +355,6 @@ def subscriptions_of(value: Any, socket_type: int) -> list[str | bytes]:
     return list(prefixes)
 
 
-def _ipc_path(endpoint: str) -> str | None:
-    return endpoint[len("ipc://") :] if endpoint.startswith("ipc://") else None
-
-
 # Contexts: a persistent one per thread count is shared by the whole process.
 _persistent: dict[int, zmq.Context[Any]] = {}
 _persistent_lock = threading.Lock()
@@ -381,7 +389,15 @@ class ZmqTransport(Transport):
         "max_frames": DEFAULT_MAX_FRAMES,
         # ZeroMQ MAXMSGSIZE; None: the serializer's max_frame_size (16 MiB by default).
         "max_frame_bytes": None,
+        "security": None,
     }
+
+    @classmethod
+    def describe(cls) -> str:
+        curve = "CURVE available" if zmq.has("curve") else "no CURVE"
+        if zmq.zmq_version_info() < SAFE_LIBZMQ:
+            curve += " but refused: older than 4.3.2 (CVE-2019-13132)"
+        return f"libzmq {zmq.zmq_version()}, pyzmq {zmq.pyzmq_version()}, {curve}"
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         checked = dict(options)
@@ -414,6 +430,7 @@ class ZmqTransport(Transport):
         mode = checked["ipc_mode"]
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
+        checked["security"] = security_of(checked["security"], "glob")
         return checked
 
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
@@ -433,13 +450,10 @@ class ZmqTransport(Transport):
         if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
             linger = int(socket.get(zmq.LINGER))
             await socket.flush(linger, peers=max(1, len(options["connect"])))
-        context = socket.context
-        socket.close()
-        if not options["is_persistent"]:
-            # term() waits for queued sends (up to LINGER): not on the loop's thread.
-            import asyncio
+        # term() waits for queued sends (up to LINGER): not on the loop's thread.
+        import asyncio
 
-            await asyncio.to_thread(context.term)
+        await asyncio.to_thread(_close, socket, options)
 
     def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         context = _context(options["threads"], options["is_persistent"])
@@ -462,21 +476,25 @@ class ZmqTransport(Transport):
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:
                 socket.set(zmq.SUBSCRIBE, prefix.encode() if isinstance(prefix, str) else prefix)
+            curve = options["security"]
+            if curve is not None:
+                step = "set up CURVE"
+                where = ", ".join([*options["bind"], *options["connect"]])
+                socket.zap = secure(socket, curve, where)
+                socket.identified = curve.is_server
+                if curve.rights is not None:
+                    # Read with the patterns' own matcher: the service's dispatcher's.
+                    socket.rights = Rights(
+                        curve.rights.source, dispatcher.matcher.name, key="security.rights"
+                    )
             for endpoint in options["bind"]:
                 step = f"bind {endpoint}"
-                socket.bind(endpoint)
-                # The bound path, not the given one: ipc://* makes up a file name;
-                # an abstract socket (ipc://@name) has no file to protect.
-                path = _ipc_path(socket.get(zmq.LAST_ENDPOINT).decode())
-                if path is not None and not path.startswith("@"):
-                    os.chmod(path, options["ipc_mode"])
+                bind_private(socket, endpoint, options["ipc_mode"])
             for endpoint in options["connect"]:
                 step = f"connect {endpoint}"
                 socket.connect(endpoint)
         except (zmq.ZMQError, OSError) as exc:
-            socket.close(linger=0)
-            if not options["is_persistent"]:
-                context.term()
+            _close(socket, options, linger=0)
             raise ConfigurationError(f"cannot {step}: {exc}") from exc
         return socket
 
@@ -497,10 +515,17 @@ class ZmqTransport(Transport):
         if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
             linger = int(socket.get(zmq.LINGER))
             socket.flush(linger, peers=max(1, len(options["connect"])))
-        context = socket.context
-        socket.close()
-        if not options["is_persistent"]:
-            context.term()
+        _close(socket, options)
+
+
+def _close(socket: Any, options: Mapping[str, Any], linger: int | None = None) -> None:
+    """Close ``socket``, then its ZAP handler's share, then a private context."""
+    context = socket.context
+    socket.close(linger=linger)
+    if socket.zap is not None:
+        ZapHandler.release(context, socket.zap)
+    if not options["is_persistent"]:
+        context.term()
 
 
 @hookimpl
