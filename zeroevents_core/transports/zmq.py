@@ -431,6 +431,11 @@ class ZmqTransport(Transport):
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
         checked["security"] = security_of(checked["security"], "glob")
+        if not checked["bind"] and not checked["connect"]:
+            raise ConfigurationError(
+                "options 'bind' and 'connect' are both empty: give an endpoint to bind "
+                "(a service, usually) or to connect to, e.g. {'connect': 'tcp://127.0.0.1:5555'}"
+            )
         return checked
 
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
