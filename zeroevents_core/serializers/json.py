@@ -33,19 +33,19 @@ from .php_floats import php_json
 # translate() deletes these bytes, keeping brackets and quotes (and separators).
 _NOT_BRACKETS_OR_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
 _NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}",:')
-# Digits as "0", exponent marks as "e", "+" kept, the rest as spaces: a float can
-# overflow to infinity only with a 3-digit exponent or a run of 200 digits or more
-# (200 digits and a 2-digit exponent stay below 1e300).
-_NUMBER_SHAPE = bytes(
-    0x30 if 0x30 <= c <= 0x39 else 0x65 if c in b"eE" else c if c == 0x2B else 0x20
-    for c in range(256)
-)
-_OVERFLOW_SHAPES = (b"e000", b"e+000", b"0" * 200)
-# Lone surrogates come only from \u escapes of D800-DFFF.
-_SURROGATE_ESCAPES = tuple(b"\\ud" + bytes([c]) for c in b"89abcdef")  # in lowercase
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
+# Digits as "0", exponent marks as "e", the rest as spaces, and "+" deleted: a float
+# can overflow to infinity only with a 3-digit exponent ("e000") or a run of 200
+# digits or more (200 digits and a 2-digit exponent stay below 1e300).
+_NUMBER_SHAPE = bytes(
+    0x30 if 0x30 <= c <= 0x39 else 0x65 if c in b"eE" else 0x20 for c in range(256)
+)
+_THREE_DIGIT_EXPONENT = b"e000"
+_LONG_RUN = b"0" * 200
+# Lone surrogates come only from \\u escapes of D800-DFFF.
+_SURROGATE_ESCAPES = tuple(b"\\ud" + bytes([c]) for c in b"89abcdef")  # in lowercase
 
 
 def json_depth(frame: bytes) -> int:
@@ -102,13 +102,15 @@ def check_json_limits(frame: bytes, serializer: Serializer) -> None:
 
 
 def _needs_strict_decoding(frame: bytes) -> bool:
-    """Whether ``frame`` may hold a number that overflows or a lone surrogate escape."""
+    """Whether ``frame`` may hold a number that overflows or a lone surrogate escape
+    (one C-level translation and three searches: most frames have neither shape)."""
+    shape = frame.translate(_NUMBER_SHAPE, b"+")
+    if _THREE_DIGIT_EXPONENT in shape or (len(shape) >= 200 and _LONG_RUN in shape):
+        return True
     if b"\\u" in frame:
         lowered = frame.lower()
-        if any(escape in lowered for escape in _SURROGATE_ESCAPES):
-            return True
-    shape = frame.translate(_NUMBER_SHAPE)
-    return any(overflow in shape for overflow in _OVERFLOW_SHAPES)
+        return any(escape in lowered for escape in _SURROGATE_ESCAPES)
+    return False
 
 
 def _finite_float(literal: str) -> float:
