@@ -9,6 +9,7 @@ whichever engine weighs it and whatever key types the serializer makes.
 
 from __future__ import annotations
 
+import decimal
 import json
 import multiprocessing
 from pathlib import Path
@@ -150,3 +151,20 @@ def test_bytes_keys_are_a_failure_not_a_crash(service: Any, serializer: str) -> 
     frame = dumps({b"x-1": HOSTILE})
     failures = hostile_then_good(push, dead, out, frame, dumps(1))
     assert failures == [("$[0]", "map key b'x-1' is not a string (contracts describe JSON)")]
+
+
+@pytest.mark.parametrize("engine", ["auto", "jsonschema"])
+@pytest.mark.parametrize(
+    "value",
+    [{1: "a"}, {(1, 2): "a"}, {b"word": "a"}, {"word": HOSTILE, "n": decimal.Decimal("sNaN")}],
+    ids=["int key", "tuple key", "bytes key", "signalling NaN"],
+)
+def test_the_failure_path_never_raises(engine: str, value: Any) -> None:
+    # What msgpack and cbor can make (int and tuple keys through a custom serializer):
+    # each is a failure with a path, never an exception out of the registry.
+    registry = SchemaRegistry(engine=engine)  # type: ignore[arg-type]
+    registry.add(
+        "word", {**CONTRACT, "properties": {**CONTRACT["properties"], "n": {"minimum": 0}}}
+    )
+    failures = registry.errors("word", [value])
+    assert failures and all(failure.json_path.startswith("$") for failure in failures)

@@ -224,7 +224,7 @@ class Contract:
             def verdict(instance: Any) -> bool:
                 try:
                     return bool(fast_valid(instance))
-                except ValueError:  # a value jsonschema-rs cannot take (bytes, int keys...)
+                except Exception:  # a value jsonschema-rs cannot take (bytes, int keys...)
                     return bool(reference_valid(instance))
 
         self._verdict: Callable[[Any], bool] = verdict
