@@ -114,6 +114,8 @@ def _decimal(max_exponent: int) -> Callable[[Any, bool], Decimal]:
 # Bytes that may start an array (0x80-0x9f), a map (0xa0-0xbf) or a tag (0xc0-0xdb).
 _NOT_CONTAINER_HEADERS = bytes(b for b in range(256) if not 0x80 <= b <= 0xDB)
 _ARGUMENT_BYTES = {24: 1, 25: 2, 26: 4, 27: 8}
+# An array of two items, and the simple value "undefined" (rare in payloads).
+_PAIR, _SENTINEL = b"\x82", b"\xf7"
 
 
 def count_items(frame: bytes, max_items: int, max_containers: int) -> tuple[int, int]:
@@ -204,11 +206,40 @@ class CborSerializer(Serializer):
         return cbor2.dumps(value)
 
     def loads(self, frame: bytes) -> Any:
-        if len(frame) >= self.max_items or (
-            len(frame.translate(None, _NOT_CONTAINER_HEADERS)) > self.max_containers
+        size = len(frame)
+        # A frame has no more items than bytes, and no more containers than bytes that
+        # may open one: within the budget either way, the walk is skipped.
+        if size >= self.max_items or (
+            size > self.max_containers
+            and len(frame.translate(None, _NOT_CONTAINER_HEADERS)) > self.max_containers
         ):
             items, containers = count_items(frame, self.max_items, self.max_containers)
             self.check_budget(items, containers, at_least=True)
+        if frame.endswith(_SENTINEL):
+            return self._decode_exactly(frame)
+        # cbor2.loads ignores bytes after the first data item. Decoded as the first of
+        # a two-item array whose second is the sentinel, the frame is one item exactly
+        # when the sentinel comes back second (a frame ending in the sentinel byte is
+        # decoded from a stream instead, which costs a third more).
+        pair = self._decode(_PAIR + frame + _SENTINEL, self.max_depth + 1)
+        if type(pair) is not list or len(pair) != 2 or pair[1] is not cbor2.undefined:
+            return self._decode_exactly(frame)  # to say where the value ends
+        return pair[0]
+
+    def _decode(self, data: bytes, max_depth: int) -> Any:
+        try:
+            return cbor2.loads(
+                data,
+                max_depth=max_depth,
+                semantic_decoders=self._semantic_decoders,
+                strict_hashable_types=True,
+            )
+        except cbor2.CBORDecodeError as exc:
+            # cbor2 says "error decoding semantic tag 35"; the reason is in the cause.
+            cause = exc.__cause__
+            raise DecodeError(f"{exc}: {cause}" if cause is not None else str(exc)) from exc
+
+    def _decode_exactly(self, frame: bytes) -> Any:
         stream = io.BytesIO(frame)
         try:
             value = cbor2.CBORDecoder(
@@ -218,7 +249,6 @@ class CborSerializer(Serializer):
                 strict_hashable_types=True,
             ).decode()
         except cbor2.CBORDecodeError as exc:
-            # cbor2 says "error decoding semantic tag 35"; the reason is in the cause.
             cause = exc.__cause__
             raise DecodeError(f"{exc}: {cause}" if cause is not None else str(exc)) from exc
         end = stream.tell()

@@ -70,22 +70,21 @@ class MsgpackSerializer(Serializer):
         size = len(frame)
         # Bytes that could start an array or a map: an upper bound on the containers.
         headers = len(frame.translate(None, _NOT_CONTAINER_HEADERS))
-        hooks: dict[str, Any] = {}
-        if headers > self.max_containers or size >= self.max_items:
-            hooks = self._budget_hooks()
-        entries = min(size, self.max_items)
         try:
-            value = msgpack.unpackb(
-                frame,
-                raw=False,
-                strict_map_key=True,
-                max_str_len=size,
-                max_bin_len=size,
-                max_array_len=entries,
-                max_map_len=entries // 2,
-                max_ext_len=size,
-                **hooks,
-            )
+            if headers <= self.max_containers and size < self.max_items:
+                # Within the budget whatever the frame holds: no item per byte.
+                value = msgpack.unpackb(
+                    frame,
+                    raw=False,
+                    strict_map_key=True,
+                    max_str_len=size,
+                    max_bin_len=size,
+                    max_array_len=size,
+                    max_map_len=size // 2,
+                    max_ext_len=size,
+                )
+            else:
+                value = self._unpack_counted(frame)
         # Their messages are empty or say nothing of the frame.
         except msgpack.StackError as exc:
             raise DecodeError("arrays/maps nest deeper than msgpack's decoder stack") from exc
@@ -111,9 +110,12 @@ class MsgpackSerializer(Serializer):
             raise DecodeError(f"arrays/maps nest deeper than the limit of {max_depth}")
         return value
 
-    def _budget_hooks(self) -> dict[str, Any]:
-        """``list_hook`` and ``object_hook`` that count what msgpack builds, and stop it
-        at the first container over the budget (each is within ``max_items`` entries)."""
+    def _unpack_counted(self, frame: bytes) -> Any:
+        """Decode with ``list_hook`` and ``object_hook`` counting what msgpack builds, so
+        that it stops at the first container over the budget (no array or map may
+        declare more than ``max_items`` entries, so that one is bounded too)."""
+        size = len(frame)
+        entries = min(size, self.max_items)
         counts = [1, 0]  # items (the frame's value), containers
         max_items, max_containers = self.max_items, self.max_containers
         check = self.check_budget
@@ -125,7 +127,18 @@ class MsgpackSerializer(Serializer):
                 check(counts[0], counts[1], at_least=True)
             return container
 
-        return {"list_hook": count, "object_hook": count}
+        return msgpack.unpackb(
+            frame,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=size,
+            max_bin_len=size,
+            max_array_len=entries,
+            max_map_len=entries // 2,
+            max_ext_len=size,
+            list_hook=count,
+            object_hook=count,
+        )
 
 
 @hookimpl
