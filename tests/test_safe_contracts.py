@@ -29,6 +29,9 @@ CATASTROPHIC = "^(a+)+$"
 HOSTILE = "a" * 40 + "!"
 
 CONTRACT = {
+    # Declared: the reference engine then reaches it through a $ref to its file, which
+    # looks the validator class up by $schema (it must stay the safe one).
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "properties": {"word": {"type": "string", "pattern": CATASTROPHIC}},
     "patternProperties": {"^(x+)+$": {"type": "integer"}},
@@ -168,3 +171,22 @@ def test_the_failure_path_never_raises(engine: str, value: Any) -> None:
     )
     failures = registry.errors("word", [value])
     assert failures and all(failure.json_path.startswith("$") for failure in failures)
+
+
+@pytest.mark.parametrize("draft", ["2019-09", "2020-12"])
+def test_unevaluated_properties_weighs_pattern_properties_safely(draft: str) -> None:
+    # The reference engine finds the keys patternProperties evaluates deep in its own
+    # code: a hostile key against a catastrophic pattern must not hang it either.
+    registry = SchemaRegistry(engine="jsonschema")
+    registry.add(
+        "word",
+        {
+            "$schema": f"https://json-schema.org/draft/{draft}/schema",
+            "patternProperties": {"^(x+)+$": {"type": "integer"}},
+            "unevaluatedProperties": False,
+        },
+    )
+    hostile = "x" * 40 + "!"
+    assert registry.is_valid("word", [{"xx": 1}])
+    (failure,) = registry.errors("word", [{hostile: 1, "xx": 1}])
+    assert failure.message == f"Unevaluated properties are not allowed ({hostile!r} was unexpected)"

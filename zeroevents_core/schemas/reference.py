@@ -9,10 +9,15 @@ bounded backtrack count for look-arounds and back-references), with the same
 messages and paths as ``jsonschema``'s own. Each pattern comes from a local schema and
 is compiled once.
 
+``unevaluatedProperties`` weighs ``patternProperties`` deep inside jsonschema's code
+(a recursive search of the keys each subschema evaluates): rather than copy that
+code, its functions are rebuilt with the name ``re`` bound to :class:`_SafeRe`, whose
+``search`` is :func:`safe_search` (new function objects; jsonschema itself is left
+as it is).
+
 Left to Python ``re``: a pattern jsonschema-rs cannot compile (a Python-only syntax;
 the schema then uses the reference engine for its verdict too, and the load logs it),
-and every pattern when jsonschema-rs is not installed. ``unevaluatedProperties``
-next to ``patternProperties`` is still weighed by ``jsonschema``'s own code.
+and every pattern when jsonschema-rs is not installed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import copy
 import functools
 import logging
 import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -119,6 +125,52 @@ def _additional_properties(
             )
 
 
+class _SafeRe:
+    """What the rebuilt jsonschema functions see as ``re``: they only call ``search``."""
+
+    @staticmethod
+    def search(pattern: str, text: str) -> bool | None:
+        return True if safe_search(pattern, text) else None
+
+
+def _rebuilt(function: Any, **names: Any) -> Any:
+    """``function`` with ``re`` (and ``names``) rebound in its globals; a recursive
+    function calls its rebuilt self."""
+    namespace = {**function.__globals__, "re": _SafeRe, **names}
+    rebuilt = types.FunctionType(
+        function.__code__,
+        namespace,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    namespace[function.__name__] = rebuilt
+    return rebuilt
+
+
+def _safe_validator_for(schema: Any, default: Any) -> Any:
+    """What ``evolve`` asks when it descends into a subschema: a subschema declaring its
+    ``$schema`` gets that draft's safe class, not jsonschema's own."""
+    found = jsonschema.validators.validator_for(schema, default=default)
+    return found if found in _SAFE_CLASSES.values() else safe_validator_class(found)
+
+
+def _safe_unevaluated_properties() -> dict[str, Any]:
+    from jsonschema import _keywords, _legacy_keywords, _utils
+
+    modern = _rebuilt(_utils.find_evaluated_property_keys_by_schema)
+    legacy = _rebuilt(_legacy_keywords.find_evaluated_property_keys_by_schema)
+    return {
+        "modern": _rebuilt(
+            _keywords.unevaluatedProperties, find_evaluated_property_keys_by_schema=modern
+        ),
+        "legacy": _rebuilt(
+            _legacy_keywords.unevaluatedProperties_draft2019,
+            find_evaluated_property_keys_by_schema=legacy,
+        ),
+    }
+
+
 def _is_regex(instance: object) -> bool:
     if not isinstance(instance, str):
         return True
@@ -126,6 +178,8 @@ def _is_regex(instance: object) -> bool:
         return bool(re.compile(instance))
     return bool(_REGEX_FORMAT.is_valid(instance))
 
+
+_UNEVALUATED = _safe_unevaluated_properties()
 
 # One class per draft, made on first use (a handful: the drafts jsonschema knows).
 _SAFE_CLASSES: dict[type[ReferenceValidator], type[ReferenceValidator]] = {}
@@ -151,7 +205,13 @@ def _extend(draft: type[ReferenceValidator]) -> type[ReferenceValidator]:
         "patternProperties": _pattern_properties,
         "additionalProperties": _additional_properties,
     }
+    if "unevaluatedProperties" in draft.VALIDATORS:
+        legacy = draft is jsonschema.Draft201909Validator
+        keywords["unevaluatedProperties"] = _UNEVALUATED["legacy" if legacy else "modern"]
     checker = copy.copy(draft.FORMAT_CHECKER)
     checker.checkers = {**draft.FORMAT_CHECKER.checkers, "regex": (_is_regex, ())}
     safe = jsonschema.validators.extend(draft, validators=keywords, format_checker=checker)
+    # Descending into a subschema (a $ref to a file declaring $schema) looks its class up
+    # by $schema, which would be jsonschema's own: evolve is rebuilt to stay safe.
+    safe.evolve = _rebuilt(safe.evolve, validator_for=_safe_validator_for)
     return safe  # type: ignore[no-any-return]
