@@ -13,7 +13,9 @@ is compiled once.
 (a recursive search of the keys each subschema evaluates): rather than copy that
 code, its functions are rebuilt with the name ``re`` bound to :class:`_SafeRe`, whose
 ``search`` is :func:`safe_search` (new function objects; jsonschema itself is left
-as it is).
+as it is). ``evolve``, which picks the class of each schema it descends into by that
+schema's ``$schema``, is rebuilt the same way so that a contract file declaring
+``$schema`` is checked by the safe class of its draft, not by jsonschema's own.
 
 Left to Python ``re``: a pattern jsonschema-rs cannot compile (a Python-only syntax;
 the schema then uses the reference engine for its verdict too, and the load logs it),
