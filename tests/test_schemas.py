@@ -536,7 +536,6 @@ def test_values_the_fast_engine_cannot_take_get_the_reference_verdict() -> None:
 # engine's verdict stands and its own errors explain it.
 KNOWN_DISAGREEMENTS = [
     # schema, value, jsonschema-rs verdict, jsonschema verdict
-    ({"pattern": "^[0-9]+$"}, "123\n", False, True),  # Python's $ matches before a final \n
     ({"format": "date-time"}, "2024-05-01T10:00:00Z\n", False, True),
     ({"format": "date-time"}, "2016-12-31T23:59:60Z", True, False),  # a real leap second
     ({"format": "email"}, "a@", False, True),  # jsonschema only looks for an @

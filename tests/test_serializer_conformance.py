@@ -336,6 +336,13 @@ HOSTILE: dict[str, dict[str, bytes]] = {
         "integer of 5000 digits": b"1" * 5000,
         "lone surrogate escape is data, bad utf-8 is not": b'"\xff\xfe"',
         "truncated": b'{"a":[1,2',
+        "number overflowing to infinity": b"1e999",
+        "negative infinity, nested": b'{"a":[1,{"b":-1E+400}]}',
+        "infinity from 400 digits": b"[" + b"9" * 400 + b".5]",
+        "lone high surrogate escape": b'["\\ud800"]',
+        "lone low surrogate escape in a key": b'{"\\uDC00x":1}',
+        "containers over the budget": b"[" + b"[]," * 100_000 + b"[]]",
+        "items over the budget": b"[" + b"0," * 1_000_000 + b"0]",
     },
     "msgpack": {
         "str32 declaring 4 GiB": b"\xdb\xff\xff\xff\xff" + b"abc",
@@ -349,6 +356,14 @@ HOSTILE: dict[str, dict[str, bytes]] = {
         "invalid utf-8 str": b"\xa2\xff\xfe",
         "trailing bytes": b"\xc0\xc0",
         "reserved byte": b"\xc1",
+        "containers over the budget": b"\xdd" + (200_000).to_bytes(4, "big") + b"\x90" * 200_000,
+        "maps over the budget": b"\x92"
+        + (b"\xdd" + (60_000).to_bytes(4, "big") + b"\x80" * 60_000) * 2,
+        "items over the budget": b"\x92"
+        + (b"\xdd" + (600_000).to_bytes(4, "big") + b"\x01" * 600_000) * 2,
+        "an array declaring more than max_items": b"\xdd"
+        + (1_000_001).to_bytes(4, "big")
+        + b"\x01" * 1_000_001,
     },
     "cbor": {
         "bignum declaring 2**64 - 1 bytes": b"\xc2\x5b" + b"\xff" * 8 + b"\x01" * 16,
@@ -371,6 +386,12 @@ HOSTILE: dict[str, dict[str, bytes]] = {
         "set of ints": b"\xd9\x01\x02\x82\x01\x02",
         "invalid utf-8 text": b"\x62\xff\xfe",
         "truncated": b"\x82\x01",
+        "trailing data": b"\x01GARBAGE",
+        "decimal with exponent 10**9": b"\xc4\x82\x1a\x3b\x9a\xca\x00\x01",
+        "decimal with exponent -10**9": b"\xc4\x82\x3a\x3b\x9a\xc9\xff\x01",
+        "containers over the budget": b"\x9f" + b"\x80" * 100_001 + b"\xff",
+        "tags over the budget": b"\x9f" + b"\xd9\x27\x0f\xf6" * 100_001 + b"\xff",
+        "items over the budget": b"\x9f" + b"\x01" * 1_000_001 + b"\xff",
     },
 }
 HOSTILE["orjson"] = HOSTILE["json"]
@@ -402,6 +423,8 @@ def test_hostile_frame_is_a_decode_error(name: str, label: str) -> None:
         serializer.unserialize([HOSTILE[name][label]])
     assert time.perf_counter() - started < 2.0, "a hostile frame must be refused quickly"
     assert info.value.frame == 0 and info.value.serializer == name
+    says_what = info.value.reason.split(":")[-1].strip()
+    assert len(says_what) > 8, f"the message must say what was wrong: {info.value.reason!r}"
 
 
 @pytest.mark.parametrize("name", TREES)
@@ -601,3 +624,42 @@ def test_property_orjson_and_json_read_each_other(writer: str, reader: str) -> N
         assert same(into.unserialize(out.serialize(payload)), php_json_form(payload))
 
     check()
+
+
+# --- the decode budget (issue 10): items and containers per frame
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_PARTY_TREES))
+def test_decode_budget_at_the_limit_and_one_over(name: str) -> None:
+    serializer = get_serializer(name, max_items=50, max_containers=10)
+    # [[], ... 9 of them]: 10 containers; [0] * 49: 50 items (the list is one).
+    for value in ([[] for _ in range(9)], [0] * 49, {f"k{i}": i for i in range(24)}):
+        assert serializer.unserialize(serializer.serialize([value])) == [value]
+    cases = [
+        ([[] for _ in range(10)], "max_containers=10"),
+        ([0] * 50, "max_items=50"),
+        ({f"k{i}": i for i in range(25)}, "max_items=50"),
+    ]
+    for value, limit in cases:
+        frames = serializer.serialize([value])
+        with pytest.raises(DecodeError, match=limit) as info:
+            serializer.unserialize(frames)
+        assert info.value.frame == 0
+
+
+@pytest.mark.parametrize("key", ["max_items", "max_containers", "max_depth", "max_frame_size"])
+def test_decode_budget_options_must_be_positive_integers(key: str) -> None:
+    from zeroevents_core import ConfigurationError
+
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(ConfigurationError, match=key):
+            get_serializer("json", **{key: bad})
+
+
+def test_cbor_decimal_exponent_limit_is_an_option() -> None:
+    serializer = get_serializer("cbor", max_decimal_exponent=10)
+    assert serializer.unserialize(serializer.serialize([decimal.Decimal("1E+10")])) == [
+        decimal.Decimal("1E+10")
+    ]
+    with pytest.raises(DecodeError, match="max_decimal_exponent=10"):
+        serializer.unserialize(serializer.serialize([decimal.Decimal("1E+11")]))

@@ -71,6 +71,7 @@ from ..errors import (
     SchemaValidationError,
 )
 from ..plugins import get_matcher
+from .reference import safe_validator_class
 
 try:  # the "contracts" extra: most users of the core never load it
     import jsonschema  # type: ignore[import-untyped]
@@ -218,7 +219,12 @@ class Contract:
         is_valid = self.reference.is_valid
 
         def reference_valid(instance: Any) -> bool:
-            return _foreign_key(instance) is None and bool(is_valid(_plain(instance)))
+            if _foreign_key(instance) is not None:
+                return False
+            try:
+                return bool(is_valid(_plain(instance)))
+            except Exception:  # a value no JSON Schema describes (a signalling NaN...)
+                return False
 
         if fast_valid is None:
             verdict = reference_valid
@@ -227,7 +233,7 @@ class Contract:
             def verdict(instance: Any) -> bool:
                 try:
                     return bool(fast_valid(instance))
-                except ValueError:  # a value jsonschema-rs cannot take (bytes, int keys...)
+                except Exception:  # a value jsonschema-rs cannot take (bytes, int keys...)
                     return bool(reference_valid(instance))
 
         self._verdict: Callable[[Any], bool] = verdict
@@ -257,7 +263,17 @@ class Contract:
         return bool(self.fast.is_valid(instance))
 
     def failures(self, payload: Sequence[Any]) -> list[SchemaFailure]:
-        """Every failure of the payload against this schema (empty when valid)."""
+        """Every failure of the payload against this schema (empty when valid).
+
+        Never raises: the payload comes from a peer, and whatever the reference
+        engine cannot weigh in it is itself reported as the failure."""
+        try:
+            return self._failures(payload)
+        except Exception as exc:
+            message = f"the payload cannot be checked: {type(exc).__name__}: {exc}"
+            return [SchemaFailure("$", _short(message), self.source)]
+
+    def _failures(self, payload: Sequence[Any]) -> list[SchemaFailure]:
         if self.mode == PAYLOAD_ARGUMENT:
             if len(payload) != 1:
                 return [
@@ -724,10 +740,11 @@ class SchemaRegistry:
         mode: PayloadMode = PAYLOAD_ARGUMENT
         if isinstance(contents, dict) and contents.get(PAYLOAD_KEYWORD) == PAYLOAD_ARGUMENTS:
             mode = PAYLOAD_ARGUMENTS
-        reference = document.draft(
+        safe_draft = safe_validator_class(document.draft)
+        reference = safe_draft(
             {"$ref": document.uri},
             registry=self._registry,
-            format_checker=document.draft.FORMAT_CHECKER,
+            format_checker=safe_draft.FORMAT_CHECKER,
         )
         fast, reason = self._compile_fast(document)
         if fast is None:
