@@ -195,11 +195,14 @@ def test_hostile_frame_is_a_decode_error_naming_the_byte(frame: bytes, reason: s
 def test_item_budget_counts_every_array_of_the_frame() -> None:
     serializer = php_serializer(max_items=10)
     assert serializer.max_items == 10
-    ten = serializer.serialize([[list(range(4)), list(range(4))]])  # 2 + 8 elements
-    assert serializer.unserialize(ten) == [[list(range(4)), list(range(4))]]
-    eleven = serializer.serialize([[list(range(4)), list(range(5))]])
-    with pytest.raises(DecodeError, match=r"over the limit of 10 elements \(max_items\)"):
+    ten = serializer.serialize([[list(range(3)), list(range(4))]])  # 1 + 2 + 3 + 4 items
+    assert serializer.unserialize(ten) == [[list(range(3)), list(range(4))]]
+    eleven = serializer.serialize([[list(range(4)), list(range(4))]])
+    with pytest.raises(DecodeError, match=r"over the limit max_items=10 \(the array at byte"):
         serializer.unserialize(eleven)
+    keys = serializer.serialize([{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}])  # 1 + 5 + 5 keys
+    with pytest.raises(DecodeError, match="max_items=10"):
+        serializer.unserialize(keys)
     assert php_serializer().max_items == 1_000_000
 
 

@@ -21,8 +21,9 @@ offset: objects (``O:``, ``C:``), enums (``E:``), references (``r:``, ``R:``), e
 strings (``S:``, never written by ``serialize()``), and anything else. Nothing is
 ever instantiated. Decoding is a loop over the frame, never recursion: every
 declared length is checked against the bytes left before anything is sliced or
-counted, arrays nest at most ``max_depth`` deep and hold at most ``max_items``
-elements in all.
+counted, arrays nest at most ``max_depth`` deep, and the core's decode budget
+(``max_items`` values and keys, ``max_containers`` arrays per frame) is checked as
+each array opens, before its elements are read.
 """
 
 from __future__ import annotations
@@ -34,12 +35,7 @@ from typing import Any, Final
 from zeroevents_core import DecodeError, Serializer, hookimpl
 from zeroevents_core.serializers.php_floats import php_number
 
-__all__ = ["DEFAULT_MAX_ITEMS", "PhpSerializer"]
-
-# Array elements in one frame, all arrays together. A frame of the default 16 MiB
-# could declare 2.8 million (6 bytes each: "i:0;N;"); this bounds the Python
-# objects one frame can make to about 100 MB.
-DEFAULT_MAX_ITEMS: Final = 1_000_000
+__all__ = ["PhpSerializer"]
 
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**63 - 1
@@ -177,10 +173,6 @@ class PhpSerializer(Serializer):
     name = "php"
     content_type = "application/x-php-serialized"
 
-    def __init__(self, *, max_items: int = DEFAULT_MAX_ITEMS, **options: Any) -> None:
-        super().__init__(**options)
-        self.max_items = max_items
-
     def dumps(self, value: Any) -> bytes:
         out: list[bytes] = []
         # One iterator of (key, value) per open array; nesting is this list, not the
@@ -236,7 +228,9 @@ class PhpSerializer(Serializer):
         end = len(frame)
         match = _TOKEN.match
         max_depth = self.max_depth
-        budget = self.max_items
+        # The core's decode budget: items are values and map keys, an array being
+        # one value of its parent (the outermost counts itself); containers are arrays.
+        counted, arrays = 0, 0
         # The innermost open array: its offset, declared count, keys and values read
         # so far, and how many keys and values are still to come (even: a key is
         # next). ``items`` is None outside any array. ``outer`` saves the enclosing
@@ -301,16 +295,18 @@ class PhpSerializer(Serializer):
                 room = (end - pos - 1) // _MIN_ELEMENT_BYTES
                 outer.append((at, count, items, left))
                 count = _declared(token.group(_ARRAY), room, "array", start)
-                budget -= count
-                if budget < 0:
-                    raise DecodeError(
-                        f"the array at byte {start} brings the frame over the limit of "
-                        f"{self.max_items} elements (max_items)"
-                    )
+                counted += count + (len(outer) == 1)
+                arrays += 1
+                if counted > self.max_items or arrays > self.max_containers:
+                    self._over_budget(counted, arrays, start)
                 at, items, left = start, [], 2 * count
                 continue
             elif kind == _END:
                 value = _array(items, count)  # type: ignore[arg-type]  # an array is open
+                if type(value) is dict:
+                    counted += count  # its keys
+                    if counted > self.max_items:
+                        self._over_budget(counted, arrays, at)
                 at, count, items, left = outer.pop()
             elif kind == _BOOL:
                 value = token.group(_BOOL) == b"1"
@@ -322,6 +318,12 @@ class PhpSerializer(Serializer):
                 return value
             items.append(value)
             left -= 1
+
+    def _over_budget(self, counted: int, arrays: int, start: int) -> None:
+        try:
+            self.check_budget(counted, arrays, at_least=True)
+        except DecodeError as error:
+            raise DecodeError(f"{error.reason} (the array at byte {start})") from None
 
 
 @hookimpl
