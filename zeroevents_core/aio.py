@@ -46,6 +46,7 @@ from .transports import AsyncPoller, Message
 from .transports.codec import (
     CONFIRMED,
     FLUSH,
+    HELLO,
     PULL_ERROR,
     PUSH_ERROR,
     SCHEMA_ERROR,
@@ -131,9 +132,13 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
+        barrier = self.barrier
         try:
+            if barrier.due:  # the first message after a wait: greet a zeroevents sender
+                return barrier.recv_greeting(self, NOBLOCK)
             frames: list[bytes] = [_recv(self, NOBLOCK)]
         except zmq.Again:
+            barrier.due = True
             return None
         while _get(self, RCVMORE):
             frames.append(_recv(self))
@@ -154,14 +159,19 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         frames = self.encode(event, payload)
         if address is not None:
             frames.insert(0, address)
+        handshakes = self.handshakes
+        if handshakes is not None and handshakes.failures and handshakes.blocked():
+            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, address)
         try:
             if self.confirmed and event != CONFIRMED:
                 async with self._confirming:
                     await self.send_frames(frames)
+                    self.barrier.note_sent()
                     self.has_sent = True
                     return await self._await_confirmation(event)
             if not self._send_now(frames):
                 await self.send_multipart(frames)
+            self.barrier.note_sent()
             if not self.has_sent:  # pyzmq's __setattr__ is slow: set once
                 self.has_sent = True
             return True
@@ -175,6 +185,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             reply = self.message(await self.recv_multipart())
             if is_confirmation(reply, event):
                 return reply
+            self.barrier.hear(reply)
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
 
@@ -536,7 +547,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     async def _handle(self, socket: Any, frames: list[bytes]) -> None:
         message = self._decode(socket, frames)
         if isinstance(message, DecodeError):
+            if socket.confirmed:  # the original confirms whatever it took from the wire
+                await socket.send_frames(socket.confirm_undecodable(frames))
             await self._fire_guarded(PULL_ERROR, socket, message, frames)
+            return
+        if message.event == HELLO:  # barrier negotiation, for a socket that also sends
+            socket.barrier.hear(message)
             return
         if socket.confirmed or message.event == FLUSH:
             await socket.confirm(message)

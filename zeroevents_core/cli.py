@@ -56,6 +56,9 @@ EMIT_TIMEOUT = 5.0
 PUB_SETTLE = 0.5
 # After --count on a socket that can answer: how long to wait for the sender's flush.
 DRAIN_MS = 500
+# How long emit waits after sending for a receiver's hello before it takes the
+# receiver for one without the flush barrier (the PHP original).
+HELLO_TIMEOUT_MS = 200
 
 BYTES_MARKER = "$bytes"
 
@@ -219,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only events matching a pattern ('orders.*'; default: every event)",
     )  # fmt: skip
     listen.add_argument(
-        "--socket-type", choices=LISTEN_TYPES, default="pull", type=str.lower,
-        help="ZeroMQ socket type (default: pull)",
+        "--socket-type", choices=LISTEN_TYPES, default="dealer", type=str.lower,
+        help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
     )  # fmt: skip
     _add_common_socket(listen)
     listen.add_argument(
@@ -252,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         "args", nargs="*", default=[], metavar="ARG", help="one JSON literal per argument"
     )
     emit.add_argument(
-        "--socket-type", choices=EMIT_TYPES, default="push", type=str.lower,
-        help="ZeroMQ socket type (default: push)",
+        "--socket-type", choices=EMIT_TYPES, default="dealer", type=str.lower,
+        help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
     )  # fmt: skip
     _add_common_socket(emit)
     emit.add_argument(
@@ -540,8 +543,9 @@ def _listen(args: argparse.Namespace) -> int:
     from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
 
     if not args.debug:
-        # Rejections and undecodable messages are reported below, with their detail.
+        # Rejections, undecodable messages and wrong pairings are reported below.
         logging.getLogger("zeroevents_core.service").setLevel(logging.ERROR)
+        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
     prog = f"{PROG} listen"
     options: dict[str, Any] = {
         "bind": args.bind,
@@ -654,8 +658,19 @@ def _listen(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    failed: list[str] = []
+
+    def pairing_failed(message: str) -> None:  # called in the socket monitor's thread
+        failed.append(message)
+        service.stop()
+
+    socket.handshakes.on_failure.append(pairing_failed)
+    failed.extend(socket.handshakes.failures.values())  # one that came before
     service.listen_to_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), service.stop)
-    service.run()
+    if not failed:
+        service.run()
+    if failed:
+        raise CommandError(failed[0])
     if timed_out:
         if printed == 0:
             raise CommandError(f"nothing received within {args.timeout:g} s")
@@ -713,6 +728,16 @@ class _Failed:
     """What the push error listener answers: the socket could not send."""
 
 
+def _await_receiver(socket: Any, args: argparse.Namespace, where: str) -> None:
+    """Wait, up to --timeout, for the ZeroMQ handshake with a receiver: a socket type
+    that does not pair (DEALER to PULL) is said here, not discovered by silence."""
+    socket.handshakes.wait(args.connect, time.monotonic() + args.timeout)
+    if socket.handshakes.failures:
+        raise CommandError(next(iter(socket.handshakes.failures.values())))
+    if not socket.handshakes.succeeded:
+        raise CommandError(f"no receiver on {where} within {args.timeout:g} s")
+
+
 FAILED = _Failed()
 
 
@@ -736,6 +761,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from .listener import EventListener
     from .transports.codec import PUSH_ERROR
 
+    if not args.debug:  # what went wrong is said below, once
+        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
     timeout_ms = max(1, round(args.timeout * 1000))
     socket_options: dict[str, Any] = {
         "LINGER": timeout_ms,
@@ -775,9 +802,17 @@ def cmd_emit(args: argparse.Namespace) -> int:
         )
         if settle:
             time.sleep(settle)
+        # Subscribers join when they like (--settle); the others are waited for.
+        waiting = args.socket_type != "pub"
         try:
             for event, payload in events:
+                if waiting:  # once, after the first event is known good
+                    socket.check_outgoing(event, payload)
+                    _await_receiver(socket, args, where)
+                    waiting = False
                 if socket.push(event, payload) is FAILED:
+                    if socket.handshakes.failures:
+                        raise CommandError(next(iter(socket.handshakes.failures.values())))
                     what = "sent and confirmed" if args.confirmed else "sent"
                     raise CommandError(
                         f"event {event!r} was not {what} within {args.timeout:g} s: is a "
@@ -789,8 +824,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
                 raise CommandError(f"{one_line(str(error))} ({sent} sent before)") from error
             raise
         if sent and args.socket_type in REPLY_TYPES:
-            peers = max(1, len(args.connect))
-            if not socket.flush(timeout_ms, peers=peers):
+            # The barrier only toward receivers that speak it (the PHP original does not).
+            flushed = socket.negotiated_flush(args.connect, HELLO_TIMEOUT_MS, timeout_ms)
+            if flushed is False:
                 raise CommandError(
                     f"no receiver on {where} confirmed within {args.timeout:g} s that it took "
                     f"the {sent} event{'s' * (sent != 1)} sent"

@@ -25,7 +25,7 @@ from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import EventListener, dead_letter_options, load_schemas
 from .transports import Message, Transport
-from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
+from .transports.codec import FLUSH, HELLO, PULL_ERROR, SCHEMA_ERROR
 
 if TYPE_CHECKING:
     from .schemas import SchemaRegistry
@@ -286,9 +286,14 @@ class EventService(ServiceCore[EventListener]):
             message: Message = socket.message(frames)
         except DecodeError as error:
             self._undecodable(error)
+            if socket.confirmed:  # the original confirms whatever it took from the wire
+                socket.send_frames(socket.confirm_undecodable(frames))
             self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
         event, payload, address = message
+        if event == HELLO:  # barrier negotiation, for a socket that also sends
+            socket.barrier.hear(message)
+            return
         if socket.confirmed or event == FLUSH:
             socket.confirm(message)
             if event == FLUSH:  # a closing sender's barrier, answered, not fired

@@ -24,11 +24,13 @@ CONFIRMED = "zeroevents.confirmed"
 # Sent by a closing sender and always confirmed by the receiver (not fired there):
 # once the reply is back, every event sent before it has left the receiver's queue.
 FLUSH = "zeroevents.flush"
+# A receiver's answer to a sender whose handshake says it speaks the barrier (not fired).
+HELLO = "zeroevents.hello"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
 SCHEMA_ERROR = "zeroevents.schema.error"
 # Library traffic, never checked against contracts.
-RESERVED = frozenset({CONFIRMED, FLUSH})
+RESERVED = frozenset({CONFIRMED, FLUSH, HELLO})
 
 
 def is_confirmation(reply: Message, event: str) -> bool:
@@ -156,4 +158,4 @@ class EventCodec:
         return Message(event, payload)
 
     def needs_confirmation(self, event: str) -> bool:
-        return (self.confirmed or event == FLUSH) and event != CONFIRMED
+        return (self.confirmed or event == FLUSH) and event not in (CONFIRMED, HELLO)
