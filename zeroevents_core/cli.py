@@ -152,11 +152,13 @@ output:
   become {"$bytes": BASE64}, {"$float": "NaN"}, {"$set": [...]} or {"$TYPE": TEXT}.
   Messages that cannot be decoded or that break their contract (--schemas) are
   reported on stderr, never printed on stdout. A pull socket's receive queue is
-  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight.
+  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight. The default
+  socket type, dealer, is the library's and the PHP original's.
 
 exit status:
   0 after --count events, or on SIGINT/SIGTERM/SIGHUP; 1 when --timeout passes with
-  nothing received (or fewer than --count), or on a runtime error; 2 on bad usage.
+  nothing received (or fewer than --count), when a peer's socket type does not pair
+  with this one (a push peer for a dealer), or on a runtime error; 2 on bad usage.
 
 examples:
   zeroevents listen --bind ipc:///tmp/orders.ipc
@@ -173,10 +175,12 @@ arguments:
   and sends them all, in order ("address", as 'listen' prints it, is ignored).
 
 delivery:
-  exit 0 only once every event is sent: on push, handed to a connected receiver
-  (a push with no receiver waits --timeout, then fails); on dealer and pair, the
-  receiver confirms at the end that it took every event (a flush barrier);
-  with --confirmed, each event is confirmed one by one (dealer, pair).
+  first waits, up to --timeout, for the handshake with a receiver (not on pub): none,
+  or one whose socket type does not pair with this one (a pull for a dealer), is exit 1.
+  Exit 0 only once every event is sent: on push, handed to a connected receiver; on
+  dealer and pair, a zeroevents receiver confirms at the end that it took every event
+  (a flush barrier, negotiated: a receiver without it, such as the PHP original, is
+  not sent it); with --confirmed, each event is confirmed one by one (dealer, pair).
   pub drops events until subscribers have joined: --settle waits after connecting
   (default 0.5 s on pub) and nothing confirms that a subscriber got them.
 
@@ -186,7 +190,7 @@ exit status:
 
 examples:
   zeroevents emit --connect ipc:///tmp/orders.ipc orders.created '{"id": 1}'
-  zeroevents emit --connect tcp://127.0.0.1:5555 --socket-type dealer --confirmed ping 1 '"two"'
+  zeroevents emit --connect tcp://127.0.0.1:5555 --confirmed ping 1 '"two"'
   zeroevents listen --bind ipc:///tmp/a.ipc --count 9 | zeroevents emit --connect ipc:///tmp/b.ipc -
 """
 
