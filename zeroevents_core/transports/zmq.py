@@ -183,9 +183,11 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             for frame in frames[:-1]:
                 _send(self, frame, SNDMORE)
             _send(self, frames[-1])
-            self.barrier.note_sent()
-            if not self.has_sent:
+            barrier = self.barrier  # inlined Barrier.note_sent: the hot path
+            if not barrier.sent:
+                barrier.first_sent = time.monotonic()
                 self.has_sent = True
+            barrier.sent += 1
             if self.confirmed and event != CONFIRMED:
                 return self._await_confirmation(event)
             return True

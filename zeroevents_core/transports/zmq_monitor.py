@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import select
 import socket as sockets
 import struct
 import threading
@@ -58,6 +59,8 @@ for _event in _FAILED:
     WATCHED |= _event
 # How long the thread may take to stop once the monitor is disabled.
 STOP_TIMEOUT = 1.0
+# How often (s) the monitor's thread looks at its socket without being woken.
+LOOK_AGAIN = 1.0
 # How long the probe that names a wrong peer's socket type waits for its greeting.
 PROBE_TIMEOUT = 0.5
 _names = itertools.count()
@@ -130,18 +133,25 @@ class Handshakes:
             log.debug("socket monitor thread did not stop within %s s", STOP_TIMEOUT)
 
     def _run(self) -> None:
+        # Waits in select() on the monitor's descriptor: a blocking pyzmq recv would
+        # wake up to check for signals and take the GIL from the sending thread.
+        monitor = self._monitor
+        descriptor = int(monitor.get(zmq.FD))
         try:
             while True:
-                event = parse_monitor_message(self._monitor.recv_multipart())
-                if event["event"] == zmq.EVENT_MONITOR_STOPPED:
-                    return
-                with self._changed:
-                    self._note(event["event"], event["value"], event["endpoint"].decode())
-                    self._changed.notify_all()
+                while int(monitor.get(zmq.EVENTS)) & zmq.POLLIN:
+                    event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
+                    if event["event"] == zmq.EVENT_MONITOR_STOPPED:
+                        return
+                    with self._changed:
+                        self._note(event["event"], event["value"], event["endpoint"].decode())
+                        self._changed.notify_all()
+                # Edge-triggered: look again now and then, in case an edge was missed.
+                select.select([descriptor], [], [], LOOK_AGAIN)
         except zmq.ZMQError:
             return  # the context was destroyed under the socket
         finally:
-            self._monitor.close(linger=0)
+            monitor.close(linger=0)
 
     def _note(self, kind: int, value: int, endpoint: str) -> None:
         if kind in _OPENED:
