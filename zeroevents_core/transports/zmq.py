@@ -8,6 +8,7 @@ cheaper than ``send_multipart``/``recv_multipart``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -49,6 +50,8 @@ _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get
 
 log = logging.getLogger("zeroevents_core.transports")
+# Hellos a pull() skips before it reports that no event came.
+HELLOS_SKIPPED = 64
 
 
 def _default_dispatcher() -> Dispatcher:
@@ -308,8 +311,6 @@ SOCKET_TYPES = {
     name: int(getattr(zmq, name))
     for name in ("PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
 }
-# Hellos a pull() skips before it reports that no event came.
-HELLOS_SKIPPED = 64
 # Socket types whose peer can answer, so that a closing sender can wait for a barrier.
 _REPLY_PATH = frozenset({zmq.DEALER, zmq.PAIR})
 _ENDPOINT = re.compile(r"^(tcp|ipc|inproc|pgm|epgm|ws|wss|vmci)://(?P<address>.+)$")
@@ -520,8 +521,10 @@ class ZmqTransport(Transport):
         )
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
-            # Before the user's options, which may replace it (then no barrier).
-            socket.set(zmq.METADATA, socket.barrier.metadata())
+            # Before the user's options, which may replace it (then no barrier). A
+            # libzmq older than 4.3 has no METADATA: no barrier, as toward the original.
+            with contextlib.suppress(zmq.ZMQError):
+                socket.set(zmq.METADATA, socket.barrier.metadata())
             socket.handshakes = Handshakes(socket, options["socket_type"], options["connect"])
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
