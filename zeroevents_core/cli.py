@@ -669,7 +669,7 @@ def _listen(args: argparse.Namespace) -> int:
         service.stop()
 
     socket.handshakes.on_failure.append(pairing_failed)
-    failed.extend(socket.handshakes.failures.values())  # one that came before
+    failed.extend(list(socket.handshakes.failures.values()))  # one that came before
     service.listen_to_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), service.stop)
     if not failed:
         service.run()
@@ -736,8 +736,9 @@ def _await_receiver(socket: Any, args: argparse.Namespace, where: str) -> None:
     """Wait, up to --timeout, for the ZeroMQ handshake with a receiver: a socket type
     that does not pair (DEALER to PULL) is said here, not discovered by silence."""
     socket.handshakes.wait(args.connect, time.monotonic() + args.timeout)
-    if socket.handshakes.failures:
-        raise CommandError(next(iter(socket.handshakes.failures.values())))
+    failure = socket.handshakes.first_failure()
+    if failure is not None:
+        raise CommandError(failure)
     if not socket.handshakes.succeeded:
         raise CommandError(f"no receiver on {where} within {args.timeout:g} s")
 
@@ -815,8 +816,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
                     _await_receiver(socket, args, where)
                     waiting = False
                 if socket.push(event, payload) is FAILED:
-                    if socket.handshakes.failures:
-                        raise CommandError(next(iter(socket.handshakes.failures.values())))
+                    failure = socket.handshakes.first_failure()
+                    if failure is not None:
+                        raise CommandError(failure)
                     what = "sent and confirmed" if args.confirmed else "sent"
                     raise CommandError(
                         f"event {event!r} was not {what} within {args.timeout:g} s: is a "

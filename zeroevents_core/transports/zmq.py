@@ -599,7 +599,7 @@ class ZmqTransport(Transport):
         elif flushed or handshakes is None:
             return 0
         elif handshakes.blocked():
-            why = next(iter(handshakes.failures.values()))
+            why = str(handshakes.first_failure())
         elif not handshakes.succeeded:
             why = "no peer was reached"
         else:

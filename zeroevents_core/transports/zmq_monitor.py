@@ -109,7 +109,13 @@ class Handshakes:
     def blocked(self) -> bool:
         """Whether an endpoint refused this socket's type and never accepted it:
         what is sent there is never delivered."""
-        return any(endpoint not in self.succeeded for endpoint in self.failures)
+        # list(): one step under the GIL, while the thread may add a failure.
+        return any(endpoint not in self.succeeded for endpoint in list(self.failures))
+
+    def first_failure(self) -> str | None:
+        """The message of a failed handshake, if one failed (and none succeeded since)."""
+        messages = list(self.failures.values())
+        return messages[0] if messages else None
 
     def wait(self, endpoints: Iterable[str], deadline: float) -> None:
         """Wait, until ``deadline`` (``time.monotonic()``) at most, until each of
