@@ -10,6 +10,7 @@ every message it took from the wire, an undecodable one too.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 import zmq
 from procs import WAIT, serve, take
 
-from zeroevents_core import Dispatcher, EventListener, get_serializer
+from zeroevents_core import AsyncEventListener, Dispatcher, EventListener, get_serializer
 
 EVENTS = [("orders.created", [{"id": n}]) for n in range(5)]
 
@@ -53,6 +54,45 @@ def test_a_receiver_that_does_not_announce_itself_gets_no_barrier(
     frames = [take(queue, "frames")[1] for _ in EVENTS]
     assert take(queue, "idle") == ("idle", len(EVENTS))  # no zeroevents.flush after them
     assert frames == [listener_frames(event, payload) for event, payload in EVENTS]
+
+
+def test_an_asyncio_listener_sends_no_barrier_to_a_plain_receiver(
+    spawn: Callable[..., Any], queue: Any, ipc: Callable[[str], str]
+) -> None:
+    endpoint = ipc("plain")
+    spawn(plain_router, endpoint, queue)
+    take(queue, "ready")
+
+    async def send() -> int:
+        listener = AsyncEventListener({"connect": endpoint})
+        for event, payload in EVENTS:
+            assert await listener.push(event, payload) is True
+        return await listener.aclose()
+
+    assert asyncio.run(send()) == 0
+    frames = [take(queue, "frames")[1] for _ in EVENTS]
+    assert take(queue, "idle") == ("idle", len(EVENTS))
+    assert frames == [listener_frames(event, payload) for event, payload in EVENTS]
+
+
+def test_an_asyncio_listener_closes_behind_the_barrier_of_a_python_service(
+    spawn: Callable[..., Any], queue: Any, ipc: Callable[[str], str]
+) -> None:
+    endpoint = ipc("service")
+    child = spawn(serve, {"bind": endpoint, "socket_type": "ROUTER"}, queue)
+    take(queue, "ready")
+
+    async def send() -> int:
+        listener = AsyncEventListener({"connect": endpoint})
+        for event, payload in EVENTS:
+            await listener.push(event, payload)
+        return await listener.aclose()
+
+    assert asyncio.run(send()) == 0
+    assert [take(queue, "event")[1] for _ in EVENTS] == [event for event, _ in EVENTS]
+    os.kill(child.pid, signal.SIGTERM)
+    stats = take(queue, "stopped")[1]
+    assert (stats["received"], stats["fired"]) == (len(EVENTS) + 1, len(EVENTS))
 
 
 def listener_frames(event: str, payload: list[Any]) -> list[bytes]:

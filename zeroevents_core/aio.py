@@ -347,16 +347,20 @@ class AsyncEventListener(BaseListener):
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def aclose(self) -> None:
-        """Finish the scheduled pushes, flush (within LINGER) and close the socket."""
+    async def aclose(self) -> int:
+        """Finish the scheduled pushes, close the socket behind the negotiated flush
+        barrier; return how many events sent may not have been delivered (as
+        :meth:`EventListener.close`)."""
+        undelivered = 0
         try:
             await self.drain()
         finally:
             if self._socket is not None:
                 socket, self._socket = self._socket, None
-                await self.transport.close_async_socket(socket, self.options)
+                undelivered = await self.transport.close_async_socket(socket, self.options) or 0
             if self.dead_letter is not None:
                 self.dead_letter.close()
+        return undelivered
 
     async def __aenter__(self) -> AsyncEventListener:
         return self
