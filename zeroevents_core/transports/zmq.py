@@ -186,11 +186,9 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             for frame in frames[:-1]:
                 _send(self, frame, SNDMORE)
             _send(self, frames[-1])
-            barrier = self.barrier  # inlined Barrier.note_sent: the hot path
-            if not barrier.sent:
-                barrier.first_sent = time.monotonic()
+            self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
+            if not self.has_sent:
                 self.has_sent = True
-            barrier.sent += 1
             if self.confirmed and event != CONFIRMED:
                 return self._await_confirmation(event)
             return True
@@ -240,14 +238,14 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         """The barrier of :meth:`flush`, sent only when every peer that is up said, in
         answer to this socket's handshake, that it speaks it (``zeroevents.hello``).
 
-        Waits for the handshakes with ``connect`` and for the hellos until
-        ``hello_timeout_ms`` after the first send, then up to ``timeout_ms`` for the
-        confirmations. Returns whether they came; None when the barrier was not sent
-        (a peer that does not speak it, such as the PHP original, or no peer at all,
-        or a socket type without a reply path).
+        Waits for the handshakes with ``connect`` and for the hellos, up to
+        ``hello_timeout_ms``, then up to ``timeout_ms`` for the confirmations. Returns
+        whether they came; None when the barrier was not sent (a peer that does not
+        speak it, such as the PHP original, or no peer at all, or a socket type
+        without a reply path).
         """
         barrier, handshakes = self.barrier, self.handshakes
-        deadline = barrier.first_sent + hello_timeout_ms / 1000
+        deadline = time.monotonic() + hello_timeout_ms / 1000
         if handshakes is None or self.type not in _REPLY_PATH:
             return None
         handshakes.wait(connect, deadline)
@@ -487,7 +485,7 @@ class ZmqTransport(Transport):
         undelivered = 0
         handshakes, barrier = socket.handshakes, socket.barrier
         if barrier.sent:
-            deadline = barrier.first_sent + options["hello_timeout_ms"] / 1000
+            deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
             if handshakes is not None:
                 await asyncio.to_thread(handshakes.wait, options["connect"], deadline)
             flushed = None
@@ -573,7 +571,7 @@ class ZmqTransport(Transport):
         barrier, handshakes = socket.barrier, socket.handshakes
         if barrier.sent:
             if handshakes is not None:  # a sender closing at once: its handshake under way
-                deadline = barrier.first_sent + options["hello_timeout_ms"] / 1000
+                deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
                 handshakes.wait(options["connect"], deadline)
             flushed = None
             if options["flush_on_close"]:

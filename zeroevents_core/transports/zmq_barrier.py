@@ -13,14 +13,14 @@ negotiation puts nothing on the wire toward the original:
    (the sender's token, its own token). A message of the original has no such
    property and gets no hello.
 3. A closing sender sends the barrier only when every peer that is up (the socket
-   monitor counts them) said hello; else it closes as the original does.
+   monitor counts them) said hello, waiting ``hello_timeout_ms`` at most for that;
+   else it closes as the original does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +53,6 @@ class Barrier:
     def __init__(self) -> None:
         self.token = secrets.token_hex(8)
         self.sent = 0
-        self.first_sent = 0.0
         self.due = True  # look at the metadata of the next message received
         self.greeted: set[str] = set()
         self.heard: set[str] = set()  # tokens of the receivers that greeted this socket
@@ -63,8 +62,6 @@ class Barrier:
         return f"{PROPERTY}:{CAPABILITY} {self.token}".encode()
 
     def note_sent(self) -> None:
-        if not self.sent:
-            self.first_sent = time.monotonic()
         self.sent += 1
 
     def recv_greeting(self, socket: Any, flags: int = 0) -> list[bytes]:
