@@ -269,7 +269,10 @@ class ZmqAsyncPoller:
                 continue
             finally:
                 self._pending = None
-            return [socket for socket, _ in ready]
+            found = [socket for socket, _ in ready]
+            for socket in found:
+                socket.barrier.due = True  # greet a sender that joined a busy socket
+            return found
         self._woken = False
         return []
 
