@@ -16,10 +16,17 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import zmq
 from procs import WAIT, serve, take
 
-from zeroevents_core import AsyncEventListener, Dispatcher, EventListener, get_serializer
+from zeroevents_core import (
+    AsyncEventListener,
+    ConfigurationError,
+    Dispatcher,
+    EventListener,
+    get_serializer,
+)
 
 EVENTS = [("orders.created", [{"id": n}]) for n in range(5)]
 
@@ -189,3 +196,10 @@ def test_confirmed_pull_confirms_a_message_it_cannot_decode(ipc: Callable[[str],
             assert dealer.recv_multipart() == [b"zeroevents.confirmed", b'"bad.frame"']
         finally:
             context.destroy(linger=0)
+
+
+@pytest.mark.parametrize("key", ["flush_timeout_ms", "hello_timeout_ms"])
+@pytest.mark.parametrize("value", [-1, 1.5, True, "50"])
+def test_barrier_timeouts_are_bounded_milliseconds(key: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=f"option '{key}': expected milliseconds"):
+        EventListener({"connect": "ipc:///tmp/never-opened.ipc", key: value})
