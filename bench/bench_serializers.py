@@ -22,7 +22,7 @@ from typing import Any
 
 from zeroevents_core import UnknownPluginError, get_serializer
 
-NAMES = ["json", "orjson", "msgpack", "cbor"]
+NAMES = ["json", "orjson", "msgpack", "cbor", "php"]
 
 ORDER: dict[str, Any] = {
     "id": 918273,

@@ -311,6 +311,69 @@ def test_listen_output_feeds_emit(start: Callable[..., Running], ipc: Callable[[
 # Ending listen ------------------------------------------------------------------------
 
 
+def test_listen_format_and_emit_count_text_and_lines(
+    start: Callable[..., Running], ipc: Callable[[str], str]
+) -> None:
+    template = "{event}|{payload}|{size}|{address}|{headers}|{time}"
+    listen = start("listen", "--bind", ipc("f"), "--socket-type", "router", "--count", "6",
+                   "--format", template)  # fmt: skip
+    endpoint = listen.ready()
+    sent = zeroevents("emit", "--connect", endpoint, "--socket-type", "dealer",
+                      "--count", "3", "tick.{n}", '{"n": {n}}')  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    sent = zeroevents("emit", "--connect", endpoint, "--socket-type", "dealer",
+                      "--text", "said", "a b", "{n}")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    sent = zeroevents("emit", "--connect", endpoint, "--socket-type", "dealer",
+                      "--lines", "line", stdin='plain text, no quotes\n\n{"x": 1}\n')  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert listen.finish() == 0, listen.err
+    rows = [line.split("|") for line in listen.out]
+    assert [(r[0], json.loads(r[1])) for r in rows] == [
+        ("tick.1", [{"n": 1}]),
+        ("tick.2", [{"n": 2}]),
+        ("tick.3", [{"n": 3}]),
+        ("said", ["a b", "{n}"]),
+        ("line", ["plain text, no quotes"]),
+        ("line", ['{"x": 1}']),
+    ]
+    # size: the name frame and one frame per argument; address: the DEALER's id
+    assert int(rows[0][2]) == len(b"tick.1") + len(b'{"n":1}')
+    assert all(base64.b64decode(r[3]) and r[4] == "{}" for r in rows)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00", r[5]) for r in rows)
+
+
+def test_listen_raw_prints_each_argument_frame_undecoded(
+    start: Callable[..., Running], ipc: Callable[[str], str]
+) -> None:
+    listen = start("listen", "--bind", ipc("r"), "--count", "2", "--raw")
+    endpoint = listen.ready()
+    lines = '{"event": "a", "payload": [{"id": 1}, "x"]}\n{"event": "b"}\n'
+    assert zeroevents("emit", "--connect", endpoint, "-", stdin=lines).returncode == 0
+    assert listen.finish() == 0, listen.err
+    assert listen.out == ['{"id":1}', '"x"']  # one frame per argument; b has none
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["listen", "--format", "{nope}"], None, "unknown field {nope}; known: {event}"),
+        (["listen", "--format", "{event"], None, "--format '{event'"),
+        (["listen", "--raw", "--format", "{event}"], None, "not allowed with argument"),
+        (["emit", "--count", "2", "-"], "", "EVENT '-' reads JSON lines"),
+        (["emit", "--lines", "e", "1"], "", "--lines sends each stdin line"),
+        (["emit", "--count", "0", "e"], None, "--count"),
+    ],
+)
+def test_format_and_count_usage_errors(
+    ipc: Callable[[str], str], args: list[str], stdin: str | None, expected: str
+) -> None:
+    where = "--bind" if args[0] == "listen" else "--connect"
+    done = zeroevents(args[0], where, ipc("u"), *args[1:], stdin=stdin)
+    assert done.returncode == 2, done.stderr
+    assert expected in one_error_line(done.stderr)
+
+
 def test_count_stops_listen_after_n_events(
     start: Callable[..., Running], ipc: Callable[[str], str]
 ) -> None:
@@ -425,7 +488,7 @@ def test_bad_input_exit_codes_and_messages(tmp_path: Path, ipc: Callable[[str], 
         ([*listen, "--socket-type", "push"], None, 2, "invalid choice: 'push'"),
         ([*emit, "--socket-type", "push", "--confirmed", "e"], None, 2, "--confirmed needs a"),
         ([*listen, "--socket-type", "pull", "--confirmed"], None, 2, "--confirmed needs a"),
-        ([*emit, "-", "1"], None, 2, "EVENT '-' reads the events from stdin"),
+        ([*emit, "-", "1"], None, 2, "EVENT '-' reads JSON lines from stdin"),
         ([*listen, "--count", "0"], None, 2, "expected a whole number >= 1"),
         ([*listen, "--timeout", "-1"], None, 2, "expected a number of seconds"),
         (emit, None, 2, "the following arguments are required: EVENT"),

@@ -28,7 +28,7 @@ from zeroevents_core import DecodeError, EncodeError, Serializer, get_serializer
 from zeroevents_core.serializers import DEFAULT_MAX_DEPTH, DEFAULT_MAX_FRAME_SIZE
 
 SERIALIZERS = sorted(info.name for info in list_plugins() if info.kind == "serializer")
-FIRST_PARTY = {"json", "orjson", "msgpack", "cbor", "string"}
+FIRST_PARTY = {"json", "orjson", "msgpack", "cbor", "php", "string"}
 FIRST_PARTY_TREES = FIRST_PARTY - {"string"}
 TREES = [name for name in SERIALIZERS if name != "string"]  # those that carry lists/dicts
 
@@ -133,6 +133,20 @@ EXPECTED: dict[str, tuple[Any, dict[str, Any]]] = {
     "object": (object(), {name: ENC for name in FIRST_PARTY}),
     "cycle": ("cycle", {name: ENC for name in FIRST_PARTY}),  # built in the test
 }
+# php (plugins/zeroevents-php): PHP's int is 64-bit and signed, and its arrays do not
+# tell an empty map from an empty list; bytes are strings there.
+PHP_OUTCOMES: dict[str, Any] = {
+    "int64": ENC,
+    "int_beyond_64_bits": ENC,
+    "int_of_5000_digits": ENC,
+    "utf8_bytes": Becomes("abc"),
+    "nested": Becomes(EXPECTED["nested"][0] | {"c": []}),
+    "bytes_keys": Becomes({"k": 1}),
+}
+PHP_OUTCOMES |= dict.fromkeys(["set_of_str", "set_of_int", "aware_datetime"], ENC)
+PHP_OUTCOMES |= dict.fromkeys(["decimal", "regex"], ENC)
+for case, php_outcome in PHP_OUTCOMES.items():
+    EXPECTED[case][1]["php"] = php_outcome
 LOSSY = {"tuples", "int_keys"}  # cases where an unknown serializer may change the value
 
 
@@ -360,6 +374,23 @@ HOSTILE: dict[str, dict[str, bytes]] = {
     },
 }
 HOSTILE["orjson"] = HOSTILE["json"]
+HOSTILE["php"] = {
+    "object": b'O:8:"stdClass":1:{s:1:"a";i:1;}',
+    "object inside an array": b'a:1:{i:0;O:8:"stdClass":0:{}}',
+    "custom-serialized object": b'C:11:"ArrayObject":21:{x:i:0;a:0:{};m:a:0:{}}',
+    "enum": b'E:11:"Suit:Hearts";',
+    "reference": b"a:2:{i:0;i:1;i:1;R:2;}",
+    "object reference": b"a:2:{i:0;a:0:{}i:1;r:2;}",
+    "string declaring 4 GiB": b's:4294967295:"abc";',
+    "array of 4 G elements": b"a:4294967295:{i:0;N;}",
+    "100k nested arrays": b"a:1:{i:0;" * DEEP + b"N;" + b"}" * DEEP,
+    "100k unclosed arrays": b"a:1:{i:0;" * DEEP,
+    "int beyond 64 bits": b"i:9223372036854775808;",
+    "integer of 5000 digits": b"i:" + b"1" * 5000 + b";",
+    "truncated": b'a:2:{i:0;s:1:"x";',
+    "trailing bytes": b"N;N;",
+    "empty frame": b"",
+}
 HOSTILE_CASES = [(name, label) for name in TREES if name in HOSTILE for label in HOSTILE[name]]
 
 
@@ -434,6 +465,25 @@ def php_json_form(value: Any) -> Any:
     return value
 
 
+def not_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def php_form(value: Any) -> Any:
+    """What the php serializer makes of a value: a dict keyed 0..n-1 (or empty) is a list."""
+    if isinstance(value, list):
+        return [php_form(item) for item in value]
+    if isinstance(value, dict):
+        if list(value) == list(range(len(value))):
+            return [php_form(item) for item in value.values()]
+        return {key: php_form(item) for key, item in value.items()}
+    return value
+
+
 def payload_strategy(name: str) -> st.SearchStrategy[Any]:
     """Values the serializer must carry exactly (for unknown ones: JSON-like values)."""
     if name == "string":
@@ -448,6 +498,11 @@ def payload_strategy(name: str) -> st.SearchStrategy[Any]:
     elif name == "cbor":
         scalars += [st.binary(max_size=20), st.floats(allow_nan=False)]
         keys = TEXT | st.binary(max_size=8)
+    elif name == "php":
+        # Bytes that are valid UTF-8 arrive as str: only non-UTF-8 ones are exact.
+        ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        scalars += [st.binary(min_size=1, max_size=20).filter(not_utf8), st.floats(allow_nan=False)]
+        keys = TEXT | ints
     leaves = st.one_of(*scalars, ints)
     return st.recursive(
         leaves,
@@ -475,6 +530,7 @@ def test_property_random_payloads_round_trip(name: str) -> None:
             return
         back = serializer.unserialize(frames)
         expected = php_json_form(payload) if name in ("json", "orjson") else payload
+        expected = php_form(payload) if name == "php" else expected
         assert same(back, expected), f"{payload!r} came back as {back!r}"
 
     check()

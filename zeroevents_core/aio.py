@@ -40,6 +40,7 @@ import zmq.asyncio
 from .dispatcher import Dispatcher
 from .errors import ConfigurationError, DecodeError, ZeroEventsError
 from .listener import BaseListener
+from .security import AUTH_ERROR, REJECTED, sending_as
 from .serializers import Serializer
 from .service import BATCH, IDLE, STOP, ServiceCore
 from .transports import AsyncPoller, Message
@@ -49,6 +50,7 @@ from .transports.codec import (
     HELLO,
     PULL_ERROR,
     PUSH_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     is_confirmation,
 )
@@ -132,6 +134,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
+        if self.identified:
+            return self._recv_identified()
         barrier = self.barrier
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
@@ -142,6 +146,21 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             return None
         while _get(self, RCVMORE):
             frames.append(_recv(self))
+        return frames
+
+    def _recv_identified(self) -> list[bytes] | None:
+        try:
+            parts = [_recv(self, NOBLOCK, copy=False)]
+        except zmq.Again:
+            self.barrier.due = True
+            return None
+        while _get(self, RCVMORE):
+            parts.append(_recv(self, 0, copy=False))
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        frames = [part.bytes for part in parts]
+        if self.barrier.due:
+            self.barrier.greet(self, frames, parts[-1])
         return frames
 
     async def push(
@@ -238,6 +257,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         message = await self.pull()
         if not isinstance(message, Message):
             return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
         target = dispatcher if dispatcher is not None else self.dispatcher
         return await target.until_async(message.event, *message.payload)
 
@@ -558,20 +579,30 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 await socket.send_frames(socket.confirm_undecodable(frames))
             await self._fire_guarded(PULL_ERROR, socket, message, frames)
             return
-        if message.event == HELLO:  # barrier negotiation, for a socket that also sends
-            socket.barrier.hear(message)
+        if message.event in RESERVED:  # library traffic: a barrier is answered, not fired
+            if message.event == HELLO:  # barrier negotiation, for a socket that also sends
+                socket.barrier.hear(message)
+            elif self._is_barrier(socket, message):
+                await socket.confirm(message)
             return
-        if socket.confirmed or message.event == FLUSH:
+        if socket.rights is not None and self._refused(socket, message):
+            event, _, address = message
+            if socket.confirmed:
+                reason = "outside the sender's rights"
+                await socket.push(CONFIRMED, [event, REJECTED, reason], address)
+            await self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
+            return
+        if socket.confirmed:
             await socket.confirm(message)
-            if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
-                return
         failures = self._failures(socket, message)
         if failures:
             event, payload, address = message
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
             self._send_dead_letter(socket, message, frames)
             return
-        if await self._fire_guarded(message.event, *message.payload):
+        with sending_as(socket.sender):
+            fired = await self._fire_guarded(message.event, *message.payload)
+        if fired:
             self.stats.fired += 1
 
     async def _fire_guarded(self, event: str, *payload: Any) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import cli_schema
+from . import cli_format, cli_keys, cli_schema
 from .errors import ZeroEventsError
 
 if TYPE_CHECKING:
@@ -241,6 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--count", type=_positive_int, metavar="N", help="exit after printing N events"
     )
+    shown = listen.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--format", metavar="TEMPLATE",
+        help="print each event as TEMPLATE instead of a JSON line: {event} {payload} {time} "
+        "{size} {address} {headers}, str.format syntax, \\n and \\t read as escapes",
+    )  # fmt: skip
+    shown.add_argument(
+        "--raw", action="store_true",
+        help="print only the argument frames as they arrived, undecoded, one line each",
+    )  # fmt: skip
     listen.add_argument(
         "--timeout", type=_seconds, metavar="SECONDS",
         help="give up when nothing arrives for SECONDS (exit 1 if nothing was printed, "
@@ -258,6 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument(
         "args", nargs="*", default=[], metavar="ARG", help="one JSON literal per argument"
     )
+    emit.add_argument(
+        "--text", action="store_true",
+        help="each ARG is a plain string, not a JSON literal",
+    )  # fmt: skip
+    emit.add_argument(
+        "--lines", action="store_true",
+        help="send EVENT once per stdin line, the line (without its newline) as its one "
+        "argument, a string",
+    )  # fmt: skip
+    emit.add_argument(
+        "--count", type=_positive_int, metavar="N",
+        help="send the event N times, with {n} in EVENT and ARG replaced by 1 ... N",
+    )  # fmt: skip
     emit.add_argument(
         "--socket-type", choices=EMIT_TYPES, default="dealer", type=str.lower,
         help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
@@ -319,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(run=cli_schema.cmd_schema_diff)
     cli_schema.add_export_parser(schema_commands, common)
     schema.set_defaults(run=lambda args: _missing_subcommand(schema))
+    cli_keys.add_parser(commands, common)
 
     demo = commands.add_parser(
         "demo", parents=[common],
@@ -340,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--serializer", metavar="NAME", help="default: msgpack if installed, else json"
     )
+    demo.add_argument(
+        "--transport", metavar="NAME",
+        help="transport plugin to run over (default: zmq); the demo lists the installed ones",
+    )  # fmt: skip
     demo.set_defaults(run=cmd_demo)
 
     bench = commands.add_parser(
@@ -528,6 +557,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
             f"--confirmed needs a socket that can answer (router, dealer or pair), "
             f"not {args.socket_type}"
         )
+    if args.format is not None:
+        try:
+            args.format = cli_format.check_template(args.format)
+        except cli_format.TemplateError as error:
+            raise UsageError(str(error)) from None
     # Until the service installs its own graceful handlers: SIGTERM ends quietly too,
     # and so does SIGHUP (a closed terminal must not leave the endpoint held).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -579,12 +613,14 @@ def _listen(args: argparse.Namespace) -> int:
 
         incoming: bytes | None = None
         address: bytes | None = None
+        frames: Sequence[bytes] = ()
         shown = False
         draining = False
 
         def handle(self, socket: Any, frames: list[bytes]) -> None:
             routed = bool(socket.routes_replies)
             self.address = frames[0] if routed else None
+            self.frames = frames[1:] if routed else frames
             self.incoming = frames[1 if routed else 0] if len(frames) > routed else None
             self.shown = False
             if self.draining:
@@ -609,12 +645,14 @@ def _listen(args: argparse.Namespace) -> int:
         if service.shown or name is None or service.incoming != name.encode():
             return
         service.shown = True  # a name matching several patterns is printed once
-        line: dict[str, Any] = {"event": name, "payload": to_json(payload)}
-        if service.address is not None:
-            line["address"] = base64.b64encode(service.address).decode("ascii")
         try:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            out.flush()
+            if args.raw:
+                out.flush()
+                out.buffer.write(b"".join(frame + b"\n" for frame in service.frames[1:]))
+                out.buffer.flush()
+            else:
+                out.write(_listen_line(args.format, name, payload, service) + "\n")
+                out.flush()
         except BrokenPipeError:
             _quiet_stdout()
             service.stop()
@@ -685,6 +723,21 @@ def _listen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _listen_line(template: str | None, event: str, payload: Any, service: Any) -> str:
+    if template is not None:
+        return cli_format.render(
+            template,
+            event=event,
+            payload=to_json(payload),
+            frames=service.frames,
+            address=service.address,
+        )
+    line: dict[str, Any] = {"event": event, "payload": to_json(payload)}
+    if service.address is not None:
+        line["address"] = base64.b64encode(service.address).decode("ascii")
+    return json.dumps(line, ensure_ascii=False)
+
+
 # emit ---------------------------------------------------------------------------------
 
 
@@ -728,6 +781,30 @@ def read_events(lines: Iterable[str]) -> Iterator[tuple[str, list[Any]]]:
         yield event, payload
 
 
+def _events_to_send(args: argparse.Namespace) -> Iterator[tuple[str, list[Any]]]:
+    """The ``(event, payload)`` pairs of the command line; the first is checked
+    before any socket opens, so a bad argument fails before anything is sent."""
+    if args.event == "-":
+        if args.args or args.text or args.lines or args.count:
+            raise UsageError(
+                "EVENT '-' reads JSON lines from stdin and takes no ARG, --text, --lines or --count"
+            )
+        return read_events(sys.stdin)
+    if args.lines:
+        if args.args or args.count:
+            raise UsageError("--lines sends each stdin line as the one argument: no ARG or --count")
+        return ((args.event, [line]) for line in cli_format.lines_of(sys.stdin))
+
+    def payload(texts: Sequence[str]) -> list[Any]:
+        return list(texts) if args.text else _argument_payload(args.event, texts)
+
+    numbered = cli_format.numbered([args.event, *args.args], args.count)
+    _, (event, *texts) = next(numbered)
+    first = (event, payload(texts))
+    rest = ((event, payload(texts)) for _, (event, *texts) in numbered)
+    return itertools.chain([first], rest)
+
+
 class _Failed:
     """What the push error listener answers: the socket could not send."""
 
@@ -748,19 +825,12 @@ FAILED = _Failed()
 
 def cmd_emit(args: argparse.Namespace) -> int:
     _need_endpoint(args)
-    if args.event == "-" and args.args:
-        raise UsageError("EVENT '-' reads the events from stdin and takes no ARG")
     if args.confirmed and args.socket_type not in REPLY_TYPES:
         raise UsageError(
             f"--confirmed needs a socket the receiver can answer (dealer or pair), "
             f"not {args.socket_type}"
         )
-    # Arguments are checked before any socket opens.
-    events: Iterable[tuple[str, list[Any]]]
-    if args.event == "-":
-        events = read_events(sys.stdin)
-    else:
-        events = [(args.event, _argument_payload(args.event, args.args))]
+    events = _events_to_send(args)
 
     from .dispatcher import Dispatcher
     from .listener import EventListener
@@ -871,6 +941,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     "version": info.version,
                     "plugin": info.plugin,
                     "class": f"{info.obj.__module__}.{info.obj.__qualname__}",
+                    **({"details": info.obj.describe()} if kind == "transport" else {}),
                 }
                 for info in infos
                 if info.kind == kind
@@ -891,6 +962,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             content_type = getattr(info.obj, "content_type", None)
             if kind == "serializer" and content_type:
                 extra = f"  {content_type}"
+            if kind == "transport":
+                extra = f"  {info.obj.describe()}"
             print(f"  {info.name:<{width}}  {info.provider:<{provider_width}}{extra}".rstrip())
     if errors:
         print("failed:")
@@ -1000,7 +1073,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
     events = args.events or (demo.SHORT_EVENTS if args.short else demo.DEFAULT_EVENTS)
-    return demo.run(events=events, rate=args.rate, serializer=args.serializer)
+    return demo.run(
+        events=events, rate=args.rate, serializer=args.serializer, transport=args.transport
+    )
 
 
 # bench --------------------------------------------------------------------------------

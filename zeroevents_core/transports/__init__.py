@@ -54,6 +54,11 @@ class Transport(ABC):
     supports_async: ClassVar[bool] = False
     defaults: ClassVar[Mapping[str, Any]] = {}
 
+    @classmethod
+    def describe(cls) -> str:
+        """One line for ``zeroevents plugins``: the backend's version and abilities."""
+        return ""
+
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Check and normalise the transport's own options (already merged over
         ``defaults``); raise :class:`ConfigurationError` naming the key."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import threading
 import time
@@ -21,19 +20,24 @@ import zmq
 
 from ..errors import ConfigurationError, DecodeError
 from ..hookspecs import hookimpl
+from ..security import Rights
 from ..serializers import Serializer
 from . import Message, Transport
 from .codec import (
     CONFIRMED,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_NAME_BYTES,
     FLUSH,
     PULL_ERROR,
     PUSH_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     EventCodec,
     is_confirmation,
 )
 from .zmq_barrier import LOOK_AGAIN_MS, Barrier
 from .zmq_monitor import Handshakes
+from .zmq_security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -43,6 +47,8 @@ SNDMORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
 RCVMORE = int(zmq.RCVMORE)
 ROUTER = int(zmq.ROUTER)
+# Socket types that can answer what they receive (confirmations, the flush barrier).
+_ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
 # The hot path calls the compiled methods directly: pyzmq's Python-level send
 # wrapper (routing ids, groups) costs as much as the send itself for small frames.
 _send = zmq.backend.Socket.send
@@ -71,9 +77,13 @@ class ZmqEventCodec(EventCodec):
     schemas: SchemaRegistry | None
     confirmed: bool
     routes_replies: bool
+    can_reply: bool
     has_sent: bool = False
     barrier: Barrier
     handshakes: Handshakes | None = None  # set by the transport, which watches what it opens
+    # CURVE server sockets read each message's sender (libzmq's User-Id).
+    identified: bool = False
+    zap: bytes | None = None
 
     def _init_event_socket(
         self,
@@ -90,11 +100,15 @@ class ZmqEventCodec(EventCodec):
         context._add_socket(self)
         try:
             self._init_codec(serializer, confirmed, accept, schemas)
+            # libzmq refuses a larger frame from its length header, before receiving
+            # it: no frame the serializer would refuse is ever received whole.
+            self.set(zmq.MAXMSGSIZE, self._serializer.max_frame_size)  # type: ignore[attr-defined]
         except BaseException:
             self.close(linger=0)  # type: ignore[attr-defined]
             raise
         self._dispatcher = dispatcher
         self.routes_replies = socket_type == ROUTER
+        self.can_reply = socket_type in _ANSWERING
         self.barrier = Barrier()
 
     def confirm_undecodable(self, frames: Sequence[bytes]) -> list[bytes]:
@@ -148,6 +162,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     def recv_frames(self, flags: int = 0) -> list[bytes]:
         """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
+        if self.identified:
+            return self._recv_identified(flags)
         frames: list[bytes] = [_recv(self, flags)]
         while _get(self, RCVMORE):
             frames.append(_recv(self))
@@ -158,11 +174,27 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         barrier = self.barrier
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
-                return barrier.recv_greeting(self, NOBLOCK)
+                return self._recv_greeting(NOBLOCK)
             return self.recv_frames(NOBLOCK)
         except zmq.Again:
             barrier.due = True
             return None
+
+    def _recv_identified(self, flags: int) -> list[bytes]:
+        parts = self.recv_multipart(flags, copy=False)
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        frames = [part.bytes for part in parts]
+        if self.barrier.due:
+            self.barrier.greet(self, frames, parts[-1])
+        return frames
+
+    def _recv_greeting(self, flags: int = 0) -> list[bytes]:
+        # Receive one message, looking at its handshake metadata (Barrier.greet).
+        if self.identified:
+            self.barrier.due = True
+            return self._recv_identified(flags)
+        return self.barrier.recv_greeting(self, flags)
 
     def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
         """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
@@ -269,7 +301,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         """
         for _ in range(HELLOS_SKIPPED):
             try:
-                frames = self.barrier.recv_greeting(self)
+                frames = self._recv_greeting()
             except zmq.Again:
                 return self.dispatcher.until(PULL_ERROR, self)
             try:
@@ -299,6 +331,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         message = self.pull()
         if not isinstance(message, Message):
             return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
         target = dispatcher if dispatcher is not None else self.dispatcher
         return target.until(message.event, *message.payload)
 
@@ -399,10 +433,6 @@ def subscriptions_of(value: Any, socket_type: int) -> list[str | bytes]:
     return list(prefixes)
 
 
-def _ipc_path(endpoint: str) -> str | None:
-    return endpoint[len("ipc://") :] if endpoint.startswith("ipc://") else None
-
-
 # Contexts: a persistent one per thread count is shared by the whole process.
 _persistent: dict[int, zmq.Context[Any]] = {}
 _persistent_lock = threading.Lock()
@@ -435,7 +465,19 @@ class ZmqTransport(Transport):
         "flush_on_close": True,
         "flush_timeout_ms": 2000,
         "hello_timeout_ms": 50,
+        "max_name_bytes": DEFAULT_MAX_NAME_BYTES,
+        "max_frames": DEFAULT_MAX_FRAMES,
+        # ZeroMQ MAXMSGSIZE; None: the serializer's max_frame_size (16 MiB by default).
+        "max_frame_bytes": None,
+        "security": None,
     }
+
+    @classmethod
+    def describe(cls) -> str:
+        curve = "CURVE available" if zmq.has("curve") else "no CURVE"
+        if zmq.zmq_version_info() < SAFE_LIBZMQ:
+            curve += " but refused: older than 4.3.2 (CVE-2019-13132)"
+        return f"libzmq {zmq.zmq_version()}, pyzmq {zmq.pyzmq_version()}, {curve}"
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         checked = dict(options)
@@ -452,6 +494,16 @@ class ZmqTransport(Transport):
             option: socket_option_value(option, v)
             for option, v in ((socket_option_of(k), v) for k, v in socket_options.items())
         }
+        if zmq.MAXMSGSIZE in checked["socket_options"]:
+            raise ConfigurationError(
+                "option 'socket_options': MAXMSGSIZE is set by the option 'max_frame_bytes'"
+            )
+        for key in ("max_name_bytes", "max_frames", "max_frame_bytes"):
+            limit = checked[key]
+            if limit is None and key == "max_frame_bytes":
+                continue
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {limit!r}")
         checked["bind"] = endpoints_of("bind", checked["bind"])
         checked["connect"] = endpoints_of("connect", checked["connect"])
         checked["subscribe"] = subscriptions_of(checked["subscribe"], checked["socket_type"])
@@ -464,6 +516,12 @@ class ZmqTransport(Transport):
         mode = checked["ipc_mode"]
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
+        checked["security"] = security_of(checked["security"], "glob")
+        if not checked["bind"] and not checked["connect"]:
+            raise ConfigurationError(
+                "options 'bind' and 'connect' are both empty: give an endpoint to bind "
+                "(a service, usually) or to connect to, e.g. {'connect': 'tcp://127.0.0.1:5555'}"
+            )
         return checked
 
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
@@ -499,11 +557,8 @@ class ZmqTransport(Transport):
             undelivered = self._report(socket, options, flushed)
         if handshakes is not None:
             handshakes.close()
-        context = socket.context
-        socket.close()
-        if not options["is_persistent"]:
-            # term() waits for queued sends (up to LINGER): not on the loop's thread.
-            await asyncio.to_thread(context.term)
+        # term() waits for queued sends (up to LINGER): not on the loop's thread.
+        await asyncio.to_thread(_close, socket, options)
         return undelivered
 
     def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
@@ -517,34 +572,44 @@ class ZmqTransport(Transport):
             accept=options["accept"],
             schemas=options["schemas"],
         )
+        socket.max_name_bytes = options["max_name_bytes"]
+        socket.max_frames = options["max_frames"]
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
             # Before the user's options, which may replace it (then no barrier). A
             # libzmq older than 4.3 has no METADATA: no barrier, as toward the original.
             with contextlib.suppress(zmq.ZMQError):
                 socket.set(zmq.METADATA, socket.barrier.metadata())
-            socket.handshakes = Handshakes(socket, options["socket_type"], options["connect"])
+            socket.handshakes = Handshakes(
+                socket, options["socket_type"], options["connect"], options["security"] is None
+            )
+            if options["max_frame_bytes"] is not None:
+                socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:
                 socket.set(zmq.SUBSCRIBE, prefix.encode() if isinstance(prefix, str) else prefix)
+            curve = options["security"]
+            if curve is not None:
+                step = "set up CURVE"
+                where = ", ".join([*options["bind"], *options["connect"]])
+                socket.zap = secure(socket, curve, where)
+                socket.identified = curve.is_server
+                if curve.rights is not None:
+                    # Read with the patterns' own matcher: the service's dispatcher's.
+                    socket.rights = Rights(
+                        curve.rights.source, dispatcher.matcher.name, key="security.rights"
+                    )
             for endpoint in options["bind"]:
                 step = f"bind {endpoint}"
-                socket.bind(endpoint)
-                # The bound path, not the given one: ipc://* makes up a file name;
-                # an abstract socket (ipc://@name) has no file to protect.
-                path = _ipc_path(socket.get(zmq.LAST_ENDPOINT).decode())
-                if path is not None and not path.startswith("@"):
-                    os.chmod(path, options["ipc_mode"])
+                bind_private(socket, endpoint, options["ipc_mode"])
             for endpoint in options["connect"]:
                 step = f"connect {endpoint}"
                 socket.connect(endpoint)
         except (zmq.ZMQError, OSError) as exc:
             if socket.handshakes is not None:
                 socket.handshakes.close()
-            socket.close(linger=0)
-            if not options["is_persistent"]:
-                context.term()
+            _close(socket, options, linger=0)
             raise ConfigurationError(f"cannot {step}: {exc}") from exc
         return socket
 
@@ -581,10 +646,7 @@ class ZmqTransport(Transport):
             undelivered = self._report(socket, options, flushed)
         if handshakes is not None:
             handshakes.close()
-        context = socket.context
-        socket.close()
-        if not options["is_persistent"]:
-            context.term()
+        _close(socket, options)
         return undelivered
 
     @staticmethod
@@ -613,6 +675,16 @@ class ZmqTransport(Transport):
             why,
         )
         return sent
+
+
+def _close(socket: Any, options: Mapping[str, Any], linger: int | None = None) -> None:
+    """Close ``socket``, then its ZAP handler's share, then a private context."""
+    context = socket.context
+    socket.close(linger=linger)
+    if socket.zap is not None:
+        ZapHandler.release(context, socket.zap)
+    if not options["is_persistent"]:
+        context.term()
 
 
 @hookimpl

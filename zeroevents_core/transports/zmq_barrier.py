@@ -72,11 +72,17 @@ class Barrier:
         while _get(socket, RCVMORE):
             frame = _recv(socket, 0, False)
             frames.append(frame.bytes)
+        self.greet(socket, frames, frame)
+        return frames
+
+    def greet(self, socket: Any, frames: Sequence[bytes], frame: zmq.Frame) -> None:
+        """Say hello to the sender of ``frames`` if its handshake announced the barrier
+        and it was not greeted yet; ``frame`` is the last one, as received."""
         self.due = False
         try:
             value = str(frame.get(PROPERTY))  # the last frame came from the peer's engine
         except zmq.ZMQError:
-            return frames  # the original, or inproc (no handshake)
+            return  # the original, or inproc (no handshake)
         capability, _, token = value.partition(" ")
         if capability == CAPABILITY and token and token not in self.greeted:
             if len(self.greeted) >= GREETED_LIMIT:
@@ -87,7 +93,6 @@ class Barrier:
                 reply.insert(0, frames[0])
             with contextlib.suppress(zmq.ZMQError):  # it closes as toward the original
                 _send_now(socket, reply)
-        return frames
 
     def hear(self, message: Message) -> bool:
         """Note ``message`` if it is a hello to this socket; whether it was a hello."""

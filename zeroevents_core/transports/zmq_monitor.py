@@ -76,7 +76,8 @@ class Handshakes:
     """The handshakes of one socket: started with the socket, before it binds or
     connects, read by a daemon thread, ended by :meth:`close` before the socket closes.
 
-    ``connects`` are the endpoints it connects to (where the peer's type can be read).
+    ``connects`` are the endpoints it connects to (where the peer's type can be read,
+    when ``probe``: not under CURVE).
     ``live`` counts the connections whose handshake succeeded and that are still up;
     ``failures`` maps an endpoint to the message of its last failed handshake (a
     later success on it clears it). ``on_failure`` callbacks get each new message,
@@ -84,10 +85,15 @@ class Handshakes:
     """
 
     def __init__(
-        self, socket: zmq.Socket[Any], socket_type: int, connects: Iterable[str] = ()
+        self,
+        socket: zmq.Socket[Any],
+        socket_type: int,
+        connects: Iterable[str] = (),
+        probe: bool = True,
     ) -> None:
         self.socket_type = socket_type
         self.connects = frozenset(connects)
+        self.probe = probe
         self.live = 0
         self.succeeded: set[str] = set()
         self.failures: dict[str, str] = {}
@@ -169,11 +175,11 @@ class Handshakes:
             self.failures.pop(endpoint, None)
         elif kind in _FAILED:
             self._take_pending(endpoint)
-            self._failed(endpoint)
+            self._failed(endpoint, kind, value)
         elif kind == zmq.EVENT_DISCONNECTED:
             if self._pending.pop(value, None) is not None:
                 # Closed during the handshake: the peer refused this socket's type.
-                self._failed(endpoint)
+                self._failed(endpoint, kind, 0)
             elif value in self._up:
                 self._up.discard(value)
                 self.live -= 1
@@ -186,24 +192,48 @@ class Handshakes:
                 return descriptor
         return -1
 
-    def _failed(self, endpoint: str) -> None:
+    def _failed(self, endpoint: str, kind: int, value: int) -> None:
         if endpoint in self.failures:
             return  # libzmq retries: say it once per endpoint
+        where = "at" if endpoint in self.connects else "connected to"
+        if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            # The security layer says why on the server; logged here only for debugging.
+            message = (
+                f"the CURVE handshake with a peer {where} {endpoint} was refused "
+                f"(ZAP status {value}): this key is not allowed there; nothing sent there "
+                "is delivered"
+            )
+            self._record(endpoint, message, logging.DEBUG)
+            return
+        if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            message = (
+                f"the ZeroMQ handshake with a peer {where} {endpoint} failed: the two ends "
+                "use different security mechanisms (CURVE on one end only); nothing sent "
+                "there is delivered"
+            )
+            self._record(endpoint, message, logging.ERROR)
+            return
         ours = type_name(self.socket_type)
-        # Only where this socket connected: probing its own bound endpoint would be pointless.
-        peer = peer_socket_type(endpoint) if endpoint in self.connects else None
+        # Only where this socket connected (probing its own bound endpoint would be
+        # pointless), and not under CURVE (the probe speaks NULL).
+        probe = self.probe and endpoint in self.connects
+        peer = peer_socket_type(endpoint) if probe else None
         if peer is not None and peer not in PAIRS_WITH[self.socket_type]:
             what = f"its socket type {peer} does not pair with this {ours} socket"
-        else:
+        elif self.probe:
             what = f"its socket type does not pair with this {ours} socket, or it is not ZeroMQ"
-        where = "at" if endpoint in self.connects else "connected to"
+        else:
+            what = f"its socket type does not pair with this {ours} socket, or its CURVE keys"
         message = (
             f"the ZeroMQ handshake with a peer {where} {endpoint} failed: {what} "
             f"({ours} pairs only with {' or '.join(PAIRS_WITH[self.socket_type])}); "
             "nothing sent there is delivered"
         )
+        self._record(endpoint, message, logging.ERROR)
+
+    def _record(self, endpoint: str, message: str, level: int) -> None:
         self.failures[endpoint] = message
-        log.error("%s", message)
+        log.log(level, "%s", message)
         for callback in list(self.on_failure):
             callback(message)
 
