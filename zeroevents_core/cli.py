@@ -57,6 +57,9 @@ EMIT_TIMEOUT = 5.0
 PUB_SETTLE = 0.5
 # After --count on a socket that can answer: how long to wait for the sender's flush.
 DRAIN_MS = 500
+# How long emit waits after sending for a receiver's hello before it takes the
+# receiver for one without the flush barrier (the PHP original).
+HELLO_TIMEOUT_MS = 200
 
 BYTES_MARKER = "$bytes"
 
@@ -150,11 +153,13 @@ output:
   become {"$bytes": BASE64}, {"$float": "NaN"}, {"$set": [...]} or {"$TYPE": TEXT}.
   Messages that cannot be decoded or that break their contract (--schemas) are
   reported on stderr, never printed on stdout. A pull socket's receive queue is
-  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight.
+  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight. The default
+  socket type, dealer, is the library's and the PHP original's.
 
 exit status:
   0 after --count events, or on SIGINT/SIGTERM/SIGHUP; 1 when --timeout passes with
-  nothing received (or fewer than --count), or on a runtime error; 2 on bad usage.
+  nothing received (or fewer than --count), when a peer's socket type does not pair
+  with this one (a push peer for a dealer), or on a runtime error; 2 on bad usage.
 
 examples:
   zeroevents listen --bind ipc:///tmp/orders.ipc
@@ -171,10 +176,12 @@ arguments:
   and sends them all, in order ("address", as 'listen' prints it, is ignored).
 
 delivery:
-  exit 0 only once every event is sent: on push, handed to a connected receiver
-  (a push with no receiver waits --timeout, then fails); on dealer and pair, the
-  receiver confirms at the end that it took every event (a flush barrier);
-  with --confirmed, each event is confirmed one by one (dealer, pair).
+  first waits, up to --timeout, for the handshake with a receiver (not on pub): none,
+  or one whose socket type does not pair with this one (a pull for a dealer), is exit 1.
+  Exit 0 only once every event is sent: on push, handed to a connected receiver; on
+  dealer and pair, a zeroevents receiver confirms at the end that it took every event
+  (a flush barrier, negotiated: a receiver without it, such as the PHP original, is
+  not sent it); with --confirmed, each event is confirmed one by one (dealer, pair).
   pub drops events until subscribers have joined: --settle waits after connecting
   (default 0.5 s on pub) and nothing confirms that a subscriber got them.
 
@@ -184,7 +191,7 @@ exit status:
 
 examples:
   zeroevents emit --connect ipc:///tmp/orders.ipc orders.created '{"id": 1}'
-  zeroevents emit --connect tcp://127.0.0.1:5555 --socket-type dealer --confirmed ping 1 '"two"'
+  zeroevents emit --connect tcp://127.0.0.1:5555 --confirmed ping 1 '"two"'
   zeroevents listen --bind ipc:///tmp/a.ipc --count 9 | zeroevents emit --connect ipc:///tmp/b.ipc -
 """
 
@@ -220,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only events matching a pattern ('orders.*'; default: every event)",
     )  # fmt: skip
     listen.add_argument(
-        "--socket-type", choices=LISTEN_TYPES, default="pull", type=str.lower,
-        help="ZeroMQ socket type (default: pull)",
+        "--socket-type", choices=LISTEN_TYPES, default="dealer", type=str.lower,
+        help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
     )  # fmt: skip
     _add_common_socket(listen)
     listen.add_argument(
@@ -276,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the event N times, with {n} in EVENT and ARG replaced by 1 ... N",
     )  # fmt: skip
     emit.add_argument(
-        "--socket-type", choices=EMIT_TYPES, default="push", type=str.lower,
-        help="ZeroMQ socket type (default: push)",
+        "--socket-type", choices=EMIT_TYPES, default="dealer", type=str.lower,
+        help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
     )  # fmt: skip
     _add_common_socket(emit)
     emit.add_argument(
@@ -574,8 +581,9 @@ def _listen(args: argparse.Namespace) -> int:
     from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
 
     if not args.debug:
-        # Rejections and undecodable messages are reported below, with their detail.
+        # Rejections, undecodable messages and wrong pairings are reported below.
         logging.getLogger("zeroevents_core.service").setLevel(logging.ERROR)
+        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
     prog = f"{PROG} listen"
     options: dict[str, Any] = {
         "bind": args.bind,
@@ -692,8 +700,19 @@ def _listen(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    failed: list[str] = []
+
+    def pairing_failed(message: str) -> None:  # called in the socket monitor's thread
+        failed.append(message)
+        service.stop()
+
+    socket.handshakes.on_failure.append(pairing_failed)
+    failed.extend(list(socket.handshakes.failures.values()))  # one that came before
     service.listen_to_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), service.stop)
-    service.run()
+    if not failed:
+        service.run()
+    if failed:
+        raise CommandError(failed[0])
     if timed_out:
         if printed == 0:
             raise CommandError(f"nothing received within {args.timeout:g} s")
@@ -790,6 +809,17 @@ class _Failed:
     """What the push error listener answers: the socket could not send."""
 
 
+def _await_receiver(socket: Any, args: argparse.Namespace, where: str) -> None:
+    """Wait, up to --timeout, for the ZeroMQ handshake with a receiver: a socket type
+    that does not pair (DEALER to PULL) is said here, not discovered by silence."""
+    socket.handshakes.wait(args.connect, time.monotonic() + args.timeout)
+    failure = socket.handshakes.first_failure()
+    if failure is not None:
+        raise CommandError(failure)
+    if not socket.handshakes.succeeded:
+        raise CommandError(f"no receiver on {where} within {args.timeout:g} s")
+
+
 FAILED = _Failed()
 
 
@@ -806,6 +836,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from .listener import EventListener
     from .transports.codec import PUSH_ERROR
 
+    if not args.debug:  # what went wrong is said below, once
+        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
     timeout_ms = max(1, round(args.timeout * 1000))
     socket_options: dict[str, Any] = {
         "LINGER": timeout_ms,
@@ -845,9 +877,18 @@ def cmd_emit(args: argparse.Namespace) -> int:
         )
         if settle:
             time.sleep(settle)
+        # Subscribers join when they like (--settle); the others are waited for.
+        waiting = args.socket_type != "pub"
         try:
             for event, payload in events:
+                if waiting:  # once, after the first event is known good
+                    socket.check_outgoing(event, payload)
+                    _await_receiver(socket, args, where)
+                    waiting = False
                 if socket.push(event, payload) is FAILED:
+                    failure = socket.handshakes.first_failure()
+                    if failure is not None:
+                        raise CommandError(failure)
                     what = "sent and confirmed" if args.confirmed else "sent"
                     raise CommandError(
                         f"event {event!r} was not {what} within {args.timeout:g} s: is a "
@@ -859,8 +900,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
                 raise CommandError(f"{one_line(str(error))} ({sent} sent before)") from error
             raise
         if sent and args.socket_type in REPLY_TYPES:
-            peers = max(1, len(args.connect))
-            if not socket.flush(timeout_ms, peers=peers):
+            # The barrier only toward receivers that speak it (the PHP original does not).
+            flushed = socket.negotiated_flush(args.connect, HELLO_TIMEOUT_MS, timeout_ms)
+            if flushed is False:
                 raise CommandError(
                     f"no receiver on {where} confirmed within {args.timeout:g} s that it took "
                     f"the {sent} event{'s' * (sent != 1)} sent"

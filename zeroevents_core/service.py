@@ -26,7 +26,7 @@ from .errors import ConfigurationError, DecodeError
 from .listener import EventListener, dead_letter_options, load_schemas
 from .security import AUTH_ERROR, REJECTED, sending_as
 from .transports import Message, Transport
-from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, RESERVED, SCHEMA_ERROR
+from .transports.codec import CONFIRMED, FLUSH, HELLO, PULL_ERROR, RESERVED, SCHEMA_ERROR
 
 if TYPE_CHECKING:
     from .schemas import SchemaRegistry
@@ -318,11 +318,15 @@ class EventService(ServiceCore[EventListener]):
             message: Message = socket.message(frames)
         except DecodeError as error:
             self._undecodable(error)
+            if socket.confirmed:  # the original confirms whatever it took from the wire
+                socket.send_frames(socket.confirm_undecodable(frames))
             self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
         event, payload, address = message
         if event in RESERVED:  # library traffic: a barrier is answered, nothing is fired
-            if self._is_barrier(socket, message):
+            if event == HELLO:  # barrier negotiation, for a socket that also sends
+                socket.barrier.hear(message)
+            elif self._is_barrier(socket, message):
                 socket.confirm(message)
             return
         if socket.rights is not None and self._refused(socket, message):

@@ -25,11 +25,13 @@ CONFIRMED = "zeroevents.confirmed"
 # Sent by a closing sender and always confirmed by the receiver (not fired there):
 # once the reply is back, every event sent before it has left the receiver's queue.
 FLUSH = "zeroevents.flush"
+# A receiver's answer to a sender whose handshake says it speaks the barrier (not fired).
+HELLO = "zeroevents.hello"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
 SCHEMA_ERROR = "zeroevents.schema.error"
 # Library traffic, never checked against contracts.
-RESERVED = frozenset({CONFIRMED, FLUSH})
+RESERVED = frozenset({CONFIRMED, FLUSH, HELLO})
 
 # Limits on a received message, checked before anything of it is decoded (the
 # options ``max_name_bytes`` and ``max_frames``; docs/configuration.md).
@@ -188,4 +190,6 @@ class EventCodec:
 
     def needs_confirmation(self, event: str) -> bool:
         # A flush barrier is answered where an answer can go (not on a PULL).
-        return event != CONFIRMED and (self.confirmed or (event == FLUSH and self.can_reply))
+        return event not in (CONFIRMED, HELLO) and (
+            self.confirmed or (event == FLUSH and self.can_reply)
+        )

@@ -8,6 +8,8 @@ cheaper than ``send_multipart``/``recv_multipart``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import threading
 import time
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import zmq
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DecodeError
 from ..hookspecs import hookimpl
 from ..security import Rights
 from ..serializers import Serializer
@@ -33,6 +35,8 @@ from .codec import (
     EventCodec,
     is_confirmation,
 )
+from .zmq_barrier import LOOK_AGAIN_MS, Barrier
+from .zmq_monitor import Handshakes
 from .zmq_security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 
 if TYPE_CHECKING:
@@ -50,6 +54,10 @@ _ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
 _send = zmq.backend.Socket.send
 _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get
+
+log = logging.getLogger("zeroevents_core.transports")
+# Hellos a pull() skips before it reports that no event came.
+HELLOS_SKIPPED = 64
 
 
 def _default_dispatcher() -> Dispatcher:
@@ -71,6 +79,8 @@ class ZmqEventCodec(EventCodec):
     routes_replies: bool
     can_reply: bool
     has_sent: bool = False
+    barrier: Barrier
+    handshakes: Handshakes | None = None  # set by the transport, which watches what it opens
     # CURVE server sockets read each message's sender (libzmq's User-Id).
     identified: bool = False
     zap: bytes | None = None
@@ -99,6 +109,18 @@ class ZmqEventCodec(EventCodec):
         self._dispatcher = dispatcher
         self.routes_replies = socket_type == ROUTER
         self.can_reply = socket_type in _ANSWERING
+        self.barrier = Barrier()
+
+    def confirm_undecodable(self, frames: Sequence[bytes]) -> list[bytes]:
+        """The confirmation of a message that cannot be decoded, as the original sends
+        it (it confirms every message it takes from the wire, with the name as received)."""
+        address = bytes(frames[0]) if self.routes_replies else None
+        names = frames[1:2] if self.routes_replies else frames[:1]
+        name = bytes(names[0]).decode("utf-8", "replace") if names else ""
+        reply = self.encode(CONFIRMED, [name])
+        if address is not None:
+            reply.insert(0, address)
+        return reply
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -149,16 +171,30 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
+        barrier = self.barrier
         try:
+            if barrier.due:  # the first message after a wait: greet a zeroevents sender
+                return self._recv_greeting(NOBLOCK)
             return self.recv_frames(NOBLOCK)
         except zmq.Again:
+            barrier.due = True
             return None
 
     def _recv_identified(self, flags: int) -> list[bytes]:
         parts = self.recv_multipart(flags, copy=False)
         sender = parts[-1].get("User-Id")
         self.sender = sender if isinstance(sender, str) else None
-        return [part.bytes for part in parts]
+        frames = [part.bytes for part in parts]
+        if self.barrier.due:
+            self.barrier.greet(self, frames, parts[-1])
+        return frames
+
+    def _recv_greeting(self, flags: int = 0) -> list[bytes]:
+        # Receive one message, looking at its handshake metadata (Barrier.greet).
+        if self.identified:
+            self.barrier.due = True
+            return self._recv_identified(flags)
+        return self.barrier.recv_greeting(self, flags)
 
     def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
         """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
@@ -174,10 +210,15 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         frames = self.encode(event, payload)
         if address is not None:
             frames.insert(0, address)
+        handshakes = self.handshakes
+        if handshakes is not None and handshakes.failures and handshakes.blocked():
+            # A peer refused this socket type: what is sent there waits for ever.
+            return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
         try:
             for frame in frames[:-1]:
                 _send(self, frame, SNDMORE)
             _send(self, frames[-1])
+            self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
             if not self.has_sent:
                 self.has_sent = True
             if self.confirmed and event != CONFIRMED:
@@ -193,6 +234,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             reply = self.message(self.recv_frames())
             if is_confirmation(reply, event):
                 return reply
+            self.barrier.hear(reply)
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
 
@@ -222,6 +264,32 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         finally:
             self.set(zmq.RCVTIMEO, previous)
 
+    def negotiated_flush(
+        self, connect: Collection[str], hello_timeout_ms: int, timeout_ms: int
+    ) -> bool | None:
+        """The barrier of :meth:`flush`, sent only when every peer that is up said, in
+        answer to this socket's handshake, that it speaks it (``zeroevents.hello``).
+
+        Waits for the handshakes with ``connect`` and for the hellos, up to
+        ``hello_timeout_ms``, then up to ``timeout_ms`` for the confirmations. Returns
+        whether they came; None when the barrier was not sent (a peer that does not
+        speak it, such as the PHP original, or no peer at all, or a socket type
+        without a reply path).
+        """
+        barrier, handshakes = self.barrier, self.handshakes
+        deadline = time.monotonic() + hello_timeout_ms / 1000
+        if handshakes is None or self.type not in _REPLY_PATH:
+            return None
+        handshakes.wait(connect, deadline)
+        while True:  # bounded by the deadline
+            peers = barrier.speaking(self, handshakes.live)
+            left = int((deadline - time.monotonic()) * 1000)
+            if peers:
+                return self.flush(timeout_ms, peers)
+            if left <= 0:
+                return None
+            self.poll(min(left, LOOK_AGAIN_MS), zmq.POLLIN)  # a hello, or look again
+
     def pull(self) -> Any:
         """Receive one event as a :class:`Message`, confirming it in confirmed mode.
 
@@ -231,11 +299,21 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         with ``zeroevents.schema.error`` (event, payload, failures, address). A message
         that cannot be decoded raises :class:`DecodeError`.
         """
-        try:
-            frames = self.recv_frames()
-        except zmq.Again:
+        for _ in range(HELLOS_SKIPPED):
+            try:
+                frames = self._recv_greeting()
+            except zmq.Again:
+                return self.dispatcher.until(PULL_ERROR, self)
+            try:
+                message = self.message(frames)
+            except DecodeError:
+                if self.confirmed:  # confirmed as the original confirms: taken from the wire
+                    self.send_frames(self.confirm_undecodable(frames))
+                raise
+            if not self.barrier.hear(message):
+                break
+        else:
             return self.dispatcher.until(PULL_ERROR, self)
-        message = self.message(frames)
         self.confirm(message)
         failures = self.check_incoming(message)
         if failures:
@@ -385,6 +463,8 @@ class ZmqTransport(Transport):
         "subscribe": None,
         "ipc_mode": 0o600,
         "flush_on_close": True,
+        "flush_timeout_ms": 2000,
+        "hello_timeout_ms": 50,
         "max_name_bytes": DEFAULT_MAX_NAME_BYTES,
         "max_frames": DEFAULT_MAX_FRAMES,
         # ZeroMQ MAXMSGSIZE; None: the serializer's max_frame_size (16 MiB by default).
@@ -427,6 +507,12 @@ class ZmqTransport(Transport):
         checked["bind"] = endpoints_of("bind", checked["bind"])
         checked["connect"] = endpoints_of("connect", checked["connect"])
         checked["subscribe"] = subscriptions_of(checked["subscribe"], checked["socket_type"])
+        for key in ("flush_timeout_ms", "hello_timeout_ms"):
+            value = checked[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigurationError(
+                    f"option {key!r}: expected milliseconds, an int >= 0, got {value!r}"
+                )
         mode = checked["ipc_mode"]
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
@@ -451,14 +537,29 @@ class ZmqTransport(Transport):
 
         return ZmqAsyncPoller(sockets)
 
-    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
-        if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
-            linger = int(socket.get(zmq.LINGER))
-            await socket.flush(linger, peers=max(1, len(options["connect"])))
-        # term() waits for queued sends (up to LINGER): not on the loop's thread.
-        import asyncio
+    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        import asyncio  # asyncio loaded only by those who use it
 
+        undelivered = 0
+        handshakes, barrier = socket.handshakes, socket.barrier
+        if barrier.sent:
+            deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
+            if handshakes is not None:
+                await asyncio.to_thread(handshakes.wait, options["connect"], deadline)
+            flushed = None
+            while options["flush_on_close"] and socket.type in _REPLY_PATH and handshakes:
+                peers = barrier.speaking(socket, handshakes.live)
+                if peers:
+                    flushed = await socket.flush(options["flush_timeout_ms"], peers)
+                if peers or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(LOOK_AGAIN_MS / 1000)
+            undelivered = self._report(socket, options, flushed)
+        if handshakes is not None:
+            handshakes.close()
+        # term() waits for queued sends (up to LINGER): not on the loop's thread.
         await asyncio.to_thread(_close, socket, options)
+        return undelivered
 
     def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         context = _context(options["threads"], options["is_persistent"])
@@ -475,6 +576,13 @@ class ZmqTransport(Transport):
         socket.max_frames = options["max_frames"]
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
+            # Before the user's options, which may replace it (then no barrier). A
+            # libzmq older than 4.3 has no METADATA: no barrier, as toward the original.
+            with contextlib.suppress(zmq.ZMQError):
+                socket.set(zmq.METADATA, socket.barrier.metadata())
+            socket.handshakes = Handshakes(
+                socket, options["socket_type"], options["connect"], options["security"] is None
+            )
             if options["max_frame_bytes"] is not None:
                 socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
             for option, value in options["socket_options"].items():
@@ -499,6 +607,8 @@ class ZmqTransport(Transport):
                 step = f"connect {endpoint}"
                 socket.connect(endpoint)
         except (zmq.ZMQError, OSError) as exc:
+            if socket.handshakes is not None:
+                socket.handshakes.close()
             _close(socket, options, linger=0)
             raise ConfigurationError(f"cannot {step}: {exc}") from exc
         return socket
@@ -512,15 +622,59 @@ class ZmqTransport(Transport):
 
         def poll(timeout_ms: int) -> list[Any]:
             ready = poller.poll(None if timeout_ms < 0 else timeout_ms)
-            return [socket for socket, _ in ready if socket != wakeup_fd]
+            found = [socket for socket, _ in ready if socket != wakeup_fd]
+            for socket in found:
+                socket.barrier.due = True  # greet a sender that joined a busy socket
+            return found
 
         return poll
 
-    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
-        if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
-            linger = int(socket.get(zmq.LINGER))
-            socket.flush(linger, peers=max(1, len(options["connect"])))
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        """Close ``socket`` behind the flush barrier where every peer speaks it; return
+        how many of the events it sent may not have been delivered (logged)."""
+        undelivered = 0
+        barrier, handshakes = socket.barrier, socket.handshakes
+        if barrier.sent:
+            if handshakes is not None:  # a sender closing at once: its handshake under way
+                deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
+                handshakes.wait(options["connect"], deadline)
+            flushed = None
+            if options["flush_on_close"]:
+                flushed = socket.negotiated_flush(
+                    options["connect"], options["hello_timeout_ms"], options["flush_timeout_ms"]
+                )
+            undelivered = self._report(socket, options, flushed)
+        if handshakes is not None:
+            handshakes.close()
         _close(socket, options)
+        return undelivered
+
+    @staticmethod
+    def _report(socket: Any, options: Mapping[str, Any], flushed: bool | None) -> int:
+        """The events of a closing socket that may not have been delivered, and why (logged).
+        ``flushed``: whether the barrier was confirmed; None: it was not sent."""
+        handshakes = socket.handshakes
+        if flushed is False:
+            why = f"the flush barrier was not confirmed within {options['flush_timeout_ms']} ms"
+        elif flushed or handshakes is None:
+            return 0
+        elif handshakes.blocked():
+            why = str(handshakes.first_failure())
+        elif not handshakes.succeeded:
+            why = "no peer was reached"
+        else:
+            return 0
+        where = ", ".join([*options["bind"], *options["connect"]])
+        sent = int(socket.barrier.sent)
+        log.warning(
+            "closing the %s socket on %s: %d event%s sent may not have been delivered: %s",
+            zmq.SocketType(socket.type).name,
+            where,
+            sent,
+            "s" * (sent != 1),
+            why,
+        )
+        return sent
 
 
 def _close(socket: Any, options: Mapping[str, Any], linger: int | None = None) -> None:
