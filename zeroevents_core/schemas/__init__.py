@@ -71,7 +71,6 @@ from ..errors import (
     SchemaValidationError,
 )
 from ..plugins import get_matcher
-from .reference import safe_validator_class
 
 try:  # the "contracts" extra: most users of the core never load it
     import jsonschema  # type: ignore[import-untyped]
@@ -84,6 +83,8 @@ try:  # the "contracts" extra: most users of the core never load it
     )
 except ImportError as missing:
     raise MissingDependencyError("event contracts", "contracts", missing) from None
+
+from .reference import safe_validator_class  # needs jsonschema: after the check above
 
 try:  # in the extra too; without a wheel for the platform, the reference does it all
     import jsonschema_rs
