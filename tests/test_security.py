@@ -22,6 +22,7 @@ import zmq
 from procs import WAIT, nothing_more, take
 
 from zeroevents_core import (
+    PUSH_ERROR,
     ConfigurationError,
     Dispatcher,
     EventListener,
@@ -167,6 +168,43 @@ def test_rights_per_pattern_with_the_services_matcher(
         socket.push("app.stop")
     take(queue, "event")
     assert take(queue, "stopped") == ("stopped", 2, 4)
+
+
+def push_until_refused(listener: EventListener) -> Any:
+    """Push until the socket has seen its handshake fail (a bounded loop); the
+    socket, once it has."""
+    refusals: list[str] = []
+
+    def refused(socket: Any, event: str, payload: Any, address: Any) -> str:
+        refusals.append(event)
+        return "refused"
+
+    listener.dispatcher.listen(PUSH_ERROR, refused)
+    deadline = time.monotonic() + WAIT
+    while not refusals and time.monotonic() < deadline:
+        listener.socket().push("app.hello", [])
+        time.sleep(0.05)
+    assert refusals, "the failed handshake was never noticed"
+    return listener.socket()
+
+
+@pytest.mark.parametrize(
+    ("name", "server", "expected"),
+    [
+        ("mallory", "server", "was refused (ZAP status 400): this key is not allowed there"),
+        ("billing", "mallory", "does not hold the secret key of 'server_key'"),
+    ],
+)
+def test_a_client_learns_that_its_key_or_the_servers_is_wrong(
+    spawn: Callable[..., Any], queue: Any, tmp_path: Path, name: str, server: str, expected: str
+) -> None:
+    folder = keys(tmp_path / "keys", "server", "billing", "mallory")
+    allow(folder, "billing")
+    endpoint = start_service(spawn, queue, folder)
+    listener = client(folder, name, endpoint, server)
+    socket = push_until_refused(listener)
+    assert any(expected in message for message in socket.handshakes.failures.values())
+    assert listener.close() > 0  # every push is reported as possibly undelivered
 
 
 def asyncio_service(folder: str, queue: Any) -> None:

@@ -197,13 +197,13 @@ class Handshakes:
             return  # libzmq retries: say it once per endpoint
         where = "at" if endpoint in self.connects else "connected to"
         if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-            # The security layer says why on the server; logged here only for debugging.
+            # A server's ZAP handler logs its refusals; a client has only this to say it.
             message = (
                 f"the CURVE handshake with a peer {where} {endpoint} was refused "
                 f"(ZAP status {value}): this key is not allowed there; nothing sent there "
                 "is delivered"
             )
-            self._record(endpoint, message, logging.DEBUG)
+            self._record(endpoint, message, logging.ERROR if where == "at" else logging.DEBUG)
             return
         if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
             message = (
@@ -222,6 +222,11 @@ class Handshakes:
             what = f"its socket type {peer} does not pair with this {ours} socket"
         elif self.probe:
             what = f"its socket type does not pair with this {ours} socket, or it is not ZeroMQ"
+        elif endpoint in self.connects:
+            what = (
+                "the server there does not hold the secret key of 'server_key' (or its "
+                f"socket type does not pair with this {ours} socket)"
+            )
         else:
             what = f"its socket type does not pair with this {ours} socket, or its CURVE keys"
         message = (
