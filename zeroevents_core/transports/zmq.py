@@ -341,8 +341,13 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
 SOCKET_TYPES = {
     name: int(getattr(zmq, name))
-    for name in ("PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
-}
+    for name in (
+        "PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB", "REQ", "REP"
+    )
+}  # fmt: skip
+# Lockstep sockets: each message is answered before the next, so only confirmed mode
+# (each push waits for its confirmation, each receipt is confirmed) fits them.
+_LOCKSTEP = frozenset({int(zmq.REQ), int(zmq.REP)})
 # Socket types whose peer can answer, so that a closing sender can wait for a barrier.
 _REPLY_PATH = frozenset({zmq.DEALER, zmq.PAIR})
 _ENDPOINT = re.compile(r"^(tcp|ipc|inproc|pgm|epgm|ws|wss|vmci)://(?P<address>.+)$")
@@ -485,6 +490,12 @@ class ZmqTransport(Transport):
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ConfigurationError(f"option 'threads': expected an int >= 1, got {threads!r}")
         checked["socket_type"] = socket_type_of(checked["socket_type"])
+        if checked["socket_type"] in _LOCKSTEP and not checked["confirmed"]:
+            raise ConfigurationError(
+                "option 'socket_type': REQ and REP answer each message before the next "
+                "one, so they need 'confirmed': True (each push then waits for its "
+                "confirmation, as a REQ waits for its reply); or use DEALER and ROUTER"
+            )
         socket_options = checked["socket_options"]
         if not isinstance(socket_options, Mapping):
             raise ConfigurationError(
@@ -585,6 +596,11 @@ class ZmqTransport(Transport):
             )
             if options["max_frame_bytes"] is not None:
                 socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
+            if options["socket_type"] == zmq.REQ:
+                # A confirmation that timed out must not wedge the socket: a new
+                # request may go, and a late reply to the old one is told apart.
+                socket.set(zmq.REQ_RELAXED, 1)
+                socket.set(zmq.REQ_CORRELATE, 1)
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:

@@ -79,6 +79,8 @@ class Barrier:
         """Say hello to the sender of ``frames`` if its handshake announced the barrier
         and it was not greeted yet; ``frame`` is the last one, as received."""
         self.due = False
+        if not socket.can_reply:
+            return  # a REP's one answer is its confirmation; a PULL has none
         try:
             value = str(frame.get(PROPERTY))  # the last frame came from the peer's engine
         except zmq.ZMQError:
