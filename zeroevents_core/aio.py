@@ -140,6 +140,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
                 return barrier.recv_greeting(self, NOBLOCK)
+            if self.routes_replies:
+                return barrier.recv_routed(self, NOBLOCK)
             frames: list[bytes] = [_recv(self, NOBLOCK)]
         except zmq.Again:
             barrier.due = True
@@ -159,8 +161,9 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         sender = parts[-1].get("User-Id")
         self.sender = sender if isinstance(sender, str) else None
         frames = [part.bytes for part in parts]
-        if self.barrier.due:
-            self.barrier.greet(self, frames, parts[-1])
+        barrier = self.barrier
+        if barrier.due or (self.routes_replies and barrier.new_peer(frames[0])):
+            barrier.greet(self, frames, parts[-1])
         return frames
 
     async def push(

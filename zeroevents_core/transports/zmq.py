@@ -175,6 +175,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
                 return self._recv_greeting(NOBLOCK)
+            if self.routes_replies and not self.identified:
+                return barrier.recv_routed(self, NOBLOCK)
             return self.recv_frames(NOBLOCK)
         except zmq.Again:
             barrier.due = True
@@ -185,8 +187,9 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         sender = parts[-1].get("User-Id")
         self.sender = sender if isinstance(sender, str) else None
         frames = [part.bytes for part in parts]
-        if self.barrier.due:
-            self.barrier.greet(self, frames, parts[-1])
+        barrier = self.barrier
+        if barrier.due or (self.routes_replies and barrier.new_peer(frames[0])):
+            barrier.greet(self, frames, parts[-1])
         return frames
 
     def _recv_greeting(self, flags: int = 0) -> list[bytes]:
