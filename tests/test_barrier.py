@@ -152,6 +152,7 @@ def slow_service(endpoint: str, queue: Any) -> None:
     dispatcher = Dispatcher()
     listener = EventListener({"bind": endpoint, "socket_type": "ROUTER"}, dispatcher)
     service = EventService(dispatcher).listen(listener).poll_timeout(50)
+
     def slow(*_: Any) -> None:
         queue.put(("slow",))
         time.sleep(1.0)
