@@ -158,13 +158,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             return None
         while _get(self, RCVMORE):
             parts.append(_recv(self, 0, copy=False))
-        sender = parts[-1].get("User-Id")
-        self.sender = sender if isinstance(sender, str) else None
-        frames = [part.bytes for part in parts]
-        barrier = self.barrier
-        if barrier.due or (self.routes_replies and barrier.new_peer(frames[0])):
-            barrier.greet(self, frames, parts[-1])
-        return frames
+        return self._identified(parts)
 
     async def push(
         self, event: str, payload: Sequence[Any] = (), address: bytes | None = None
