@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -407,6 +408,28 @@ def test_timeout_after_fewer_than_count_exits_1(
         "zeroevents listen: error: received 1 of 5 events: nothing more within 1 s"
     )
     assert emit.finish() == 0, emit.err
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.08, 0.1, 0.15, 0.2, 0.3])
+def test_ctrl_c_while_starting_prints_no_traceback(ipc: Callable[[str], str], delay: float) -> None:
+    # While the package imports (the first 0.1-0.3 s), Ctrl-C ends the command
+    # quietly; once it listens, gracefully. Either way: no traceback.
+    process = subprocess.Popen(
+        [str(ZEROEVENTS), "listen", "--bind", ipc("starting")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=WAIT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+    assert "Traceback" not in stderr, stderr
+    assert process.returncode in (0, -signal.SIGINT, 130), (process.returncode, stderr)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])

@@ -6,6 +6,21 @@ another process receives them and fires them on its own dispatcher.
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+# The `zeroevents` console script imports this package before its main() runs: a
+# Ctrl-C during those imports ends the process quietly, as for any shell command,
+# instead of printing an import traceback; main() puts Python's handler back. The C
+# module, not `signal`: there must be nothing to import before the handler is set.
+if _os.path.basename(getattr(_sys, "argv", [""])[0]) == "zeroevents":
+    import _signal  # type: ignore[import-not-found]  # the C module has no stub
+
+    try:  # noqa: SIM105 - contextlib would be an import before the handler is set
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    except ValueError:  # imported from a thread other than the main one
+        pass
+
 import importlib
 from typing import TYPE_CHECKING, Any
 
