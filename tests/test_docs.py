@@ -28,10 +28,15 @@ RUNNABLE_PAGES = [
     "asyncio.md",
     "concepts.md",
     "configuration.md",
+    "contracts.md",
     "wire-format.md",
     "plugins.md",
     "migration.md",
+    "security.md",
 ]
+# Pages whose shell blocks run too, before their Python ones (the commands they
+# show make what the Python needs: key files, say).
+SHELL_PAGES = ["security.md"]
 ENDPOINT = "ipc:///tmp/my.ipc"
 
 
@@ -85,11 +90,24 @@ def test_every_nav_page_exists() -> None:
 
 
 def run_snippets(page: str, folder: Path) -> None:
-    """Write the page's files, then run its other Python blocks in order."""
-    for _, text in blocks(page):
+    """Write the page's files, run its shell blocks (``SHELL_PAGES``), then its other
+    Python blocks in order."""
+    for language, text in blocks(page):
         target = FILE.match(text)
         if target is not None:
+            (folder / target.group(1)).parent.mkdir(parents=True, exist_ok=True)
             (folder / target.group(1)).write_text(text[target.end() :])
+        elif language == "sh" and page in SHELL_PAGES:
+            path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", text],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ, "PATH": path},
+            )
+            assert done.returncode == 0, f"{page}:\n{text}\n{done.stdout}{done.stderr}"
     for number, (language, text) in enumerate(blocks(page)):
         if language != "python" or FILE.match(text):
             continue
