@@ -33,6 +33,7 @@ RUNNABLE_PAGES = [
     "plugins.md",
     "migration.md",
     "security.md",
+    "writing-a-serializer-plugin.md",
 ]
 # Pages whose shell blocks run too, before their Python ones (the commands they
 # show make what the Python needs: key files, say).
