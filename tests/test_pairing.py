@@ -150,3 +150,32 @@ def test_the_readme_producer_and_listen_line_talk_as_written(ipc: Callable[[str]
     finally:
         listen.process.send_signal(signal.SIGTERM)
         listen.finish()
+
+
+def test_the_readme_service_and_producer_talk_as_written(ipc: Callable[[str], str]) -> None:
+    endpoint = ipc("my")
+    service_code = readme_block("# service.py").replace(WRITTEN, endpoint)
+    producer_code = readme_block("# producer.py").replace(WRITTEN, endpoint)
+    service = subprocess.Popen(
+        [sys.executable, "-c", service_code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not os.path.exists(endpoint[len("ipc://") :]):
+            assert service.poll() is None, service.communicate()[1]
+            assert time.monotonic() < deadline, "service.py never bound its socket"
+            time.sleep(0.05)
+        done = subprocess.run(
+            [sys.executable, "-c", producer_code], capture_output=True, text=True, timeout=WAIT
+        )
+        assert done.returncode == 0, done.stderr
+        assert service.stdout is not None
+        # Printed at once (flush=True), while the service still runs.
+        assert service.stdout.readline() == "caught my.events.created ({'id': 1},)\n"
+    finally:
+        service.send_signal(signal.SIGINT)
+        service.communicate(timeout=WAIT)
+    assert service.returncode == 0
