@@ -9,6 +9,7 @@ checked when given; the socket is opened on first use, once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from difflib import get_close_matches
 from types import TracebackType
@@ -117,6 +118,9 @@ class BaseListener:
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
+        # Taken to open or close the socket, never on the send path: two threads
+        # firing the first event open one socket between them.
+        self._opening = threading.Lock()
         dead_letter = self.options["dead_letter"]
         self.dead_letter = (
             None
@@ -142,9 +146,15 @@ class EventListener(BaseListener):
 
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
-        if self._socket is None:
-            self._socket = self.transport.open_socket(self.options, self.dispatcher)
-        return self._socket
+        socket = self._socket
+        if socket is None:
+            with self._opening:
+                socket = self._socket
+                if socket is None:
+                    socket = self._socket = self.transport.open_socket(
+                        self.options, self.dispatcher
+                    )
+        return socket
 
     def __call__(self, *payload: Any) -> Any:
         event = self.dispatcher.firing()
@@ -160,8 +170,9 @@ class EventListener(BaseListener):
 
     def close(self) -> None:
         """Close the socket (queued sends are flushed within its LINGER) and its context."""
-        if self._socket is not None:
+        with self._opening:
             socket, self._socket = self._socket, None
+        if socket is not None:
             self.transport.close_socket(socket, self.options)
         if self.dead_letter is not None:
             self.dead_letter.close()

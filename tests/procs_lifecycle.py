@@ -1,0 +1,176 @@
+"""Functions run in child processes by the thread, signal and exit tests.
+
+Each reports to a multiprocessing queue with tuples whose first item says what
+happened, as in ``procs``. Every loop here is bounded; the tests kill what is still
+running at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import sys
+from typing import Any
+
+import zmq
+
+from zeroevents_core import (
+    AsyncEventListener,
+    AsyncEventService,
+    Dispatcher,
+    EventListener,
+    EventService,
+    Message,
+)
+
+FLUSH = "zeroevents.flush"
+RUN_END = "run.end"
+
+
+def check(event: str, payload: list[Any]) -> tuple[int, int] | None:
+    """``(thread, sequence)`` of an event fired by ``tests.test_threads``, or None when
+    its name and payload do not belong together (frames of two events mixed)."""
+    if len(payload) != 3 or not all(isinstance(p, int) for p in payload[:2]):
+        return None
+    thread, sequence, text = payload
+    if event != f"load.{thread}" or text != body(thread, sequence):
+        return None
+    return thread, sequence
+
+
+def body(thread: int, sequence: int) -> str:
+    """A payload string that differs per event and in length, so that mixed frames show."""
+    return f"{thread}:{sequence}:" + "x" * (sequence % 64)
+
+
+def count_runs(options: dict[str, Any], runs: int, queue: Any) -> None:
+    """Pull events on a ROUTER and, at each ``run.end`` (run, expected), report what
+    that run delivered: events intact, duplicates, bad ones, the senders seen."""
+    dispatcher = Dispatcher()
+    with EventListener(options, dispatcher) as listener:
+        socket = listener.socket()
+        socket.set(zmq.RCVTIMEO, 60_000)
+        queue.put(("ready", [socket.get(zmq.LAST_ENDPOINT).decode()]))
+        seen: collections.Counter[tuple[int, int]] = collections.Counter()
+        bad = 0
+        senders: set[bytes | None] = set()
+        while runs:
+            message = socket.pull()  # a timeout (60 s) fires pull.error: a failed test
+            if not isinstance(message, Message):
+                queue.put(("timeout",))
+                return
+            event, payload, address = message
+            if event == FLUSH:
+                continue
+            if event == RUN_END:
+                run, _ = payload
+                duplicates = sum(n - 1 for n in seen.values() if n > 1)
+                queue.put(("run", run, len(seen), duplicates, bad, len(senders)))
+                seen.clear()
+                senders.clear()
+                bad = 0
+                runs -= 1
+                continue
+            senders.add(address)
+            key = check(event, payload)
+            if key is None:
+                bad += 1
+            else:
+                seen[key] += 1
+
+
+# --- signals ---------------------------------------------------------------------------
+
+
+def serve_until_signalled(endpoint: str, runs: int, poll_ms: int, queue: Any) -> None:
+    """Run a service ``runs`` times on ``endpoint`` (DEALER, answers the flush barrier);
+    each run reports ("running",) at its first event and ("stopped", run) when it returns."""
+    dispatcher = Dispatcher()
+    for run in range(runs):
+        started = [False]
+
+        def first(*_: Any, run: int = run, started: list[bool] = started) -> None:
+            if not started[0]:
+                started[0] = True
+                queue.put(("running", run))
+
+        dispatcher.listen("hello", first)
+        service = EventService(dispatcher).poll_timeout(poll_ms)
+        service.listen(EventListener({"bind": endpoint, "socket_options": FAST}, dispatcher))
+        service.run()
+        dispatcher.forget("hello")
+        queue.put(("stopped", run))
+
+
+def aserve_until_signalled(endpoint: str, runs: int, poll_ms: int, queue: Any) -> None:
+    """:func:`serve_until_signalled` with the asyncio service."""
+
+    async def main() -> None:
+        dispatcher = Dispatcher()
+        for run in range(runs):
+            started = [False]
+
+            def first(*_: Any, run: int = run, started: list[bool] = started) -> None:
+                if not started[0]:
+                    started[0] = True
+                    queue.put(("running", run))
+
+            dispatcher.listen("hello", first)
+            service = AsyncEventService(dispatcher).poll_timeout(poll_ms)
+            options = {"bind": endpoint, "socket_options": FAST}
+            service.listen(AsyncEventListener(options, dispatcher))
+            await service.run()
+            dispatcher.forget("hello")
+            queue.put(("stopped", run))
+
+    asyncio.run(main())
+
+
+FAST = {"LINGER": 1000, "SNDTIMEO": 5000, "RCVTIMEO": 5000}
+
+
+# --- listeners that exit ---------------------------------------------------------------
+
+
+def serve_until_a_listener_exits(
+    endpoint: str, flavour: str, how: str, queue: Any, forward_to: str
+) -> None:
+    """A service whose listener of ``bye`` ends the process (``sys.exit(3)`` or
+    ``KeyboardInterrupt``); its ``seen`` events are forwarded, through a DEALER of
+    the service's process, to ``forward_to``. Reports ("stopped", closed) and
+    re-raises what ``run()`` raised."""
+    dispatcher = Dispatcher()
+    forward = EventListener({"connect": forward_to, "socket_options": FAST}, dispatcher)
+    dispatcher.listen("seen", forward)
+
+    def bye(*_: Any) -> None:
+        if how == "exit":
+            sys.exit(3)
+        raise KeyboardInterrupt
+
+    dispatcher.listen("bye", bye)
+    dispatcher.listen("bye", lambda *_: queue.put(("called after bye",)))
+    inbox_options = {"bind": endpoint, "socket_type": "PULL", "socket_options": FAST}
+    if flavour == "sync":
+        inbox: Any = EventListener(inbox_options, dispatcher)
+        service: Any = EventService(dispatcher).listen(inbox).listen(forward)
+        socket = inbox.socket()
+        queue.put(("ready",))
+        try:
+            service.run()
+        finally:
+            queue.put(("stopped", [socket.closed, forward._socket is None]))
+        return
+
+    async def main() -> None:
+        ainbox = AsyncEventListener(inbox_options, dispatcher)
+        aservice = AsyncEventService(dispatcher).listen(ainbox)
+        asocket = ainbox.socket()
+        queue.put(("ready",))
+        try:
+            await aservice.run()
+        finally:
+            forward.close()
+            queue.put(("stopped", [asocket.closed, True]))
+
+    asyncio.run(main())
