@@ -25,6 +25,9 @@ from zeroevents_core import (
 
 FLUSH = "zeroevents.flush"
 RUN_END = "run.end"
+FAST = {"LINGER": 1000, "SNDTIMEO": 5000, "RCVTIMEO": 5000}
+# The service's own DEALER has answered barriers: it must not wait for its peer at close.
+INBOX = {"socket_options": FAST, "flush_on_close": False}
 
 
 def check(event: str, payload: list[Any]) -> tuple[int, int] | None:
@@ -82,9 +85,11 @@ def count_runs(options: dict[str, Any], runs: int, queue: Any) -> None:
 # --- signals ---------------------------------------------------------------------------
 
 
-def serve_until_signalled(endpoint: str, runs: int, poll_ms: int, queue: Any) -> None:
-    """Run a service ``runs`` times on ``endpoint`` (DEALER, answers the flush barrier);
-    each run reports ("running",) at its first event and ("stopped", run) when it returns."""
+def serve_until_signalled(endpoint: str, runs: int, queue: Any) -> None:
+    """Run a service ``runs`` times on ``endpoint`` (DEALER, answers the flush barrier),
+    polling forever (a lost wake-up hangs) or 1 ms (signals land around the polls) in
+    turn; each run reports ("running", run) at its first event and ("stopped", run)
+    when it returns."""
     dispatcher = Dispatcher()
     for run in range(runs):
         started = [False]
@@ -95,14 +100,14 @@ def serve_until_signalled(endpoint: str, runs: int, poll_ms: int, queue: Any) ->
                 queue.put(("running", run))
 
         dispatcher.listen("hello", first)
-        service = EventService(dispatcher).poll_timeout(poll_ms)
-        service.listen(EventListener({"bind": endpoint, "socket_options": FAST}, dispatcher))
+        service = EventService(dispatcher).poll_timeout(-1 if run % 8 < 4 else 1)
+        service.listen(EventListener({"bind": endpoint, **INBOX}, dispatcher))
         service.run()
         dispatcher.forget("hello")
         queue.put(("stopped", run))
 
 
-def aserve_until_signalled(endpoint: str, runs: int, poll_ms: int, queue: Any) -> None:
+def aserve_until_signalled(endpoint: str, runs: int, queue: Any) -> None:
     """:func:`serve_until_signalled` with the asyncio service."""
 
     async def main() -> None:
@@ -116,17 +121,13 @@ def aserve_until_signalled(endpoint: str, runs: int, poll_ms: int, queue: Any) -
                     queue.put(("running", run))
 
             dispatcher.listen("hello", first)
-            service = AsyncEventService(dispatcher).poll_timeout(poll_ms)
-            options = {"bind": endpoint, "socket_options": FAST}
-            service.listen(AsyncEventListener(options, dispatcher))
+            service = AsyncEventService(dispatcher).poll_timeout(-1 if run % 8 < 4 else 1)
+            service.listen(AsyncEventListener({"bind": endpoint, **INBOX}, dispatcher))
             await service.run()
             dispatcher.forget("hello")
             queue.put(("stopped", run))
 
     asyncio.run(main())
-
-
-FAST = {"LINGER": 1000, "SNDTIMEO": 5000, "RCVTIMEO": 5000}
 
 
 # --- listeners that exit ---------------------------------------------------------------

@@ -26,6 +26,7 @@ fires ``zeroevents.push.error``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -393,6 +394,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         self._poller: AsyncPoller | None = None
         self._slots: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
 
     def listen_to_signals(
         self,
@@ -431,8 +434,17 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
 
     def stop(self, *_: Any) -> None:
         """End :meth:`run` gracefully: no further read, the events in hand finish.
-        Call it in the loop's thread (from another: ``loop.call_soon_threadsafe``)."""
+        Safe from any thread: from another than the loop's, the wake-up is handed to
+        the loop (``call_soon_threadsafe``), so a stop is never lost."""
         self._running = False
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: run() is over
+                loop.call_soon_threadsafe(self._wake)
+            return
+        self._wake()
+
+    def _wake(self) -> None:
         if self._poller is not None:
             self._poller.wake()
 
@@ -455,6 +467,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._loop = loop
         dispatcher = self.dispatcher
         try:
             sockets = [listener.socket() for listener in self.listeners]
@@ -489,6 +503,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         finally:
             self._running = False
             self._poller = None
+            self._loop = None
             for listener in self.listeners:
                 try:
                     await listener.aclose()

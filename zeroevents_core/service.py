@@ -180,6 +180,7 @@ class EventService(ServiceCore[EventListener]):
         self._signals: dict[int, SignalHandler | int] | None = None
         self._running = False
         self._wakeup: int | None = None
+        self._waking = threading.RLock()  # guards _wakeup between stop() and run()'s end
 
     def listen_to_signals(
         self,
@@ -209,33 +210,45 @@ class EventService(ServiceCore[EventListener]):
     def stop(self, *_: Any) -> None:
         """End :meth:`run` after the event in hand; safe from threads and signal handlers."""
         self._running = False
-        if self._wakeup is not None:
-            # A full or closed pipe means the loop is waking up anyway.
-            with contextlib.suppress(OSError):
-                os.write(self._wakeup, b"\0")
+        # Reentrant: a signal handler may run in the main thread while it holds it.
+        with self._waking:
+            if self._wakeup is not None:
+                # A full pipe means the loop is waking up anyway.
+                with contextlib.suppress(OSError):
+                    os.write(self._wakeup, b"\0")
 
     def run(self) -> None:
-        """Poll and fire until stopped; then close the listeners' sockets."""
+        """Poll and fire until stopped; then close the listeners' sockets.
+
+        A stop (``stop()`` from any thread, a signal, ``zeroevents.service.stop``)
+        that comes at any moment from the call to the return is never lost: the
+        poll also waits on a pipe that ``stop()`` writes to, and that the C-level
+        signal handler writes to (``signal.set_wakeup_fd``) before any Python runs,
+        so a signal that lands just before the poll starts still wakes it.
+        """
         if not self.listeners:
             raise ConfigurationError("the service has no listener: call listen(...) first")
-        wakeup_read, self._wakeup = os.pipe()
+        self._running = True  # first: a stop() from here on ends this run
+        wakeup_read, wakeup_write = os.pipe()
         os.set_blocking(wakeup_read, False)
-        os.set_blocking(self._wakeup, False)
+        os.set_blocking(wakeup_write, False)
+        with self._waking:
+            self._wakeup = wakeup_write
         dispatcher = self.dispatcher
         previous: dict[int, Any] = {}
-        self._running = True
+        previous_wakeup: int | None = None
         try:
             # Inside the try: a listener that fails to open must not leak the others.
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
             poll = self.listeners[0].transport.poller(sockets, wakeup_read)
             dispatcher.listen(STOP, self.stop)
-            previous = self._install_signals()
+            previous, previous_wakeup = self._install_signals(wakeup_write)
             while self._running:
                 ready = poll(self.timeout_ms)
                 if not ready:
-                    _drain_pipe(wakeup_read)
-                    if self._running:
+                    woken = _drain_pipe(wakeup_read)
+                    if self._running and not woken:
                         self._fire_guarded(IDLE, self)
                     continue
                 for socket in ready:
@@ -244,8 +257,11 @@ class EventService(ServiceCore[EventListener]):
             self._running = False
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if previous_wakeup is not None:
+                signal.set_wakeup_fd(previous_wakeup)
             dispatcher.forget(STOP, self.stop)
-            wakeup_write, self._wakeup = self._wakeup, None
+            with self._waking:
+                self._wakeup = None
             os.close(wakeup_write)
             os.close(wakeup_read)
             for listener in self.listeners:
@@ -253,13 +269,18 @@ class EventService(ServiceCore[EventListener]):
             if self.dead_letter is not None:
                 self.dead_letter.close()
 
-    def _install_signals(self) -> dict[int, Any]:
+    def _install_signals(self, wakeup_fd: int) -> tuple[dict[int, Any], int | None]:
+        """Install the handlers (main thread only); the previous ones and the previous
+        wakeup fd, to restore."""
         if threading.current_thread() is not threading.main_thread():
-            return {}
+            return {}, None
         if self._signals is None:
             self.listen_to_signals()
         assert self._signals is not None
-        return {signum: signal.signal(signum, h) for signum, h in self._signals.items()}
+        if not self._signals:  # listen_to_signals(()): signals left alone
+            return {}, None
+        previous = {signum: signal.signal(signum, h) for signum, h in self._signals.items()}
+        return previous, signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
 
     def _drain(self, socket: Any) -> None:
         for _ in range(BATCH):
@@ -315,7 +336,10 @@ class EventService(ServiceCore[EventListener]):
             return False
 
 
-def _drain_pipe(fd: int) -> None:
+def _drain_pipe(fd: int) -> bool:
+    """Empty the wake-up pipe; whether anything was in it (a stop or a signal)."""
+    woken = False
     with contextlib.suppress(BlockingIOError):
         while os.read(fd, 512):
-            pass
+            woken = True
+    return woken
