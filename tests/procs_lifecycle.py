@@ -175,3 +175,30 @@ def serve_until_a_listener_exits(
             queue.put(("stopped", [asocket.closed, True]))
 
     asyncio.run(main())
+
+
+# --- firing like the original ----------------------------------------------------------
+
+
+def serve_halting(endpoint: str, flavour: str, halt: bool, queue: Any) -> None:
+    """A service made with ``halt``: each event has two listeners, the first answering
+    what the event's payload says; each call is reported, ("stopped",) at the end."""
+    dispatcher = Dispatcher()
+    dispatcher.listen("job.*", lambda answer: queue.put(("called", "first", answer)) or answer)
+    dispatcher.listen("job.*", lambda answer: queue.put(("called", "second", answer)))
+    options = {"bind": endpoint, "socket_type": "PULL", "socket_options": FAST}
+    if flavour == "sync":
+        listener = EventListener(options, dispatcher)
+        listener.socket()
+        queue.put(("ready",))
+        EventService(dispatcher, halt=halt).listen(listener).run()
+    else:
+
+        async def main() -> None:
+            alistener = AsyncEventListener(options, dispatcher)
+            alistener.socket()
+            queue.put(("ready",))
+            await AsyncEventService(dispatcher, halt=halt).listen(alistener).run()
+
+        asyncio.run(main())
+    queue.put(("stopped",))

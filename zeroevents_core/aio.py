@@ -378,6 +378,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
         strict: bool = False,
         dead_letter: Mapping[str, Any] | str | None = None,
+        halt: bool = False,
     ) -> None:
         if (
             not isinstance(max_concurrency, int)
@@ -387,7 +388,9 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             raise ConfigurationError(
                 f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
             )
-        super().__init__(dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter)
+        super().__init__(
+            dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
+        )
         self.max_concurrency = max_concurrency
         self._signals: dict[int, Callable[[int], Any]] | None = None
         self._running = False
@@ -563,12 +566,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
             self._send_dead_letter(socket, message, frames)
             return
-        if await self._fire_guarded(message.event, *message.payload):
+        if await self._fire_guarded(message.event, *message.payload, halt=self.halt):
             self.stats.fired += 1
 
-    async def _fire_guarded(self, event: str, *payload: Any) -> bool:
+    async def _fire_guarded(self, event: str, *payload: Any, halt: bool = False) -> bool:
         try:
-            await self.dispatcher.fire_async(event, *payload)
+            await self.dispatcher.fire_async(event, *payload, halt=halt)
             return True
         except Exception:
             self._listener_failed(event)

@@ -76,7 +76,13 @@ class ServiceCore(Generic[L]):
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
         strict: bool = False,
         dead_letter: Mapping[str, Any] | str | None = None,
+        halt: bool = False,
     ) -> None:
+        if not isinstance(halt, bool):
+            raise ConfigurationError(f"option 'halt': expected true or false, got {halt!r}")
+        self.halt = halt
+        """Fire each received event as the PHP original does (``until``: stop at the
+        first listener that answers something other than None); False: call them all."""
         self._dispatcher = dispatcher
         self.schemas = load_schemas(schemas, strict=strict)
         """Contracts for the events of sockets that have none of their own."""
@@ -175,8 +181,11 @@ class EventService(ServiceCore[EventListener]):
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
         strict: bool = False,
         dead_letter: Mapping[str, Any] | str | None = None,
+        halt: bool = False,
     ) -> None:
-        super().__init__(dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter)
+        super().__init__(
+            dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
+        )
         self._signals: dict[int, SignalHandler | int] | None = None
         self._running = False
         self._wakeup: int | None = None
@@ -321,7 +330,10 @@ class EventService(ServiceCore[EventListener]):
                 self._send_dead_letter(socket, message, frames)
                 return
         try:
-            self.dispatcher.fire(event, *payload)
+            if self.halt:
+                self.dispatcher.until(event, *payload)
+            else:
+                self.dispatcher.fire(event, *payload)
         except Exception:
             self._listener_failed(event)
             return
