@@ -202,3 +202,56 @@ def serve_halting(endpoint: str, flavour: str, halt: bool, queue: Any) -> None:
 
         asyncio.run(main())
     queue.put(("stopped",))
+
+
+# --- asyncio -------------------------------------------------------------------------
+
+
+def refuse_a_blocking_listener(endpoint: str, queue: Any) -> None:
+    """Hand a blocking EventListener to an AsyncEventService; report the error."""
+    from zeroevents_core import ConfigurationError
+
+    try:
+        AsyncEventService().listen(EventListener({"bind": endpoint}))  # type: ignore[arg-type]
+    except ConfigurationError as error:
+        queue.put(("refused", str(error)))
+
+
+def aserve_with_a_stuck_dead_letter(
+    endpoint: str, contracts: str, nowhere: str, queue: Any
+) -> None:
+    """An asyncio service whose dead letter has no peer (its send waits 60 s), and a
+    ticker task in the same loop: reports ("schema.error",), then ("ticking",) once the
+    ticker has run three times since, which it cannot while the loop is blocked."""
+
+    async def main() -> None:
+        dispatcher = Dispatcher()
+        since: list[int] = []
+        dispatcher.listen("zeroevents.schema.error", lambda *_: since.append(0))
+        dispatcher.listen("zeroevents.schema.error", lambda *_: queue.put(("schema.error",)))
+        # IMMEDIATE: no queue for a peer that is not there, so the send waits its timeout.
+        stuck_options = {"SNDTIMEO": 60_000, "LINGER": 0, "IMMEDIATE": 1}
+        stuck = {"connect": nowhere, "socket_options": stuck_options}
+        inbox = AsyncEventListener(
+            {**INBOX, "bind": endpoint, "socket_type": "PULL", "schemas": contracts},
+            dispatcher,
+        )
+        service = AsyncEventService(dispatcher, dead_letter=stuck).listen(inbox)
+        inbox.socket()
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(0.01)
+                if since:
+                    since[0] += 1
+                    if since[0] == 3:
+                        queue.put(("ticking",))
+
+        ticker = asyncio.ensure_future(tick())
+        queue.put(("ready",))
+        try:
+            await service.run()
+        finally:
+            ticker.cancel()
+
+    asyncio.run(main())

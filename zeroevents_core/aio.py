@@ -290,6 +290,13 @@ class AsyncEventListener(BaseListener):
             )
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @classmethod
+    def sibling(
+        cls, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
+    ) -> AsyncEventListener:
+        """An asyncio listener, for a dead letter: sent to without blocking the loop."""
+        return AsyncEventListener(options, dispatcher)
+
     def socket(self) -> Any:
         """The listener's asyncio socket, opened, bound and connected on first call."""
         if self._socket is None:
@@ -346,7 +353,7 @@ class AsyncEventListener(BaseListener):
                 socket, self._socket = self._socket, None
                 await self.transport.close_async_socket(socket, self.options)
             if self.dead_letter is not None:
-                self.dead_letter.close()
+                await self.dead_letter.aclose()
 
     async def __aenter__(self) -> AsyncEventListener:
         return self
@@ -368,7 +375,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     after the other, in order; above 1, each runs in its own task and the service
     stops reading while ``max_concurrency`` are in flight, so a flood waits in the
     sockets (bounded by their high-water marks), not in memory.
+
+    It receives on asyncio listeners only (a blocking ``EventListener`` is refused
+    at :meth:`listen`), and sends dead letters with ``await``.
     """
+
+    listener_class = AsyncEventListener
 
     def __init__(
         self,
@@ -513,7 +525,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 except Exception:
                     log.exception("could not close %r", listener)
             if self.dead_letter is not None:
-                self.dead_letter.close()
+                await self.dead_letter.aclose()
 
     async def _drain(self, socket: Any, loop: asyncio.AbstractEventLoop) -> None:
         slots = self._slots
@@ -564,10 +576,23 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         if failures:
             event, payload, address = message
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-            self._send_dead_letter(socket, message, frames)
+            await self._send_dead_letter_async(socket, message, frames)
             return
         if await self._fire_guarded(message.event, *message.payload, halt=self.halt):
             self.stats.fired += 1
+
+    async def _send_dead_letter_async(
+        self, socket: Any, message: Message, frames: list[bytes]
+    ) -> None:
+        # Awaited: a dead letter with no peer waits its send timeout without
+        # blocking the loop (the blocking send stalled it for the whole timeout).
+        dead_letter = self._dead_letters.get(socket, self.dead_letter)
+        if dead_letter is not None:
+            try:
+                kept = frames[1:] if message.address is not None else frames
+                await dead_letter.socket().send_frames(kept)
+            except Exception as error:  # the transport's own send errors too
+                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
 
     async def _fire_guarded(self, event: str, *payload: Any, halt: bool = False) -> bool:
         try:

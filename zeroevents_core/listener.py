@@ -122,13 +122,20 @@ class BaseListener:
         # firing the first event open one socket between them.
         self._opening = threading.Lock()
         dead_letter = self.options["dead_letter"]
-        self.dead_letter = (
+        self.dead_letter: Any = (
             None
             if dead_letter is None
-            else EventListener(dead_letter_options(dead_letter), self.dispatcher)
+            else self.sibling(dead_letter_options(dead_letter), self.dispatcher)
         )
         """Where a service sends the events this listener's socket receives that
         break their contracts, frames intact; None: they are dropped."""
+
+    @classmethod
+    def sibling(
+        cls, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
+    ) -> BaseListener:
+        """A listener of the same flavour (blocking or asyncio), for a dead letter."""
+        return EventListener(options, dispatcher)
 
     def attach_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Called by ``Dispatcher.listen``: a listener made without a dispatcher

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
-from .listener import EventListener, dead_letter_options, load_schemas
+from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
 from .transports import Message, Transport
 from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
 
@@ -58,7 +58,7 @@ class Endpoint(Protocol):
     """What a service needs of a listener it receives on."""
 
     transport: Transport
-    dead_letter: EventListener | None
+    dead_letter: Any
 
 
 L = TypeVar("L", bound=Endpoint)
@@ -68,6 +68,9 @@ class ServiceCore(Generic[L]):
     """What :class:`EventService` and the asyncio ``AsyncEventService`` share: the
     options, the stats, and the rules for one received message (decode, contracts,
     dead letters, counting); each adds its own loop, confirming and firing."""
+
+    # The listeners it receives on, and its own dead letter, are of this class.
+    listener_class: type[BaseListener] = EventListener
 
     def __init__(
         self,
@@ -86,12 +89,12 @@ class ServiceCore(Generic[L]):
         self._dispatcher = dispatcher
         self.schemas = load_schemas(schemas, strict=strict)
         """Contracts for the events of sockets that have none of their own."""
-        self.dead_letter = (
-            None if dead_letter is None else EventListener(dead_letter_options(dead_letter))
+        self.dead_letter: Any = (
+            None if dead_letter is None else self.listener_class(dead_letter_options(dead_letter))
         )
         """Where events that break their contracts go when their listener names no
         dead-letter endpoint of its own; None: they are dropped."""
-        self._dead_letters: dict[Any, EventListener | None] = {}
+        self._dead_letters: dict[Any, Any] = {}
         self.listeners: list[L] = []
         self.timeout_ms = -1
         self.stats = ServiceStats()
@@ -102,6 +105,12 @@ class ServiceCore(Generic[L]):
 
     def listen(self, listener: L) -> Self:
         """Receive on ``listener``'s socket too (all are polled together)."""
+        if not isinstance(listener, self.listener_class):
+            raise ConfigurationError(
+                f"{type(self).__name__} receives on {self.listener_class.__name__}s, got "
+                f"{listener!r}: make it {self.listener_class.__name__}(options) with the "
+                "same options"
+            )
         if self.listeners and listener.transport.name != self.listeners[0].transport.name:
             raise ConfigurationError(
                 f"one service polls one transport: {listener!r} uses "
