@@ -133,16 +133,12 @@ def aserve_until_signalled(endpoint: str, runs: int, queue: Any) -> None:
 # --- listeners that exit ---------------------------------------------------------------
 
 
-def serve_until_a_listener_exits(
-    endpoint: str, flavour: str, how: str, queue: Any, forward_to: str
-) -> None:
-    """A service whose listener of ``bye`` ends the process (``sys.exit(3)`` or
-    ``KeyboardInterrupt``); its ``seen`` events are forwarded, through a DEALER of
-    the service's process, to ``forward_to``. Reports ("stopped", closed) and
+def serve_until_a_listener_exits(endpoint: str, flavour: str, how: str, queue: Any) -> None:
+    """A service (blocking, or asyncio handling 4 events at once) whose listener of
+    ``bye`` raises ``SystemExit(3)`` or ``KeyboardInterrupt``; ``slow`` takes a while
+    and reports when done. Reports ("stopped", exception type, inbox closed) and
     re-raises what ``run()`` raised."""
     dispatcher = Dispatcher()
-    forward = EventListener({"connect": forward_to, "socket_options": FAST}, dispatcher)
-    dispatcher.listen("seen", forward)
 
     def bye(*_: Any) -> None:
         if how == "exit":
@@ -150,29 +146,35 @@ def serve_until_a_listener_exits(
         raise KeyboardInterrupt
 
     dispatcher.listen("bye", bye)
-    dispatcher.listen("bye", lambda *_: queue.put(("called after bye",)))
-    inbox_options = {"bind": endpoint, "socket_type": "PULL", "socket_options": FAST}
+    dispatcher.listen("bye", lambda *_: queue.put(("event", "after bye")))
+    options = {"bind": endpoint, "socket_type": "PULL", "socket_options": FAST}
     if flavour == "sync":
-        inbox: Any = EventListener(inbox_options, dispatcher)
-        service: Any = EventService(dispatcher).listen(inbox).listen(forward)
+        dispatcher.listen("slow", lambda: queue.put(("event", "slow")))
+        inbox: Any = EventListener(options, dispatcher)
         socket = inbox.socket()
         queue.put(("ready",))
         try:
-            service.run()
-        finally:
-            queue.put(("stopped", [socket.closed, forward._socket is None]))
+            EventService(dispatcher).listen(inbox).run()
+        except BaseException as exc:
+            queue.put(("stopped", type(exc).__name__, socket.closed))
+            raise
         return
 
+    async def slow() -> None:
+        await asyncio.sleep(0.5)
+        queue.put(("event", "slow"))
+
+    dispatcher.listen("slow", slow)
+
     async def main() -> None:
-        ainbox = AsyncEventListener(inbox_options, dispatcher)
-        aservice = AsyncEventService(dispatcher).listen(ainbox)
+        ainbox = AsyncEventListener(options, dispatcher)
         asocket = ainbox.socket()
         queue.put(("ready",))
         try:
-            await aservice.run()
-        finally:
-            forward.close()
-            queue.put(("stopped", [asocket.closed, True]))
+            await AsyncEventService(dispatcher, max_concurrency=4).listen(ainbox).run()
+        except BaseException as exc:
+            queue.put(("stopped", type(exc).__name__, asocket.closed))
+            raise
 
     asyncio.run(main())
 

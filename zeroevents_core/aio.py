@@ -479,6 +479,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             self.stop()
             await serving
             raise
+        self._reraise_exit()
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -562,6 +563,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._handle(socket, frames)
         except Exception:  # the whole path is guarded: no message ends the loop
             self._handling_failed(frames)
+        except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
+            self._exiting(exit)
 
     async def _handle(self, socket: Any, frames: list[bytes]) -> None:
         message = self._decode(socket, frames)
@@ -600,6 +603,9 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             return True
         except Exception:
             self._listener_failed(event)
+            return False
+        except (SystemExit, KeyboardInterrupt) as exit:
+            self._exiting(exit)
             return False
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[int, Any]:

@@ -98,6 +98,7 @@ class ServiceCore(Generic[L]):
         self.listeners: list[L] = []
         self.timeout_ms = -1
         self.stats = ServiceStats()
+        self._exit: SystemExit | KeyboardInterrupt | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -170,6 +171,22 @@ class ServiceCore(Generic[L]):
                 dead_letter.socket().send_frames(frames[1:] if address is not None else frames)
             except Exception as error:  # the transport's own send errors too
                 log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+
+    def stop(self, *_: Any) -> None:
+        """End the run after the events in hand (each service class says how)."""
+
+    def _exiting(self, exit: SystemExit | KeyboardInterrupt) -> None:
+        """A listener asked the process to end: stop like ``stop()`` (the events in
+        hand finish, the sockets are closed the library's way), then re-raise it."""
+        if self._exit is None:
+            self._exit = exit
+            log.info("a listener raised %s: stopping", type(exit).__name__)
+        self.stop()
+
+    def _reraise_exit(self) -> None:
+        exit, self._exit = self._exit, None
+        if exit is not None:
+            raise exit
 
     def _handling_failed(self, frames: list[bytes]) -> None:
         self.stats.internal_errors += 1
@@ -286,6 +303,7 @@ class EventService(ServiceCore[EventListener]):
                 listener.close()
             if self.dead_letter is not None:
                 self.dead_letter.close()
+        self._reraise_exit()
 
     def _install_signals(self, wakeup_fd: int) -> tuple[dict[int, Any], int | None]:
         """Install the handlers (main thread only); the previous ones and the previous
@@ -315,6 +333,8 @@ class EventService(ServiceCore[EventListener]):
             self._handle(socket, frames)
         except Exception:  # the whole path is guarded: no message ends the loop
             self._handling_failed(frames)
+        except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
+            self._exiting(exit)
 
     def _handle(self, socket: Any, frames: list[bytes]) -> None:
         # The per-event path of the service: the common case costs only the checks
@@ -354,6 +374,9 @@ class EventService(ServiceCore[EventListener]):
             return True
         except Exception:
             self._listener_failed(event)
+            return False
+        except (SystemExit, KeyboardInterrupt) as exit:
+            self._exiting(exit)
             return False
 
 
