@@ -7,6 +7,7 @@ bounded wait of each run turns into a failure naming the run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -20,7 +21,13 @@ import pytest
 import zmq
 from procs import WAIT, take
 
-from zeroevents_core import Dispatcher, EventListener, EventService
+from zeroevents_core import (
+    AsyncEventListener,
+    AsyncEventService,
+    Dispatcher,
+    EventListener,
+    EventService,
+)
 
 RUNS = 100
 FAST = {"LINGER": 1000, "SNDTIMEO": 5000, "RCVTIMEO": 5000}
@@ -96,3 +103,28 @@ def test_stop_from_another_thread_at_any_moment_ends_run(
             service.stop()
             runner.join(STOP_WAIT)
         assert not runner.is_alive(), f"run {run}: stop() was lost"
+
+
+def test_async_service_stop_from_another_thread_at_any_moment_ends_run(
+    ipc: Callable[[str], str],
+) -> None:
+    rng = random.Random(5)
+    endpoint = ipc("astop")
+    for run in range(RUNS):
+        dispatcher = Dispatcher()
+        inbox = {"socket_type": "PULL", "bind": endpoint, "socket_options": FAST}
+        service = AsyncEventService(dispatcher).listen(AsyncEventListener(inbox, dispatcher))
+        service.poll_timeout(-1 if run % 2 else 1)
+        started = threading.Event()
+        dispatcher.listen("zeroevents.service.idle", lambda _, ready=started: ready.set())
+        dispatcher.listen("hello", started.set)
+        runner = threading.Thread(target=asyncio.run, args=(service.run(),), daemon=True)
+        runner.start()
+        with EventListener({"socket_type": "PUSH", "connect": endpoint}, Dispatcher()) as sender:
+            sender.socket().set(zmq.LINGER, 0)
+            sender.socket().push("hello")
+            assert started.wait(WAIT)
+            time.sleep(rng.uniform(0, 0.002))
+            service.stop()
+            runner.join(STOP_WAIT)
+        assert not runner.is_alive(), f"run {run}: stop() from another thread was lost"
