@@ -132,12 +132,13 @@ def plugin_bases_reference() -> str:
             decorators = _decorators(node)
             kind = "**abstract**" if "abstractmethod" in decorators else "inherited"
             doc = rst_to_markdown(ast.get_docstring(node) or "").split("\n\n")[0]
-            doc = " ".join(doc.split()).replace("|", "\\|")
+            doc = " ".join(doc.split())
             args = re.sub(r"^(self|cls)(, )?", "", ast.unparse(node.args))
             returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-            signature = f"{node.name}({args}){returns}".replace("|", "\\|")
-            rows.append(f"| `{signature}` | {kind} | {doc} |")
-        parts.append("| method | | what it does |\n|---|---|---|\n" + "\n".join(rows) + "\n")
+            # A list, not a table: a signature's "|" needs no escape (which a code
+            # span in a table cell would show) and a long one cuts no column.
+            rows.append(f"- `{node.name}({args}){returns}` ({kind}): {doc}")
+        parts.append("\n".join(rows) + "\n")
     return "\n".join(parts)
 
 

@@ -6,7 +6,8 @@ interpreter has no ``ensurepip``), installs the core, the first-party plugins,
 the examples and the dev tools in editable mode when their pyproject files
 changed, then runs the demo or every check: ruff lint and format, mypy --strict
 on the core, and pytest (which also builds the docs with mkdocs --strict). ``test``
-first installs php-cli and php-zmq from apt where missing, for the tests against
+first installs the test plugin distribution (tests/plugins; the demo's ``.venv`` does
+not get it) and php-cli and php-zmq from apt where missing, for the tests against
 PHP itself, when it can (root or sudo); otherwise those tests skip, saying why.
 """
 
@@ -22,14 +23,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-STAMP = VENV / ".installed"
 EDITABLE = [
-    ".[dev]",
+    ".[dev,contracts]",
     "plugins/zeroevents-msgpack",
     "plugins/zeroevents-cbor",
+    "plugins/zeroevents-php",
     "contrib/zeroevents-orjson",
-    "tests/plugins/zeroevents-testplugin",
 ]
+# Only the test command installs it: a user's demo .venv should not list a fake plugin.
+TEST_ONLY = ["tests/plugins/zeroevents-testplugin"]
 
 
 def run(*command: str | Path) -> None:
@@ -50,24 +52,30 @@ def make_venv() -> None:
         run(sys.executable, "-m", "virtualenv", "--clear", VENV)
 
 
-def fingerprint() -> str:
+def fingerprint(projects: list[str]) -> str:
     digest = hashlib.sha256()
     for path in sorted(ROOT.glob("**/pyproject.toml")):
         if ".venv" not in path.parts:
             digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
-    digest.update(" ".join(EDITABLE).encode())
+    digest.update(" ".join(projects).encode())
     return digest.hexdigest()
+
+
+def install_editable(projects: list[str], stamp: Path) -> None:
+    """pip install -e each project, unless their pyproject files are unchanged."""
+    wanted = fingerprint(projects)
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    editable = [arg for path in projects for arg in ("-e", path)]
+    run(BIN / "python", "-m", "pip", "install", "--quiet", *editable)
+    stamp.write_text(wanted)
 
 
 def install() -> None:
     make_venv()
-    wanted = fingerprint()
-    if STAMP.exists() and STAMP.read_text() == wanted:
-        return
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    editable = [arg for path in EDITABLE for arg in ("-e", path)]
-    run(BIN / "python", "-m", "pip", "install", "--quiet", *editable)
-    STAMP.write_text(wanted)
+    if not (VENV / ".installed").exists():
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    install_editable(EDITABLE, VENV / ".installed")
 
 
 def php_ready() -> bool:
@@ -100,6 +108,7 @@ def install_php() -> None:
 
 
 def test(args: list[str]) -> None:
+    install_editable(TEST_ONLY, VENV / ".installed-test")
     install_php()
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")

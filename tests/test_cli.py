@@ -188,11 +188,16 @@ def test_emit_reaches_listen(
 def test_patterns_filter_with_the_dispatchers_matcher(
     start: Callable[..., Running], ipc: Callable[[str], str]
 ) -> None:
-    listen = start("listen", "--bind", ipc("p"), "orders.*", "*.audit", "--count", "3")
+    # PUSH/PULL: the events after the third are sent, not taken (a DEALER emit says so).
+    listen = start(
+        "listen", "--bind", ipc("p"), "orders.*", "*.audit", "--count", "3",
+        "--socket-type", "pull",
+    )  # fmt: skip
     endpoint = listen.ready()
     names = ["orders.created", "users.created", "orders.a.b", "x.audit", "orders"]
     lines = "".join(json.dumps({"event": name, "payload": [name]}) + "\n" for name in names)
-    assert zeroevents("emit", "--connect", endpoint, "-", stdin=lines).returncode == 0
+    emit = zeroevents("emit", "--connect", endpoint, "--socket-type", "push", "-", stdin=lines)
+    assert emit.returncode == 0
     assert listen.finish() == 0, listen.err
     assert [e["event"] for e in listen.events()] == ["orders.created", "orders.a.b", "x.audit"]
 
@@ -228,7 +233,8 @@ def test_confirmed_without_an_answer_fails(ipc: Callable[[str], str]) -> None:
         "--timeout", "0.5", "lonely", "1",
     )  # fmt: skip
     assert done.returncode == 1
-    assert "'lonely' was not sent and confirmed within 0.5 s" in one_error_line(done.stderr)
+    assert "no receiver on " in one_error_line(done.stderr)
+    assert "within 0.5 s" in one_error_line(done.stderr)
 
 
 @pytest.mark.parametrize(("emitter", "listener"), [("dealer", "router"), ("pair", "pair")])
@@ -303,6 +309,69 @@ def test_listen_output_feeds_emit(start: Callable[..., Running], ipc: Callable[[
 
 
 # Ending listen ------------------------------------------------------------------------
+
+
+def test_listen_format_and_emit_count_text_and_lines(
+    start: Callable[..., Running], ipc: Callable[[str], str]
+) -> None:
+    template = "{event}|{payload}|{size}|{address}|{headers}|{time}"
+    listen = start("listen", "--bind", ipc("f"), "--socket-type", "router", "--count", "6",
+                   "--format", template)  # fmt: skip
+    endpoint = listen.ready()
+    sent = zeroevents("emit", "--connect", endpoint, "--socket-type", "dealer",
+                      "--count", "3", "tick.{n}", '{"n": {n}}')  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    sent = zeroevents("emit", "--connect", endpoint, "--socket-type", "dealer",
+                      "--text", "said", "a b", "{n}")  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    sent = zeroevents("emit", "--connect", endpoint, "--socket-type", "dealer",
+                      "--lines", "line", stdin='plain text, no quotes\n\n{"x": 1}\n')  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert listen.finish() == 0, listen.err
+    rows = [line.split("|") for line in listen.out]
+    assert [(r[0], json.loads(r[1])) for r in rows] == [
+        ("tick.1", [{"n": 1}]),
+        ("tick.2", [{"n": 2}]),
+        ("tick.3", [{"n": 3}]),
+        ("said", ["a b", "{n}"]),
+        ("line", ["plain text, no quotes"]),
+        ("line", ['{"x": 1}']),
+    ]
+    # size: the name frame and one frame per argument; address: the DEALER's id
+    assert int(rows[0][2]) == len(b"tick.1") + len(b'{"n":1}')
+    assert all(base64.b64decode(r[3]) and r[4] == "{}" for r in rows)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00", r[5]) for r in rows)
+
+
+def test_listen_raw_prints_each_argument_frame_undecoded(
+    start: Callable[..., Running], ipc: Callable[[str], str]
+) -> None:
+    listen = start("listen", "--bind", ipc("r"), "--count", "2", "--raw")
+    endpoint = listen.ready()
+    lines = '{"event": "a", "payload": [{"id": 1}, "x"]}\n{"event": "b"}\n'
+    assert zeroevents("emit", "--connect", endpoint, "-", stdin=lines).returncode == 0
+    assert listen.finish() == 0, listen.err
+    assert listen.out == ['{"id":1}', '"x"']  # one frame per argument; b has none
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "expected"),
+    [
+        (["listen", "--format", "{nope}"], None, "unknown field {nope}; known: {event}"),
+        (["listen", "--format", "{event"], None, "--format '{event'"),
+        (["listen", "--raw", "--format", "{event}"], None, "not allowed with argument"),
+        (["emit", "--count", "2", "-"], "", "EVENT '-' reads JSON lines"),
+        (["emit", "--lines", "e", "1"], "", "--lines sends each stdin line"),
+        (["emit", "--count", "0", "e"], None, "--count"),
+    ],
+)
+def test_format_and_count_usage_errors(
+    ipc: Callable[[str], str], args: list[str], stdin: str | None, expected: str
+) -> None:
+    where = "--bind" if args[0] == "listen" else "--connect"
+    done = zeroevents(args[0], where, ipc("u"), *args[1:], stdin=stdin)
+    assert done.returncode == 2, done.stderr
+    assert expected in one_error_line(done.stderr)
 
 
 def test_count_stops_listen_after_n_events(
@@ -395,7 +464,8 @@ def test_bad_input_exit_codes_and_messages(tmp_path: Path, ipc: Callable[[str], 
             [*emit, "--schemas", orders, "orders.created", '{"id": "x"}'], None, 1,
             "event 'orders.created' breaks its contract",
         ),
-        ([*emit, "--timeout", "0.3", "e"], None, 1, "'e' was not sent within 0.3 s"),
+        ([*emit, "--timeout", "0.3", "e"], None, 1, "within 0.3 s"),
+        ([*emit, "--socket-type", "push", "--timeout", "0.3", "e"], None, 1, "within 0.3 s"),
         ([*emit, "-"], '\n[1]\n', 1, "stdin line 2: expected"),
         ([*emit, "-"], "{nope\n", 1, "stdin line 1 is not JSON"),
         ([*emit, "-"], '{"event": "a", "paylod": []}\n', 1, "unknown key 'paylod'"),
@@ -404,7 +474,7 @@ def test_bad_input_exit_codes_and_messages(tmp_path: Path, ipc: Callable[[str], 
         ([*listen, "--schemas", str(tmp_path / "none")], None, 1, "does not exist"),
         (
             ["listen", "--bind", f"ipc://{tmp_path}/no/such/dir.ipc"], None, 1,
-            "cannot open the pull socket (bind ipc://",
+            "cannot open the dealer socket (bind ipc://",
         ),
         # usage: 2
         (["emit", "e", "1"], None, 2, "give at least one --bind EP or --connect EP"),
@@ -416,9 +486,9 @@ def test_bad_input_exit_codes_and_messages(tmp_path: Path, ipc: Callable[[str], 
         (["listen", "--bind", "inproc://x"], None, 2, "inproc:// endpoints live inside one"),
         ([*emit, "--socket-type", "router", "e"], None, 2, "invalid choice: 'router'"),
         ([*listen, "--socket-type", "push"], None, 2, "invalid choice: 'push'"),
-        ([*emit, "--confirmed", "e"], None, 2, "--confirmed needs a socket"),
-        ([*listen, "--confirmed"], None, 2, "--confirmed needs a socket"),
-        ([*emit, "-", "1"], None, 2, "EVENT '-' reads the events from stdin"),
+        ([*emit, "--socket-type", "push", "--confirmed", "e"], None, 2, "--confirmed needs a"),
+        ([*listen, "--socket-type", "pull", "--confirmed"], None, 2, "--confirmed needs a"),
+        ([*emit, "-", "1"], None, 2, "EVENT '-' reads JSON lines from stdin"),
         ([*listen, "--count", "0"], None, 2, "expected a whole number >= 1"),
         ([*listen, "--timeout", "-1"], None, 2, "expected a number of seconds"),
         (emit, None, 2, "the following arguments are required: EVENT"),

@@ -237,6 +237,34 @@ def test_compare_folders_follows_refs_into_shared_definitions(tmp_path: Path) ->
     assert compare_folders(new, old, "BACKWARD").compatible is True
 
 
+def test_compare_folders_walks_a_recursive_ref_across_files_once(tmp_path: Path) -> None:
+    # A tree whose node refers to itself through another file: the walk must end,
+    # and still see a change below the first level of recursion.
+    def folder(name: str, label_length: int) -> Path:
+        return _write(
+            tmp_path / name,
+            {
+                "definitions/node.json": {
+                    "type": "object",
+                    "properties": {
+                        "label": {"$ref": "label.json"},
+                        "children": {"type": "array", "items": {"$ref": "node.json"}},
+                    },
+                },
+                "definitions/label.json": {"type": "string", "maxLength": label_length},
+                "trees.planted.json": {"$ref": "definitions/node.json"},
+            },
+        )
+
+    old, new = folder("old", 10), folder("new", 4)
+    report = compare_folders(old, new, "BACKWARD")
+    assert report.compatible is False
+    kinds = {diff.kind for diff in report.reports["trees.planted"].breaking}
+    assert kinds == {"MAX_LENGTH_DECREASED"}
+    assert compare_folders(new, old, "BACKWARD").compatible is True
+    assert compare_folders(old, old, "FULL").compatible is True
+
+
 def test_compare_folders_transitive_uses_name_versions(tmp_path: Path) -> None:
     old = _write(
         tmp_path / "old",

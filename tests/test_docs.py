@@ -74,6 +74,8 @@ def test_site_builds_strict_with_generated_references(tmp_path: Path) -> None:
         # renders as inline code that starts with the language's name.
         broken = re.search(r"<code>(toml|json|python|sh|console|text)\s", html)
         assert broken is None, f"a fenced block renders as inline code in {page}: {broken}"
+        # An escaped pipe in a code span (a table cell's) shows its backslash.
+        assert "\\|" not in html, f"a code span shows a backslash before '|' in {page}"
     assert not (site / "gen_hooks.py").exists()
 
 

@@ -35,6 +35,9 @@ def listeners() -> Iterator[Callable[..., EventListener]]:
     made: list[EventListener] = []
 
     def make(options: dict[str, Any] | str, dispatcher: Dispatcher | None = None) -> EventListener:
+        if isinstance(options, dict) and not {"bind", "connect"} & set(options):
+            # An endpoint is required; these tests are about something else.
+            options = {"connect": f"inproc://nowhere-{len(made)}", **options}
         listener = EventListener(options, dispatcher or Dispatcher())
         made.append(listener)
         return listener
@@ -187,6 +190,8 @@ def test_wildcard_and_abstract_ipc_endpoints_bind(
 # --- bad options: rejected when given, naming the key or value ----------------------------
 
 BAD_OPTIONS = [
+    ({}, "options 'bind' and 'connect' are both empty"),
+    ({"bind": [], "connect": []}, "give an endpoint to bind"),
     ({"sockettype": "PUSH"}, "'sockettype'"),
     ({"socket_type": "PUSHH"}, "'PUSHH'"),
     ({"socket_type": 12345}, "12345"),

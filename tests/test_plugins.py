@@ -169,7 +169,7 @@ def test_register_and_unregister_at_run_time() -> None:
     plugin = RuntimePlugin()
     with pytest.raises(UnknownPluginError):
         get_serializer("rot13")
-    zeroevents_core.register(plugin, name="rot13-plugin")
+    zeroevents_core.register_plugin(plugin, name="rot13-plugin")
     try:
         serializer = get_serializer("rot13")
         assert serializer.serialize(["abc"]) == [b"nop"]
@@ -180,7 +180,7 @@ def test_register_and_unregister_at_run_time() -> None:
         # The others are still there.
         assert {"json", "string", "hexjson"} <= set(registered("serializer"))
     finally:
-        zeroevents_core.unregister(plugin)
+        zeroevents_core.unregister_plugin(plugin)
     with pytest.raises(UnknownPluginError) as caught:
         get_serializer("rot13")
     assert "rot13" not in caught.value.registered
@@ -198,7 +198,7 @@ class ClashingPlugin:
 
 def test_run_time_plugin_claiming_a_taken_name_is_a_conflict_naming_both() -> None:
     plugin = ClashingPlugin()
-    zeroevents_core.register(plugin, name="json-thief")
+    zeroevents_core.register_plugin(plugin, name="json-thief")
     try:
         with pytest.raises(PluginConflictError) as caught:
             get_serializer("json")
@@ -213,7 +213,7 @@ def test_run_time_plugin_claiming_a_taken_name_is_a_conflict_naming_both() -> No
         # Only the clashing name is refused.
         assert get_serializer("string").name == "string"
     finally:
-        zeroevents_core.unregister(plugin)
+        zeroevents_core.unregister_plugin(plugin)
     assert type(get_serializer("json")).__name__ == "JsonSerializer"
     assert plugin_errors() == []
 
@@ -227,7 +227,7 @@ class NotASerializerPlugin:
 
 def test_invalid_registration_is_reported_and_the_rest_registers() -> None:
     plugin = NotASerializerPlugin()
-    zeroevents_core.register(plugin, name="half-broken")
+    zeroevents_core.register_plugin(plugin, name="half-broken")
     try:
         errors = plugin_errors()
         assert len(errors) == 1
@@ -236,7 +236,7 @@ def test_invalid_registration_is_reported_and_the_rest_registers() -> None:
         assert "Serializer" in str(errors[0])
         assert get_serializer("rot13").name == "rot13"
     finally:
-        zeroevents_core.unregister(plugin)
+        zeroevents_core.unregister_plugin(plugin)
 
 
 class RaisingPlugin:
@@ -247,7 +247,7 @@ class RaisingPlugin:
 
 def test_plugin_whose_hook_raises_is_reported_and_the_rest_registers() -> None:
     plugin = RaisingPlugin()
-    zeroevents_core.register(plugin, name="raising-plugin")
+    zeroevents_core.register_plugin(plugin, name="raising-plugin")
     try:
         assert get_serializer("json").name == "json"
         errors = plugin_errors()
@@ -256,22 +256,22 @@ def test_plugin_whose_hook_raises_is_reported_and_the_rest_registers() -> None:
         assert "raising-plugin" in str(errors[0])
         assert "bug in the plugin" in str(errors[0])
     finally:
-        zeroevents_core.unregister(plugin)
+        zeroevents_core.unregister_plugin(plugin)
     assert plugin_errors() == []
 
 
 def test_registering_twice_and_unregistering_an_unknown_plugin_are_library_errors() -> None:
     plugin = RuntimePlugin()
-    zeroevents_core.register(plugin, name="twice")
+    zeroevents_core.register_plugin(plugin, name="twice")
     try:
         with pytest.raises(ConfigurationError, match="twice"):
-            zeroevents_core.register(plugin, name="twice")
+            zeroevents_core.register_plugin(plugin, name="twice")
         with pytest.raises(ConfigurationError, match="twice"):
-            zeroevents_core.register(RuntimePlugin(), name="twice")
+            zeroevents_core.register_plugin(RuntimePlugin(), name="twice")
     finally:
-        zeroevents_core.unregister(plugin)
+        zeroevents_core.unregister_plugin(plugin)
     with pytest.raises(ConfigurationError, match="not registered"):
-        zeroevents_core.unregister(plugin)
+        zeroevents_core.unregister_plugin(plugin)
 
 
 class MisspelledPlugin:
@@ -282,7 +282,7 @@ class MisspelledPlugin:
 
 def test_hook_with_unknown_arguments_is_refused_with_a_library_error() -> None:
     with pytest.raises(ConfigurationError, match="extra"):
-        zeroevents_core.register(MisspelledPlugin(), name="misspelled")
+        zeroevents_core.register_plugin(MisspelledPlugin(), name="misspelled")
     assert "misspelled" not in {info.plugin for info in list_plugins()}
 
 
@@ -489,3 +489,53 @@ print("after lookups:", "zeroevents_counted" in sys.modules, "zeroevents_testplu
     assert done.stdout.splitlines() == ["after import: False False", "after lookups: True True"]
     assert done.stderr.count("imported") == 1
     assert done.stderr.count("hook called") == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "loaded"),
+    [
+        (None, {"zeroevents-msgpack", "zeroevents-cbor", TESTPLUGIN}),
+        ("zeroevents-msgpack", {"zeroevents-msgpack"}),
+        ("Zeroevents_MsgPack, zeroevents-testplugin", {"zeroevents-msgpack", TESTPLUGIN}),
+        ("", set()),
+    ],
+)
+def test_load_plugins_variable_limits_the_installed_plugins(
+    tmp_path: Path, value: str | None, loaded: set[str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ZEROEVENTS_LOAD_PLUGINS"}
+    if value is not None:
+        env["ZEROEVENTS_LOAD_PLUGINS"] = value
+    code = (
+        "import json, zeroevents_core as z\n"
+        "print(json.dumps(sorted({i.distribution for i in z.list_plugins()})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    distributions = set(json.loads(done.stdout)) - {"zeroevents-core"}
+    # Only the ones installed here are asserted on; the built-ins always load.
+    assert distributions & {"zeroevents-msgpack", "zeroevents-cbor", TESTPLUGIN} == loaded
+    assert "zeroevents-core" in json.loads(done.stdout)
+
+
+def test_load_plugins_variable_reports_a_name_nothing_provides(tmp_path: Path) -> None:
+    env = {**os.environ, "ZEROEVENTS_LOAD_PLUGINS": "zeroevents-msgpak"}
+    code = "import zeroevents_core as z\nprint([str(e) for e in z.plugin_errors()])\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ZEROEVENTS_LOAD_PLUGINS names 'zeroevents-msgpak'" in done.stdout
+
+
+def test_register_and_unregister_are_deprecated_aliases() -> None:
+    plugin = RuntimePlugin()
+    with pytest.warns(DeprecationWarning, match="use register_plugin"):
+        zeroevents_core.register(plugin, name="old-name")
+    try:
+        assert get_serializer("rot13").serialize(["a"])
+    finally:
+        with pytest.warns(DeprecationWarning, match="use unregister_plugin"):
+            zeroevents_core.unregister(plugin)

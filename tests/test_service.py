@@ -103,6 +103,32 @@ def test_confirmed_service_answers_each_event(
     assert child.exitcode == 0
 
 
+def test_req_to_rep_in_lockstep_with_confirmations(
+    spawn: Any, queue: Any, ipc: Callable[[str], str]
+) -> None:
+    endpoint = ipc("lockstep")
+    options = {"socket_type": "REP", "bind": endpoint, "confirmed": True}
+    spawn(procs.serve, {**options, "socket_options": FAST}, queue, ("job",))
+    take(queue, "ready")
+    dispatcher = Dispatcher()
+    sender = {"socket_type": "REQ", "connect": endpoint, "confirmed": True}
+    with EventListener({**sender, "socket_options": FAST}, dispatcher) as listener:
+        dispatcher.listen(["job", STOP], listener)
+        for n in range(3):  # a REQ sends again only once its reply came: lockstep held
+            assert dispatcher.fire("job", n) == [Message("zeroevents.confirmed", ["job"], None)]
+            assert take(queue, "event") == ("event", "job", [n])
+        dispatcher.fire(STOP)
+    assert take(queue, "stopped")[2] == [True]
+
+
+@pytest.mark.parametrize("socket_type", ["REQ", "REP"])
+def test_req_and_rep_need_confirmed_mode(socket_type: str) -> None:
+    from zeroevents_core import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="REQ and REP answer each message"):
+        EventListener({"socket_type": socket_type, "connect": "tcp://127.0.0.1:5"})
+
+
 def test_service_polls_two_sockets_at_once(
     raw: Callable[[int], zmq.Socket[Any]], spawn: Any, queue: Any, ipc: Callable[[str], str]
 ) -> None:

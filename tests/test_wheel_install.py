@@ -4,17 +4,20 @@ Builds wheels of zeroevents-core (the repository root) and zeroevents-msgpack in
 temporary folder, installs both into a new virtual environment (their dependencies
 come from the package index as for any user), and shows there, with no configuration,
 that ``get_serializer("msgpack")`` round-trips and that an ``EventSocket`` with
-``serializer="msgpack"`` carries an event over an inproc PAIR.
+``serializer="msgpack"`` carries an event over an inproc PAIR; then that contracts
+without the ``contracts`` extra fail with an error naming it, and work with it.
 
 Marked ``slow`` (deselect with ``-m "not slow"``), but part of ``python3 scripts/test``.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -50,6 +53,31 @@ CHECK = textwrap.dedent(
     receiver.close(linger=0)
     context.term()
     print(json.dumps(info))
+
+    # Contracts are an extra: without it, the error names it.
+    import importlib.util
+    from zeroevents_core import EventListener, MissingDependencyError
+    assert importlib.util.find_spec("jsonschema") is None
+    try:
+        EventListener({"connect": "inproc://nowhere", "schemas": "contracts"})
+    except MissingDependencyError as error:
+        assert "pip install 'zeroevents-core[contracts]'" in str(error), error
+    else:
+        raise AssertionError("a schemas option without the contracts extra was accepted")
+    """
+)
+
+CONTRACTS = textwrap.dedent(
+    """
+    import pathlib, sys
+    from zeroevents_core import SchemaRegistry, SchemaValidationError
+    folder = pathlib.Path(sys.argv[1])
+    (folder / "orders.created.json").write_text('{"type": "object", "required": ["id"]}')
+    registry = SchemaRegistry.from_folder(folder)
+    try:
+        registry.check("orders.created", [{}])
+    except SchemaValidationError:
+        print("contracts work")
     """
 )
 
@@ -77,3 +105,15 @@ def test_msgpack_wheel_is_found_in_a_fresh_venv(tmp_path: Path) -> None:
     # Run from the temporary folder: the work tree must not be importable.
     output = run(python, "-c", CHECK, cwd=tmp_path)
     assert '"msgpack": "zeroevents-msgpack 0.1.0"' in output, output
+
+    core = next(wheel for wheel in built if wheel.name.startswith("zeroevents_core"))
+    with zipfile.ZipFile(core) as archive:
+        metadata = archive.read("zeroevents_core-0.1.0.dist-info/METADATA").decode()
+    description = metadata.split("\n\n", 1)[1]
+    assert "pip install 'zeroevents-core[contracts]'" in description
+    relative = re.findall(r"\]\((?!https?://)[^)]*\)", description)
+    assert not relative, f"links that break once published: {relative}"
+    run(python, "-m", "pip", "install", "-q", f"{core}[contracts]")
+    (tmp_path / "contracts").mkdir()
+    output = run(python, "-c", CONTRACTS, tmp_path / "contracts", cwd=tmp_path)
+    assert output.strip() == "contracts work", output

@@ -16,6 +16,7 @@ from .errors import (
     DecodeError,
     EncodeError,
     ListenerError,
+    MissingDependencyError,
     PluginConflictError,
     PluginLoadError,
     SchemaError,
@@ -36,11 +37,14 @@ from .plugins import (
     list_plugins,
     plugin_errors,
     register,
+    register_plugin,
     unregister,
+    unregister_plugin,
 )
 from .serializers import Serializer
-from .service import EventService, ServiceStats
+from .service import IDLE, STOP, EventService, ServiceStats
 from .transports import Message, Transport
+from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR
 from .transports.zmq import EventSocket
 
 if TYPE_CHECKING:
@@ -67,6 +71,13 @@ _LAZY = {
 }
 
 __all__ = [
+    "CONFIRMED",
+    "FLUSH",
+    "IDLE",
+    "PULL_ERROR",
+    "PUSH_ERROR",
+    "SCHEMA_ERROR",
+    "STOP",
     "AsyncEventListener",
     "AsyncEventService",
     "AsyncEventSocket",
@@ -82,6 +93,7 @@ __all__ = [
     "ListenerError",
     "Matcher",
     "Message",
+    "MissingDependencyError",
     "PluginConflictError",
     "PluginInfo",
     "PluginLoadError",
@@ -106,7 +118,9 @@ __all__ = [
     "list_plugins",
     "plugin_errors",
     "register",
+    "register_plugin",
     "unregister",
+    "unregister_plugin",
 ]
 
 

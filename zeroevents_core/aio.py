@@ -41,14 +41,17 @@ import zmq.asyncio
 from .dispatcher import Dispatcher
 from .errors import ConfigurationError, DecodeError, ZeroEventsError
 from .listener import BaseListener
+from .security import AUTH_ERROR, REJECTED, sending_as
 from .serializers import Serializer
 from .service import BATCH, IDLE, STOP, ServiceCore
 from .transports import AsyncPoller, Message
 from .transports.codec import (
     CONFIRMED,
     FLUSH,
+    HELLO,
     PULL_ERROR,
     PUSH_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     is_confirmation,
 )
@@ -132,12 +135,33 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
+        if self.identified:
+            return self._recv_identified()
+        barrier = self.barrier
         try:
+            if barrier.due:  # the first message after a wait: greet a zeroevents sender
+                return barrier.recv_greeting(self, NOBLOCK)
             frames: list[bytes] = [_recv(self, NOBLOCK)]
         except zmq.Again:
+            barrier.due = True
             return None
         while _get(self, RCVMORE):
             frames.append(_recv(self))
+        return frames
+
+    def _recv_identified(self) -> list[bytes] | None:
+        try:
+            parts = [_recv(self, NOBLOCK, copy=False)]
+        except zmq.Again:
+            self.barrier.due = True
+            return None
+        while _get(self, RCVMORE):
+            parts.append(_recv(self, 0, copy=False))
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        frames = [part.bytes for part in parts]
+        if self.barrier.due:
+            self.barrier.greet(self, frames, parts[-1])
         return frames
 
     async def push(
@@ -155,14 +179,19 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         frames = self.encode(event, payload)
         if address is not None:
             frames.insert(0, address)
+        handshakes = self.handshakes
+        if handshakes is not None and handshakes.failures and handshakes.blocked():
+            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, address)
         try:
             if self.confirmed and event != CONFIRMED:
                 async with self._confirming:
                     await self.send_frames(frames)
+                    self.barrier.note_sent()
                     self.has_sent = True
                     return await self._await_confirmation(event)
             if not self._send_now(frames):
                 await self.send_multipart(frames)
+            self.barrier.note_sent()
             if not self.has_sent:  # pyzmq's __setattr__ is slow: set once
                 self.has_sent = True
             return True
@@ -176,6 +205,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             reply = self.message(await self.recv_multipart())
             if is_confirmation(reply, event):
                 return reply
+            self.barrier.hear(reply)
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
 
@@ -228,6 +258,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         message = await self.pull()
         if not isinstance(message, Message):
             return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
         target = dispatcher if dispatcher is not None else self.dispatcher
         return await target.until_async(message.event, *message.payload)
 
@@ -259,7 +291,10 @@ class ZmqAsyncPoller:
                 continue
             finally:
                 self._pending = None
-            return [socket for socket, _ in ready]
+            found = [socket for socket, _ in ready]
+            for socket in found:
+                socket.barrier.due = True  # greet a sender that joined a busy socket
+            return found
         self._woken = False
         return []
 
@@ -344,16 +379,20 @@ class AsyncEventListener(BaseListener):
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def aclose(self) -> None:
-        """Finish the scheduled pushes, flush (within LINGER) and close the socket."""
+    async def aclose(self) -> int:
+        """Finish the scheduled pushes, close the socket behind the negotiated flush
+        barrier; return how many events sent may not have been delivered (as
+        :meth:`EventListener.close`)."""
+        undelivered = 0
         try:
             await self.drain()
         finally:
             if self._socket is not None:
                 socket, self._socket = self._socket, None
-                await self.transport.close_async_socket(socket, self.options)
+                undelivered = await self.transport.close_async_socket(socket, self.options) or 0
             if self.dead_letter is not None:
                 await self.dead_letter.aclose()
+        return undelivered
 
     async def __aenter__(self) -> AsyncEventListener:
         return self
@@ -569,19 +608,34 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     async def _handle(self, socket: Any, frames: list[bytes]) -> None:
         message = self._decode(socket, frames)
         if isinstance(message, DecodeError):
+            if socket.confirmed:  # the original confirms whatever it took from the wire
+                await socket.send_frames(socket.confirm_undecodable(frames))
             await self._fire_guarded(PULL_ERROR, socket, message, frames)
             return
-        if socket.confirmed or message.event == FLUSH:
+        if message.event in RESERVED:  # library traffic: a barrier is answered, not fired
+            if message.event == HELLO:  # barrier negotiation, for a socket that also sends
+                socket.barrier.hear(message)
+            elif self._is_barrier(socket, message):
+                await socket.confirm(message)
+            return
+        if socket.rights is not None and self._refused(socket, message):
+            event, _, address = message
+            if socket.confirmed:
+                reason = "outside the sender's rights"
+                await socket.push(CONFIRMED, [event, REJECTED, reason], address)
+            await self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
+            return
+        if socket.confirmed:
             await socket.confirm(message)
-            if message.event == FLUSH:  # a closing sender's barrier, answered, not fired
-                return
         failures = self._failures(socket, message)
         if failures:
             event, payload, address = message
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
             await self._send_dead_letter_async(socket, message, frames)
             return
-        if await self._fire_guarded(message.event, *message.payload, halt=self.halt):
+        with sending_as(socket.sender):
+            fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
+        if fired:
             self.stats.fired += 1
 
     async def _send_dead_letter_async(

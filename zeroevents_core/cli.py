@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
 import logging
 import math
@@ -35,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import cli_schema
+from . import cli_format, cli_keys, cli_schema
 from .errors import ZeroEventsError
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ EMIT_TIMEOUT = 5.0
 PUB_SETTLE = 0.5
 # After --count on a socket that can answer: how long to wait for the sender's flush.
 DRAIN_MS = 500
+# How long emit waits after sending for a receiver's hello before it takes the
+# receiver for one without the flush barrier (the PHP original).
+HELLO_TIMEOUT_MS = 200
 
 BYTES_MARKER = "$bytes"
 
@@ -149,11 +153,13 @@ output:
   become {"$bytes": BASE64}, {"$float": "NaN"}, {"$set": [...]} or {"$TYPE": TEXT}.
   Messages that cannot be decoded or that break their contract (--schemas) are
   reported on stderr, never printed on stdout. A pull socket's receive queue is
-  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight.
+  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight. The default
+  socket type, dealer, is the library's and the PHP original's.
 
 exit status:
   0 after --count events, or on SIGINT/SIGTERM/SIGHUP; 1 when --timeout passes with
-  nothing received (or fewer than --count), or on a runtime error; 2 on bad usage.
+  nothing received (or fewer than --count), when a peer's socket type does not pair
+  with this one (a push peer for a dealer), or on a runtime error; 2 on bad usage.
 
 examples:
   zeroevents listen --bind ipc:///tmp/orders.ipc
@@ -170,10 +176,12 @@ arguments:
   and sends them all, in order ("address", as 'listen' prints it, is ignored).
 
 delivery:
-  exit 0 only once every event is sent: on push, handed to a connected receiver
-  (a push with no receiver waits --timeout, then fails); on dealer and pair, the
-  receiver confirms at the end that it took every event (a flush barrier);
-  with --confirmed, each event is confirmed one by one (dealer, pair).
+  first waits, up to --timeout, for the handshake with a receiver (not on pub): none,
+  or one whose socket type does not pair with this one (a pull for a dealer), is exit 1.
+  Exit 0 only once every event is sent: on push, handed to a connected receiver; on
+  dealer and pair, a zeroevents receiver confirms at the end that it took every event
+  (a flush barrier, negotiated: a receiver without it, such as the PHP original, is
+  not sent it); with --confirmed, each event is confirmed one by one (dealer, pair).
   pub drops events until subscribers have joined: --settle waits after connecting
   (default 0.5 s on pub) and nothing confirms that a subscriber got them.
 
@@ -183,7 +191,7 @@ exit status:
 
 examples:
   zeroevents emit --connect ipc:///tmp/orders.ipc orders.created '{"id": 1}'
-  zeroevents emit --connect tcp://127.0.0.1:5555 --socket-type dealer --confirmed ping 1 '"two"'
+  zeroevents emit --connect tcp://127.0.0.1:5555 --confirmed ping 1 '"two"'
   zeroevents listen --bind ipc:///tmp/a.ipc --count 9 | zeroevents emit --connect ipc:///tmp/b.ipc -
 """
 
@@ -219,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only events matching a pattern ('orders.*'; default: every event)",
     )  # fmt: skip
     listen.add_argument(
-        "--socket-type", choices=LISTEN_TYPES, default="pull", type=str.lower,
-        help="ZeroMQ socket type (default: pull)",
+        "--socket-type", choices=LISTEN_TYPES, default="dealer", type=str.lower,
+        help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
     )  # fmt: skip
     _add_common_socket(listen)
     listen.add_argument(
@@ -234,6 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument(
         "--count", type=_positive_int, metavar="N", help="exit after printing N events"
     )
+    shown = listen.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--format", metavar="TEMPLATE",
+        help="print each event as TEMPLATE instead of a JSON line: {event} {payload} {time} "
+        "{size} {address} {headers}, str.format syntax, \\n and \\t read as escapes",
+    )  # fmt: skip
+    shown.add_argument(
+        "--raw", action="store_true",
+        help="print only the argument frames as they arrived, undecoded, one line each",
+    )  # fmt: skip
     listen.add_argument(
         "--timeout", type=_seconds, metavar="SECONDS",
         help="give up when nothing arrives for SECONDS (exit 1 if nothing was printed, "
@@ -252,8 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
         "args", nargs="*", default=[], metavar="ARG", help="one JSON literal per argument"
     )
     emit.add_argument(
-        "--socket-type", choices=EMIT_TYPES, default="push", type=str.lower,
-        help="ZeroMQ socket type (default: push)",
+        "--text", action="store_true",
+        help="each ARG is a plain string, not a JSON literal",
+    )  # fmt: skip
+    emit.add_argument(
+        "--lines", action="store_true",
+        help="send EVENT once per stdin line, the line (without its newline) as its one "
+        "argument, a string",
+    )  # fmt: skip
+    emit.add_argument(
+        "--count", type=_positive_int, metavar="N",
+        help="send the event N times, with {n} in EVENT and ARG replaced by 1 ... N",
+    )  # fmt: skip
+    emit.add_argument(
+        "--socket-type", choices=EMIT_TYPES, default="dealer", type=str.lower,
+        help="ZeroMQ socket type (default: dealer, as the library's and the original's)",
     )  # fmt: skip
     _add_common_socket(emit)
     emit.add_argument(
@@ -312,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(run=cli_schema.cmd_schema_diff)
     cli_schema.add_export_parser(schema_commands, common)
     schema.set_defaults(run=lambda args: _missing_subcommand(schema))
+    cli_keys.add_parser(commands, common)
 
     demo = commands.add_parser(
         "demo", parents=[common],
@@ -333,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--serializer", metavar="NAME", help="default: msgpack if installed, else json"
     )
+    demo.add_argument(
+        "--transport", metavar="NAME",
+        help="transport plugin to run over (default: zmq); the demo lists the installed ones",
+    )  # fmt: skip
     demo.set_defaults(run=cmd_demo)
 
     bench = commands.add_parser(
@@ -521,6 +557,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
             f"--confirmed needs a socket that can answer (router, dealer or pair), "
             f"not {args.socket_type}"
         )
+    if args.format is not None:
+        try:
+            args.format = cli_format.check_template(args.format)
+        except cli_format.TemplateError as error:
+            raise UsageError(str(error)) from None
     # Until the service installs its own graceful handlers: SIGTERM ends quietly too,
     # and so does SIGHUP (a closed terminal must not leave the endpoint held).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -540,8 +581,9 @@ def _listen(args: argparse.Namespace) -> int:
     from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
 
     if not args.debug:
-        # Rejections and undecodable messages are reported below, with their detail.
+        # Rejections, undecodable messages and wrong pairings are reported below.
         logging.getLogger("zeroevents_core.service").setLevel(logging.ERROR)
+        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
     prog = f"{PROG} listen"
     options: dict[str, Any] = {
         "bind": args.bind,
@@ -571,12 +613,14 @@ def _listen(args: argparse.Namespace) -> int:
 
         incoming: bytes | None = None
         address: bytes | None = None
+        frames: Sequence[bytes] = ()
         shown = False
         draining = False
 
         def handle(self, socket: Any, frames: list[bytes]) -> None:
             routed = bool(socket.routes_replies)
             self.address = frames[0] if routed else None
+            self.frames = frames[1:] if routed else frames
             self.incoming = frames[1 if routed else 0] if len(frames) > routed else None
             self.shown = False
             if self.draining:
@@ -601,12 +645,14 @@ def _listen(args: argparse.Namespace) -> int:
         if service.shown or name is None or service.incoming != name.encode():
             return
         service.shown = True  # a name matching several patterns is printed once
-        line: dict[str, Any] = {"event": name, "payload": to_json(payload)}
-        if service.address is not None:
-            line["address"] = base64.b64encode(service.address).decode("ascii")
         try:
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            out.flush()
+            if args.raw:
+                out.flush()
+                out.buffer.write(b"".join(frame + b"\n" for frame in service.frames[1:]))
+                out.buffer.flush()
+            else:
+                out.write(_listen_line(args.format, name, payload, service) + "\n")
+                out.flush()
         except BrokenPipeError:
             _quiet_stdout()
             service.stop()
@@ -654,8 +700,19 @@ def _listen(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    failed: list[str] = []
+
+    def pairing_failed(message: str) -> None:  # called in the socket monitor's thread
+        failed.append(message)
+        service.stop()
+
+    socket.handshakes.on_failure.append(pairing_failed)
+    failed.extend(list(socket.handshakes.failures.values()))  # one that came before
     service.listen_to_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), service.stop)
-    service.run()
+    if not failed:
+        service.run()
+    if failed:
+        raise CommandError(failed[0])
     if timed_out:
         if printed == 0:
             raise CommandError(f"nothing received within {args.timeout:g} s")
@@ -664,6 +721,21 @@ def _listen(args: argparse.Namespace) -> int:
                 f"received {printed} of {wanted} events: nothing more within {args.timeout:g} s"
             )
     return EXIT_OK
+
+
+def _listen_line(template: str | None, event: str, payload: Any, service: Any) -> str:
+    if template is not None:
+        return cli_format.render(
+            template,
+            event=event,
+            payload=to_json(payload),
+            frames=service.frames,
+            address=service.address,
+        )
+    line: dict[str, Any] = {"event": event, "payload": to_json(payload)}
+    if service.address is not None:
+        line["address"] = base64.b64encode(service.address).decode("ascii")
+    return json.dumps(line, ensure_ascii=False)
 
 
 # emit ---------------------------------------------------------------------------------
@@ -709,8 +781,43 @@ def read_events(lines: Iterable[str]) -> Iterator[tuple[str, list[Any]]]:
         yield event, payload
 
 
+def _events_to_send(args: argparse.Namespace) -> Iterator[tuple[str, list[Any]]]:
+    """The ``(event, payload)`` pairs of the command line; the first is checked
+    before any socket opens, so a bad argument fails before anything is sent."""
+    if args.event == "-":
+        if args.args or args.text or args.lines or args.count:
+            raise UsageError(
+                "EVENT '-' reads JSON lines from stdin and takes no ARG, --text, --lines or --count"
+            )
+        return read_events(sys.stdin)
+    if args.lines:
+        if args.args or args.count:
+            raise UsageError("--lines sends each stdin line as the one argument: no ARG or --count")
+        return ((args.event, [line]) for line in cli_format.lines_of(sys.stdin))
+
+    def payload(texts: Sequence[str]) -> list[Any]:
+        return list(texts) if args.text else _argument_payload(args.event, texts)
+
+    numbered = cli_format.numbered([args.event, *args.args], args.count)
+    _, (event, *texts) = next(numbered)
+    first = (event, payload(texts))
+    rest = ((event, payload(texts)) for _, (event, *texts) in numbered)
+    return itertools.chain([first], rest)
+
+
 class _Failed:
     """What the push error listener answers: the socket could not send."""
+
+
+def _await_receiver(socket: Any, args: argparse.Namespace, where: str) -> None:
+    """Wait, up to --timeout, for the ZeroMQ handshake with a receiver: a socket type
+    that does not pair (DEALER to PULL) is said here, not discovered by silence."""
+    socket.handshakes.wait(args.connect, time.monotonic() + args.timeout)
+    failure = socket.handshakes.first_failure()
+    if failure is not None:
+        raise CommandError(failure)
+    if not socket.handshakes.succeeded:
+        raise CommandError(f"no receiver on {where} within {args.timeout:g} s")
 
 
 FAILED = _Failed()
@@ -718,24 +825,19 @@ FAILED = _Failed()
 
 def cmd_emit(args: argparse.Namespace) -> int:
     _need_endpoint(args)
-    if args.event == "-" and args.args:
-        raise UsageError("EVENT '-' reads the events from stdin and takes no ARG")
     if args.confirmed and args.socket_type not in REPLY_TYPES:
         raise UsageError(
             f"--confirmed needs a socket the receiver can answer (dealer or pair), "
             f"not {args.socket_type}"
         )
-    # Arguments are checked before any socket opens.
-    events: Iterable[tuple[str, list[Any]]]
-    if args.event == "-":
-        events = read_events(sys.stdin)
-    else:
-        events = [(args.event, _argument_payload(args.event, args.args))]
+    events = _events_to_send(args)
 
     from .dispatcher import Dispatcher
     from .listener import EventListener
     from .transports.codec import PUSH_ERROR
 
+    if not args.debug:  # what went wrong is said below, once
+        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
     timeout_ms = max(1, round(args.timeout * 1000))
     socket_options: dict[str, Any] = {
         "LINGER": timeout_ms,
@@ -775,9 +877,18 @@ def cmd_emit(args: argparse.Namespace) -> int:
         )
         if settle:
             time.sleep(settle)
+        # Subscribers join when they like (--settle); the others are waited for.
+        waiting = args.socket_type != "pub"
         try:
             for event, payload in events:
+                if waiting:  # once, after the first event is known good
+                    socket.check_outgoing(event, payload)
+                    _await_receiver(socket, args, where)
+                    waiting = False
                 if socket.push(event, payload) is FAILED:
+                    failure = socket.handshakes.first_failure()
+                    if failure is not None:
+                        raise CommandError(failure)
                     what = "sent and confirmed" if args.confirmed else "sent"
                     raise CommandError(
                         f"event {event!r} was not {what} within {args.timeout:g} s: is a "
@@ -789,8 +900,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
                 raise CommandError(f"{one_line(str(error))} ({sent} sent before)") from error
             raise
         if sent and args.socket_type in REPLY_TYPES:
-            peers = max(1, len(args.connect))
-            if not socket.flush(timeout_ms, peers=peers):
+            # The barrier only toward receivers that speak it (the PHP original does not).
+            flushed = socket.negotiated_flush(args.connect, HELLO_TIMEOUT_MS, timeout_ms)
+            if flushed is False:
                 raise CommandError(
                     f"no receiver on {where} confirmed within {args.timeout:g} s that it took "
                     f"the {sent} event{'s' * (sent != 1)} sent"
@@ -829,6 +941,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     "version": info.version,
                     "plugin": info.plugin,
                     "class": f"{info.obj.__module__}.{info.obj.__qualname__}",
+                    **({"details": info.obj.describe()} if kind == "transport" else {}),
                 }
                 for info in infos
                 if info.kind == kind
@@ -849,6 +962,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             content_type = getattr(info.obj, "content_type", None)
             if kind == "serializer" and content_type:
                 extra = f"  {content_type}"
+            if kind == "transport":
+                extra = f"  {info.obj.describe()}"
             print(f"  {info.name:<{width}}  {info.provider:<{provider_width}}{extra}".rstrip())
     if errors:
         print("failed:")
@@ -958,7 +1073,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
     events = args.events or (demo.SHORT_EVENTS if args.short else demo.DEFAULT_EVENTS)
-    return demo.run(events=events, rate=args.rate, serializer=args.serializer)
+    return demo.run(
+        events=events, rate=args.rate, serializer=args.serializer, transport=args.transport
+    )
 
 
 # bench --------------------------------------------------------------------------------

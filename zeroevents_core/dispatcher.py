@@ -27,6 +27,9 @@ Listener = Callable[..., Any]
 # Distinct names whose listener lists are cached; past this the cache starts over,
 # so a stream of ever-new names cannot grow memory without bound.
 CACHE_SIZE = 4096
+# Longer names are looked up each time, never cached: the cache holds at most
+# CACHE_SIZE x CACHE_NAME_LENGTH characters of names (about 1 MB), whatever arrives.
+CACHE_NAME_LENGTH = 255
 
 
 class _AsyncFiring(str):
@@ -112,9 +115,10 @@ class Dispatcher:
             found = tuple(entry[2] for entry in entries)
         else:
             found = ()
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()
-        self._cache[event] = found
+        if len(event) <= CACHE_NAME_LENGTH:
+            if len(self._cache) >= CACHE_SIZE:
+                self._cache.clear()
+            self._cache[event] = found
         return found
 
     def has_listeners(self, event: str) -> bool:

@@ -42,6 +42,18 @@ class PluginConflictError(ConfigurationError):
         )
 
 
+class MissingDependencyError(ConfigurationError, ImportError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, feature: str, extra: str, cause: ImportError) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(
+            f"{feature} need the {extra!r} extra of zeroevents-core, which is not installed "
+            f"({cause}): pip install 'zeroevents-core[{extra}]'"
+        )
+
+
 class PluginLoadError(ZeroEventsError, ImportError):
     """A plugin's entry point could not be loaded (it is skipped, the others load)."""
 

@@ -175,14 +175,23 @@ class EventListener(BaseListener):
             socket = self.socket()
         return socket.push(event, payload)
 
-    def close(self) -> None:
-        """Close the socket (queued sends are flushed within its LINGER) and its context."""
+    def close(self) -> int:
+        """Close the socket and its context, behind the flush barrier where the peers
+        speak it (queued sends get up to LINGER).
+
+        Returns how many of the events sent may not have been delivered (also logged
+        as a warning): 0 when every one was, or when nothing says otherwise; the
+        number sent when no peer was reached, a peer refused the socket type, or the
+        barrier went unconfirmed.
+        """
+        undelivered = 0
         with self._opening:
             socket, self._socket = self._socket, None
         if socket is not None:
-            self.transport.close_socket(socket, self.options)
+            undelivered = self.transport.close_socket(socket, self.options) or 0
         if self.dead_letter is not None:
             self.dead_letter.close()
+        return undelivered
 
     def __enter__(self) -> EventListener:
         return self

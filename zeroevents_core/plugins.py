@@ -4,6 +4,12 @@ Plugins are loaded once, lazily, on the first lookup: the modules of
 ``DEFAULT_PLUGINS`` first, then every entry point of the ``zeroevents`` group.
 Each registration hook is then called with a ``register`` callback that records
 which plugin, and so which distribution, provided each name.
+
+``ZEROEVENTS_LOAD_PLUGINS`` (as llm's ``LLM_LOAD_PLUGINS``) limits which entry-point
+plugins load: a comma-separated list of distribution names (``zeroevents-msgpack``;
+case, ``-`` and ``_`` do not matter), or an empty string for none. The built-ins
+always load. A listed name that no installed distribution provides is reported by
+:func:`plugin_errors`.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ import functools
 import importlib
 import importlib.metadata
 import logging
+import os
+import re
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "zeroevents"
 CORE_DISTRIBUTION = "zeroevents-core"
+LOAD_PLUGINS_VARIABLE = "ZEROEVENTS_LOAD_PLUGINS"
 
 DEFAULT_PLUGINS = (
     "zeroevents_core.serializers.json",
@@ -71,7 +81,7 @@ class _State:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.origins: dict[str, tuple[str, str | None]] = {}  # plugin name -> (dist, version)
-        self.load_errors: list[PluginLoadError] = []
+        self.load_errors: list[ZeroEventsError] = []
         self.registries: dict[Kind, dict[str, PluginInfo]] | None = None
         self.problems: list[ZeroEventsError] = []
         self.conflicts: dict[tuple[Kind, str], PluginConflictError] = {}
@@ -88,18 +98,36 @@ def _core_version() -> str | None:
         return None
 
 
+def _normalized(distribution: str) -> str:
+    # PEP 503: zeroevents_MsgPack and zeroevents-msgpack are the same distribution.
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _allowed_distributions() -> set[str] | None:
+    """The distributions ``ZEROEVENTS_LOAD_PLUGINS`` lets load; None: every one."""
+    value = os.environ.get(LOAD_PLUGINS_VARIABLE)
+    if value is None:
+        return None
+    return {_normalized(name.strip()) for name in value.split(",") if name.strip()}
+
+
 def _load() -> _State:
     state = _State()
     version = _core_version()
     for module_name in DEFAULT_PLUGINS:
         state.manager.register(importlib.import_module(module_name), name=module_name)
         state.origins[module_name] = (CORE_DISTRIBUTION, version)
+    allowed = _allowed_distributions()
+    seen: set[str] = set()
     # pluggy's load_setuptools_entrypoints stops at the first entry point that fails
     # to import and skips a second distribution using a taken entry-point name; this
     # loop does the same work but skips only the broken plugin and keeps both names.
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = entry_point.dist
         dist_name = dist.name if dist is not None else "unknown distribution"
+        seen.add(_normalized(dist_name))
+        if allowed is not None and _normalized(dist_name) not in allowed:
+            continue
         dist_version = dist.version if dist is not None else None
         plugin_name = f"{dist_name}:{entry_point.name}"
         try:
@@ -111,6 +139,13 @@ def _load() -> _State:
             state.load_errors.append(error)
             continue
         state.origins[plugin_name] = (dist_name, dist_version)
+    for missing in sorted((allowed or set()) - seen):
+        state.load_errors.append(
+            ConfigurationError(
+                f"{LOAD_PLUGINS_VARIABLE} names {missing!r}, but no installed distribution "
+                f"provides a {ENTRY_POINT_GROUP!r} entry point under that name"
+            )
+        )
     return state
 
 
@@ -228,7 +263,7 @@ def plugin_errors() -> list[ZeroEventsError]:
     return [*state.load_errors, *state.problems]
 
 
-def register(plugin: object, name: str | None = None) -> None:
+def register_plugin(plugin: object, name: str | None = None) -> None:
     """Register a plugin (a module or object with hook implementations) at run time."""
     state = _manager_state()
     if name is None and not hasattr(plugin, "__name__"):
@@ -243,8 +278,8 @@ def register(plugin: object, name: str | None = None) -> None:
         state.registries = None
 
 
-def unregister(plugin: object) -> None:
-    """Remove a plugin registered with :func:`register`."""
+def unregister_plugin(plugin: object) -> None:
+    """Remove a plugin registered with :func:`register_plugin`."""
     state = _manager_state()
     with _lock:
         if not state.manager.is_registered(plugin):
@@ -252,3 +287,23 @@ def unregister(plugin: object) -> None:
             raise ConfigurationError(f"plugin {plugin!r} is not registered")
         state.manager.unregister(plugin)
         state.registries = None
+
+
+def register(plugin: object, name: str | None = None) -> None:
+    """Deprecated name of :func:`register_plugin`."""
+    warnings.warn(
+        "zeroevents_core.register is deprecated: use register_plugin",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    register_plugin(plugin, name)
+
+
+def unregister(plugin: object) -> None:
+    """Deprecated name of :func:`unregister_plugin`."""
+    warnings.warn(
+        "zeroevents_core.unregister is deprecated: use unregister_plugin",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    unregister_plugin(plugin)

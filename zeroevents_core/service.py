@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
+from .security import AUTH_ERROR, REJECTED, sending_as
 from .transports import Message, Transport
-from .transports.codec import FLUSH, PULL_ERROR, SCHEMA_ERROR
+from .transports.codec import CONFIRMED, FLUSH, HELLO, PULL_ERROR, RESERVED, SCHEMA_ERROR
 
 if TYPE_CHECKING:
     from .schemas import SchemaRegistry
@@ -52,6 +53,11 @@ class ServiceStats:
     schema_errors: int = 0
     internal_errors: int = 0
     """Messages whose handling raised where nothing should (a bug, logged): dropped."""
+    auth_errors: int = 0
+    """Events outside their authenticated sender's rights: never fired."""
+    unsolicited: int = 0
+    """Library events nobody asked for (a ``zeroevents.confirmed``, or a
+    ``zeroevents.flush`` where no answer can go): logged and dropped, never fired."""
 
 
 class Endpoint(Protocol):
@@ -149,6 +155,15 @@ class ServiceCore(Generic[L]):
         self.stats.decode_errors += 1
         log.warning("dropped a message that cannot be decoded: %s", error)
 
+    def _is_barrier(self, socket: Any, message: Message) -> bool:
+        """Whether a reserved ``message`` is a flush barrier to answer; any other
+        reserved event arrived unsolicited (counted, logged, dropped). Neither is fired."""
+        if message.event == FLUSH and socket.can_reply:
+            return True
+        self.stats.unsolicited += 1
+        log.warning("dropped an unsolicited %r", message.event)
+        return False
+
     def _failures(self, socket: Any, message: Message) -> list[Any]:
         """The contract failures of ``message`` (counted and logged when there are some)."""
         if socket.schemas is None and self.schemas is None:
@@ -162,6 +177,23 @@ class ServiceCore(Generic[L]):
                 len(failures),
             )
         return failures
+
+    def _refused(self, socket: Any, message: Message) -> bool:
+        """Whether the socket's rights forbid ``message`` to its sender (counted, logged)."""
+        rights = socket.rights
+        if (
+            rights is None
+            or message.event in RESERVED
+            or rights.allows(socket.sender, message.event)
+        ):
+            return False
+        self.stats.auth_errors += 1
+        log.warning(
+            "refused %r from %s: outside its rights, not fired",
+            message.event,
+            repr(socket.sender) if socket.sender else "an unauthenticated sender",
+        )
+        return True
 
     def _send_dead_letter(self, socket: Any, message: Message, frames: list[bytes]) -> None:
         dead_letter = self._dead_letters.get(socket, self.dead_letter)
@@ -345,13 +377,24 @@ class EventService(ServiceCore[EventListener]):
             message: Message = socket.message(frames)
         except DecodeError as error:
             self._undecodable(error)
+            if socket.confirmed:  # the original confirms whatever it took from the wire
+                socket.send_frames(socket.confirm_undecodable(frames))
             self._fire_guarded(PULL_ERROR, socket, error, frames)
             return
         event, payload, address = message
-        if socket.confirmed or event == FLUSH:
+        if event in RESERVED:  # library traffic: a barrier is answered, nothing is fired
+            if event == HELLO:  # barrier negotiation, for a socket that also sends
+                socket.barrier.hear(message)
+            elif self._is_barrier(socket, message):
+                socket.confirm(message)
+            return
+        if socket.rights is not None and self._refused(socket, message):
+            if socket.confirmed:
+                socket.push(CONFIRMED, [event, REJECTED, "outside the sender's rights"], address)
+            self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
+            return
+        if socket.confirmed:
             socket.confirm(message)
-            if event == FLUSH:  # a closing sender's barrier, answered, not fired
-                return
         if socket.schemas is not None or self.schemas is not None:
             failures = self._failures(socket, message)
             if failures:
@@ -359,10 +402,12 @@ class EventService(ServiceCore[EventListener]):
                 self._send_dead_letter(socket, message, frames)
                 return
         try:
-            if self.halt:
-                self.dispatcher.until(event, *payload)
+            fire = self.dispatcher.until if self.halt else self.dispatcher.fire
+            if socket.sender is None:
+                fire(event, *payload)
             else:
-                self.dispatcher.fire(event, *payload)
+                with sending_as(socket.sender):
+                    fire(event, *payload)
         except Exception:
             self._listener_failed(event)
             return

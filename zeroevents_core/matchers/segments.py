@@ -6,7 +6,11 @@
 (``a*b`` is literal). Empty segments count: ``a..b`` has three segments.
 
 Index: exact names in a set, wildcard patterns in a trie of segments, so a
-lookup walks the name's segments, whatever the number of patterns.
+lookup walks the name's segments, whatever the number of patterns. The walk keeps
+the set of trie nodes reached after each segment (a ``#`` node stays reached, as it
+takes any number of segments), so a lookup costs the name's length times at most the
+trie's size: linear in the name for any pattern set, where following each ``#`` to
+every later position was quadratic (``#.x.#`` on ``x.x.x...``).
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ ANY = "#"
 
 
 class _Node:
-    __slots__ = ("children", "patterns")
+    __slots__ = ("absorbs", "children", "patterns")
 
-    def __init__(self) -> None:
+    def __init__(self, absorbs: bool = False) -> None:
+        self.absorbs = absorbs
+        """Reached through ``#``: it takes any number of further segments."""
         self.children: dict[str, _Node] = {}
         self.patterns: set[str] = set()
 
@@ -45,7 +51,10 @@ class SegmentsMatcher(Matcher):
             return
         node = self._root
         for segment in pattern.split("."):
-            node = node.children.setdefault(segment, _Node())
+            child = node.children.get(segment)
+            if child is None:
+                child = node.children[segment] = _Node(absorbs=segment == ANY)
+            node = child
         node.patterns.add(pattern)
 
     def remove(self, pattern: str) -> None:
@@ -71,32 +80,42 @@ class SegmentsMatcher(Matcher):
         found = [name] if name in self._exact else []
         if not self._root.children:
             return found
-        segments = name.split(".")
-        last = len(segments)
+        reached = _with_hashes([self._root])
+        for segment in name.split("."):
+            following: list[_Node] = []
+            for node in reached:
+                if node.absorbs:
+                    following.append(node)
+                children = node.children
+                literal = children.get(segment)
+                if literal is not None:
+                    following.append(literal)
+                star = children.get(ONE)
+                if star is not None:
+                    following.append(star)
+            if not following:
+                return found
+            reached = _with_hashes(following)
         matched: set[str] = set()
-        seen: set[tuple[int, int]] = set()  # (node id, position): '#' can reach one twice
-        stack = [(self._root, 0)]
-        while stack:
-            node, position = stack.pop()
-            key = (id(node), position)
-            if key in seen:
-                continue
-            seen.add(key)
-            children = node.children
-            hash_node = children.get(ANY)
-            if hash_node is not None:
-                stack.extend((hash_node, p) for p in range(position, last + 1))
-            if position == last:
-                matched.update(node.patterns)
-                continue
-            literal = children.get(segments[position])
-            if literal is not None:
-                stack.append((literal, position + 1))
-            star = children.get(ONE)
-            if star is not None:
-                stack.append((star, position + 1))
+        for node in reached:
+            matched.update(node.patterns)
         found.extend(matched)
         return found
+
+
+def _with_hashes(nodes: list[_Node]) -> list[_Node]:
+    """``nodes`` and the ``#`` nodes under them (``#`` may take zero segments), each once."""
+    seen: dict[int, _Node] = {}
+    stack = nodes
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen[id(node)] = node
+        hash_node = node.children.get(ANY)
+        if hash_node is not None:
+            stack.append(hash_node)
+    return list(seen.values())
 
 
 @hookimpl

@@ -10,10 +10,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..errors import DecodeError, EncodeError
+from ..errors import ConfigurationError, DecodeError, EncodeError
 
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 128
+# The decode budget of one frame. An empty array or map costs one byte on the wire
+# and 56-232 bytes decoded: containers are what amplifies, so they have a budget of
+# their own; items (every value and map key, containers included) bound the rest.
+DEFAULT_MAX_ITEMS = 1_000_000
+DEFAULT_MAX_CONTAINERS = 100_000
 
 
 class Serializer(ABC):
@@ -23,16 +28,54 @@ class Serializer(ABC):
     ``loads`` for one value; frames, size limits and error wrapping live here once.
     ``loads`` may raise anything on bad input: it is turned into a
     :class:`DecodeError` naming the frame.
+
+    The decode budget: ``loads`` must refuse a frame holding more than ``max_items``
+    items (values and map keys, containers included) or more than ``max_containers``
+    arrays, maps, sets and tags, before building them (:meth:`check_budget` raises
+    the error), so that no frame costs more than a small multiple of its size.
     """
 
     name: ClassVar[str]
     content_type: ClassVar[str]
 
     def __init__(
-        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_depth: int = DEFAULT_MAX_DEPTH
+        self,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_containers: int = DEFAULT_MAX_CONTAINERS,
     ) -> None:
+        for key, value in (
+            ("max_frame_size", max_frame_size),
+            ("max_depth", max_depth),
+            ("max_items", max_items),
+            ("max_containers", max_containers),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(
+                    f"serializer option {key!r} must be a positive integer, not {value!r}"
+                )
         self.max_frame_size = max_frame_size
         self.max_depth = max_depth
+        self.max_items = max_items
+        self.max_containers = max_containers
+
+    def check_budget(self, items: int, containers: int, *, at_least: bool = False) -> None:
+        """Raise :class:`DecodeError` if a frame's counts are over the decode budget.
+
+        ``at_least``: the counts are those found before decoding stopped."""
+        some = "at least " if at_least else ""
+        if containers > self.max_containers:
+            raise DecodeError(
+                f"{some}{containers} arrays/maps/tags, over the limit max_containers="
+                f"{self.max_containers}"
+            )
+        if items > self.max_items:
+            raise DecodeError(
+                f"{some}{items} items (values and map keys), over the limit max_items="
+                f"{self.max_items}"
+            )
 
     @abstractmethod
     def dumps(self, value: Any) -> bytes:

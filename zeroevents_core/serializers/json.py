@@ -7,26 +7,45 @@ settings writes the same bytes, except for floats and U+2028/U+2029, which
 
 Decoding is bounded: a frame nested deeper than ``max_depth`` is a
 :class:`~zeroevents_core.DecodeError`, found before the parser recurses (see
-:func:`check_json_depth`), so a hostile ``[[[[...`` never reaches a ``RecursionError``.
+:func:`check_json_depth`), so a hostile ``[[[[...`` never reaches a ``RecursionError``;
+a frame over the decode budget (``max_items``, ``max_containers``) is one before it is
+parsed (see :func:`check_json_limits`).
+
+Decoding is strict where the stdlib is lenient, as orjson is: numbers must be finite
+(``1e999`` would be ``inf``) and strings must not hold lone surrogates (``"\\ud800"``).
+Both can only come from a few shapes of text, looked for with C-level scans
+(:func:`_needs_strict_decoding`); only frames that have one are decoded with the checks.
 """
 
 from __future__ import annotations
 
 import json
 import json.scanner
+import math
 from itertools import accumulate
 from typing import Any, cast
 
 from ..errors import DecodeError
 from ..hookspecs import hookimpl
-from . import DEFAULT_MAX_FRAME_SIZE, Serializer
+from . import Serializer
 from .php_floats import php_json
 
-# translate() deletes these bytes, keeping brackets and quotes.
+# translate() deletes these bytes, keeping brackets and quotes (and separators).
 _NOT_BRACKETS_OR_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}",:')
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
+# Digits as "0", exponent marks as "e", the rest as spaces, and "+" deleted: a float
+# can overflow to infinity only with a 3-digit exponent ("e000") or a run of 200
+# digits or more (200 digits and a 2-digit exponent stay below 1e300).
+_NUMBER_SHAPE = bytes(
+    0x30 if 0x30 <= c <= 0x39 else 0x65 if c in b"eE" else 0x20 for c in range(256)
+)
+_THREE_DIGIT_EXPONENT = b"e000"
+_LONG_RUN = b"0" * 200
+# Lone surrogates come only from \\u escapes of D800-DFFF.
+_SURROGATE_ESCAPES = tuple(b"\\ud" + bytes([c]) for c in b"89abcdef")  # in lowercase
 
 
 def json_depth(frame: bytes) -> int:
@@ -40,9 +59,14 @@ def json_depth(frame: bytes) -> int:
     about as long as ``json.loads`` itself, which is why :func:`check_json_depth`
     calls it only when a frame has more opening brackets than the limit.
     """
-    unescaped = frame.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside = b"".join(unescaped.translate(None, _NOT_BRACKETS_OR_QUOTES).split(b'"')[::2])
+    outside = _outside_strings(frame, _NOT_BRACKETS_OR_QUOTES)
     return max(accumulate(map(_STEP.__getitem__, outside)), default=0)
+
+
+def _outside_strings(frame: bytes, delete: bytes) -> bytes:
+    """The bytes of ``frame`` outside its strings, less ``delete`` (which keeps quotes)."""
+    unescaped = frame.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(unescaped.translate(None, delete).split(b'"')[::2])
 
 
 def check_json_depth(frame: bytes, max_depth: int) -> None:
@@ -54,6 +78,60 @@ def check_json_depth(frame: bytes, max_depth: int) -> None:
     """
     if frame.count(b"[") + frame.count(b"{") > max_depth and json_depth(frame) > max_depth:
         raise DecodeError(f"arrays/objects nest deeper than the limit of {max_depth}")
+
+
+def check_json_limits(frame: bytes, serializer: Serializer) -> None:
+    """Raise :class:`DecodeError` if ``frame`` nests deeper than ``max_depth`` or is over
+    the decode budget, before it is parsed.
+
+    Items are counted as 1 + commas + colons + containers outside strings (exact but
+    for each empty container, counted as holding one item). The common frame costs two
+    ``bytes.count`` scans: it has fewer bytes than ``max_items`` and no more opening
+    brackets than ``max_depth`` and ``max_containers``.
+    """
+    opening = frame.count(b"[") + frame.count(b"{")
+    if opening > serializer.max_containers or len(frame) >= serializer.max_items:
+        # First, as it is cheaper than measuring the depth of many containers.
+        outside = _outside_strings(frame, _NOT_STRUCTURE)
+        containers = outside.count(b"[") + outside.count(b"{")
+        items = 1 + containers + outside.count(b",") + outside.count(b":")
+        serializer.check_budget(items, containers)
+    max_depth = serializer.max_depth
+    if opening > max_depth and json_depth(frame) > max_depth:
+        raise DecodeError(f"arrays/objects nest deeper than the limit of {max_depth}")
+
+
+def _needs_strict_decoding(frame: bytes) -> bool:
+    """Whether ``frame`` may hold a number that overflows or a lone surrogate escape
+    (one C-level translation and two searches, and a memchr: most frames have neither)."""
+    shape = frame.translate(_NUMBER_SHAPE, b"+")
+    if _THREE_DIGIT_EXPONENT in shape or (len(shape) >= 200 and _LONG_RUN in shape):
+        return True
+    if b"\\" in frame:  # one byte: a memchr, where a longer needle costs a search
+        lowered = frame.lower()
+        return any(escape in lowered for escape in _SURROGATE_ESCAPES)
+    return False
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value in (math.inf, -math.inf):
+        raise DecodeError(f"number {_short(literal)} is out of range (JSON numbers must be finite)")
+    return value
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    # The encoder walks every string in C; UTF-8 cannot encode a lone surrogate.
+    try:
+        json.dumps(value, ensure_ascii=False, check_circular=False).encode()
+    except UnicodeEncodeError as exc:
+        raise DecodeError(
+            f"a string holds a lone surrogate {exc.object[exc.start : exc.end]!r}"
+        ) from None
 
 
 def _refuse_constant(name: str) -> Any:
@@ -70,10 +148,8 @@ class JsonSerializer(Serializer):
     name = "json"
     content_type = "application/json"
 
-    def __init__(
-        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_depth: int = PHP_JSON_MAX_DEPTH
-    ) -> None:
-        super().__init__(max_frame_size=max_frame_size, max_depth=max_depth)
+    def __init__(self, *, max_depth: int = PHP_JSON_MAX_DEPTH, **options: Any) -> None:
+        super().__init__(max_depth=max_depth, **options)
 
     _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
@@ -83,6 +159,9 @@ class JsonSerializer(Serializer):
     # What JSONDecoder.decode calls (typeshed types its argument too narrowly).
     _scan = json.scanner.make_scanner(cast(Any, _decoder))
     _decode = _decoder.decode
+    _decode_strictly = json.JSONDecoder(
+        parse_constant=_refuse_constant, parse_float=_finite_float
+    ).decode
 
     def dumps(self, value: Any) -> bytes:
         return php_json(self._encode(value)).encode()
@@ -91,8 +170,12 @@ class JsonSerializer(Serializer):
         if not frame:
             # What PHP sends when json_encode fails; its json_decode reads it as null.
             return None
-        check_json_depth(frame, self.max_depth)
+        check_json_limits(frame, self)
         text = frame.decode()
+        if _needs_strict_decoding(frame):
+            value = self._decode_strictly(text)
+            _refuse_lone_surrogates(value)
+            return value
         try:
             value, end = self._scan(text, 0)
             if end == len(text):

@@ -54,6 +54,11 @@ class Transport(ABC):
     supports_async: ClassVar[bool] = False
     defaults: ClassVar[Mapping[str, Any]] = {}
 
+    @classmethod
+    def describe(cls) -> str:
+        """One line for ``zeroevents plugins``: the backend's version and abilities."""
+        return ""
+
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """Check and normalise the transport's own options (already merged over
         ``defaults``); raise :class:`ConfigurationError` naming the key."""
@@ -82,10 +87,10 @@ class Transport(ABC):
         ``sockets`` (opened by :meth:`open_async_socket`)."""
         raise ConfigurationError(f"transport {self.name!r} has no asyncio sockets")
 
-    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
+    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> int | None:
         """Close an asyncio socket, flushing queued sends as its options say, without
         blocking the event loop for long (default: :meth:`close_socket`)."""
-        self.close_socket(socket, options)
+        return self.close_socket(socket, options)
 
     @abstractmethod
     def poller(self, sockets: Sequence[Any], wakeup_fd: int | None) -> Callable[[int], list[Any]]:
@@ -95,5 +100,6 @@ class Transport(ABC):
         ready sockets."""
 
     @abstractmethod
-    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
-        """Close a socket this transport opened, flushing queued sends as its options say."""
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int | None:
+        """Close a socket this transport opened, flushing queued sends as its options say;
+        return how many events sent may not have been delivered (None: unknown)."""

@@ -19,16 +19,24 @@ from . import Message
 if TYPE_CHECKING:
     # Only types: importing the package must not load jsonschema.
     from ..schemas import SchemaFailure, SchemaRegistry
+    from ..security import Rights
 
 CONFIRMED = "zeroevents.confirmed"
 # Sent by a closing sender and always confirmed by the receiver (not fired there):
 # once the reply is back, every event sent before it has left the receiver's queue.
 FLUSH = "zeroevents.flush"
+# A receiver's answer to a sender whose handshake says it speaks the barrier (not fired).
+HELLO = "zeroevents.hello"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
 SCHEMA_ERROR = "zeroevents.schema.error"
 # Library traffic, never checked against contracts.
-RESERVED = frozenset({CONFIRMED, FLUSH})
+RESERVED = frozenset({CONFIRMED, FLUSH, HELLO})
+
+# Limits on a received message, checked before anything of it is decoded (the
+# options ``max_name_bytes`` and ``max_frames``; docs/configuration.md).
+DEFAULT_MAX_NAME_BYTES = 255
+DEFAULT_MAX_FRAMES = 64
 
 
 def is_confirmation(reply: Message, event: str) -> bool:
@@ -66,7 +74,14 @@ class EventCodec:
     _accept: frozenset[str]
     confirmed: bool
     routes_replies: bool  # whether frame 0 on the wire is the peer's address
+    can_reply: bool = True  # whether a received event can be answered (confirmed, flush)
     schemas: SchemaRegistry | None  # contracts checked on send and on receive
+    max_name_bytes: int = DEFAULT_MAX_NAME_BYTES  # of frame 0, the event name
+    max_frames: int = DEFAULT_MAX_FRAMES  # of one event, the name included, no address
+    # On links that authenticate peers: the last received message's sender, and
+    # what each sender may fire (see zeroevents_core.security).
+    sender: str | None = None
+    rights: Rights | None = None
 
     def _init_codec(
         self,
@@ -126,6 +141,9 @@ class EventCodec:
 
     def decode(self, frames: Sequence[bytes]) -> tuple[str, list[Any]]:
         """``(event, payload)`` from the frames of one event (no address frame)."""
+        # Two comparisons on the hot path; which limit and by how much, off it.
+        if len(frames) > self.max_frames or (frames and len(frames[0]) > self.max_name_bytes):
+            raise self._over_limit(frames)
         try:
             event = frames[0].decode()
             if not event:
@@ -133,6 +151,21 @@ class EventCodec:
             return event, self._serializer.unserialize(frames[1:])
         except (IndexError, UnicodeDecodeError, DecodeError) as exc:
             raise self._locate(exc) from None
+
+    def _over_limit(self, frames: Sequence[bytes]) -> DecodeError:
+        # Frame indexes as on the wire: the first frame past the limit, or the name.
+        offset = 1 if self.routes_replies else 0
+        if len(frames) > self.max_frames:
+            return DecodeError(
+                f"{len(frames)} frames is over the limit of {self.max_frames} frames "
+                "per event (option 'max_frames')",
+                frame=offset + self.max_frames,
+            )
+        return DecodeError(
+            f"event name of {len(frames[0])} bytes is over the limit of "
+            f"{self.max_name_bytes} bytes (option 'max_name_bytes')",
+            frame=offset,
+        )
 
     def _locate(self, exc: Exception) -> DecodeError:
         # The DecodeError for a failed decode, with the frame index as on the wire.
@@ -156,4 +189,7 @@ class EventCodec:
         return Message(event, payload)
 
     def needs_confirmation(self, event: str) -> bool:
-        return (self.confirmed or event == FLUSH) and event != CONFIRMED
+        # A flush barrier is answered where an answer can go (not on a PULL).
+        return event not in (CONFIRMED, HELLO) and (
+            self.confirmed or (event == FLUSH and self.can_reply)
+        )

@@ -8,8 +8,9 @@ cheaper than ``send_multipart``/``recv_multipart``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import os
+import logging
 import re
 import threading
 import time
@@ -18,19 +19,26 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import zmq
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, DecodeError
 from ..hookspecs import hookimpl
+from ..security import Rights
 from ..serializers import Serializer
 from . import Message, Transport
 from .codec import (
     CONFIRMED,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_NAME_BYTES,
     FLUSH,
     PULL_ERROR,
     PUSH_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     EventCodec,
     is_confirmation,
 )
+from .zmq_barrier import LOOK_AGAIN_MS, Barrier
+from .zmq_monitor import Handshakes
+from .zmq_security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -40,11 +48,17 @@ SNDMORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
 RCVMORE = int(zmq.RCVMORE)
 ROUTER = int(zmq.ROUTER)
+# Socket types that can answer what they receive (confirmations, the flush barrier).
+_ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
 # The hot path calls the compiled methods directly: pyzmq's Python-level send
 # wrapper (routing ids, groups) costs as much as the send itself for small frames.
 _send = zmq.backend.Socket.send
 _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get
+
+log = logging.getLogger("zeroevents_core.transports")
+# Hellos a pull() skips before it reports that no event came.
+HELLOS_SKIPPED = 64
 
 
 def _default_dispatcher() -> Dispatcher:
@@ -78,7 +92,13 @@ class ZmqEventCodec(EventCodec):
     schemas: SchemaRegistry | None
     confirmed: bool
     routes_replies: bool
+    can_reply: bool
     has_sent: bool = False
+    barrier: Barrier
+    handshakes: Handshakes | None = None  # set by the transport, which watches what it opens
+    # CURVE server sockets read each message's sender (libzmq's User-Id).
+    identified: bool = False
+    zap: bytes | None = None
 
     def _init_event_socket(
         self,
@@ -95,11 +115,27 @@ class ZmqEventCodec(EventCodec):
         context._add_socket(self)
         try:
             self._init_codec(serializer, confirmed, accept, schemas)
+            # libzmq refuses a larger frame from its length header, before receiving
+            # it: no frame the serializer would refuse is ever received whole.
+            self.set(zmq.MAXMSGSIZE, self._serializer.max_frame_size)  # type: ignore[attr-defined]
         except BaseException:
             self.close(linger=0)  # type: ignore[attr-defined]
             raise
         self._dispatcher = dispatcher
         self.routes_replies = socket_type == ROUTER
+        self.can_reply = socket_type in _ANSWERING
+        self.barrier = Barrier()
+
+    def confirm_undecodable(self, frames: Sequence[bytes]) -> list[bytes]:
+        """The confirmation of a message that cannot be decoded, as the original sends
+        it (it confirms every message it takes from the wire, with the name as received)."""
+        address = bytes(frames[0]) if self.routes_replies else None
+        names = frames[1:2] if self.routes_replies else frames[:1]
+        name = bytes(names[0]).decode("utf-8", "replace") if names else ""
+        reply = self.encode(CONFIRMED, [name])
+        if address is not None:
+            reply.insert(0, address)
+        return reply
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -121,7 +157,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
     """
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
-    _sending: threading.Lock
+    _sending: threading.RLock
 
     def __init__(
         self,
@@ -135,7 +171,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         schemas: SchemaRegistry | None = None,
     ) -> None:
         super().__init__(context, socket_type)
-        self._sending = threading.Lock()
+        # Reentrant: negotiated_flush (receiving hellos) calls flush under it.
+        self._sending = threading.RLock()
         self._init_event_socket(
             context, socket_type, serializer, confirmed, dispatcher, accept, schemas
         )
@@ -149,6 +186,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     def recv_frames(self, flags: int = 0) -> list[bytes]:
         """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
+        if self.identified:
+            return self._recv_identified(flags)
         frames: list[bytes] = [_recv(self, flags)]
         while _get(self, RCVMORE):
             frames.append(_recv(self))
@@ -156,10 +195,30 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
+        barrier = self.barrier
         try:
+            if barrier.due:  # the first message after a wait: greet a zeroevents sender
+                return self._recv_greeting(NOBLOCK)
             return self.recv_frames(NOBLOCK)
         except zmq.Again:
+            barrier.due = True
             return None
+
+    def _recv_identified(self, flags: int) -> list[bytes]:
+        parts = self.recv_multipart(flags, copy=False)
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        frames = [part.bytes for part in parts]
+        if self.barrier.due:
+            self.barrier.greet(self, frames, parts[-1])
+        return frames
+
+    def _recv_greeting(self, flags: int = 0) -> list[bytes]:
+        # Receive one message, looking at its handshake metadata (Barrier.greet).
+        if self.identified:
+            self.barrier.due = True
+            return self._recv_identified(flags)
+        return self.barrier.recv_greeting(self, flags)
 
     def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
         """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
@@ -180,17 +239,22 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             frames = self.encode(event, payload)
             if address is not None:
                 frames.insert(0, address)
-            try:
-                for frame in frames[:-1]:
-                    _send(self, frame, SNDMORE)
-                _send(self, frames[-1])
-                if not self.has_sent:
-                    self.has_sent = True
-                if self.confirmed and event != CONFIRMED:
-                    return self._await_confirmation(event)
-                return True
-            except zmq.ZMQError:
-                pass
+            handshakes = self.handshakes
+            # A peer refused this socket type: what is sent there waits for ever.
+            blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
+            if not blocked:
+                try:
+                    for frame in frames[:-1]:
+                        _send(self, frame, SNDMORE)
+                    _send(self, frames[-1])
+                    self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
+                    if not self.has_sent:
+                        self.has_sent = True
+                    if self.confirmed and event != CONFIRMED:
+                        return self._await_confirmation(event)
+                    return True
+                except zmq.ZMQError:
+                    pass
         # Outside the lock: a listener of the error may push on this socket again.
         return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
 
@@ -202,6 +266,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             reply = self.message(self.recv_frames())
             if is_confirmation(reply, event):
                 return reply
+            self.barrier.hear(reply)
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
 
@@ -241,6 +306,33 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         with sending:
             super().close(linger)
 
+    @_locked
+    def negotiated_flush(
+        self, connect: Collection[str], hello_timeout_ms: int, timeout_ms: int
+    ) -> bool | None:
+        """The barrier of :meth:`flush`, sent only when every peer that is up said, in
+        answer to this socket's handshake, that it speaks it (``zeroevents.hello``).
+
+        Waits for the handshakes with ``connect`` and for the hellos, up to
+        ``hello_timeout_ms``, then up to ``timeout_ms`` for the confirmations. Returns
+        whether they came; None when the barrier was not sent (a peer that does not
+        speak it, such as the PHP original, or no peer at all, or a socket type
+        without a reply path).
+        """
+        barrier, handshakes = self.barrier, self.handshakes
+        deadline = time.monotonic() + hello_timeout_ms / 1000
+        if handshakes is None or self.type not in _REPLY_PATH:
+            return None
+        handshakes.wait(connect, deadline)
+        while True:  # bounded by the deadline
+            peers = barrier.speaking(self, handshakes.live)
+            left = int((deadline - time.monotonic()) * 1000)
+            if peers:
+                return self.flush(timeout_ms, peers)
+            if left <= 0:
+                return None
+            self.poll(min(left, LOOK_AGAIN_MS), zmq.POLLIN)  # a hello, or look again
+
     def pull(self) -> Any:
         """Receive one event as a :class:`Message`, confirming it in confirmed mode.
 
@@ -250,11 +342,21 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         with ``zeroevents.schema.error`` (event, payload, failures, address). A message
         that cannot be decoded raises :class:`DecodeError`.
         """
-        try:
-            frames = self.recv_frames()
-        except zmq.Again:
+        for _ in range(HELLOS_SKIPPED):
+            try:
+                frames = self._recv_greeting()
+            except zmq.Again:
+                return self.dispatcher.until(PULL_ERROR, self)
+            try:
+                message = self.message(frames)
+            except DecodeError:
+                if self.confirmed:  # confirmed as the original confirms: taken from the wire
+                    self.send_frames(self.confirm_undecodable(frames))
+                raise
+            if not self.barrier.hear(message):
+                break
+        else:
             return self.dispatcher.until(PULL_ERROR, self)
-        message = self.message(frames)
         self.confirm(message)
         failures = self.check_incoming(message)
         if failures:
@@ -272,6 +374,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         message = self.pull()
         if not isinstance(message, Message):
             return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
         target = dispatcher if dispatcher is not None else self.dispatcher
         return target.until(message.event, *message.payload)
 
@@ -280,8 +384,13 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
 SOCKET_TYPES = {
     name: int(getattr(zmq, name))
-    for name in ("PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
-}
+    for name in (
+        "PAIR", "PUB", "SUB", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB", "REQ", "REP"
+    )
+}  # fmt: skip
+# Lockstep sockets: each message is answered before the next, so only confirmed mode
+# (each push waits for its confirmation, each receipt is confirmed) fits them.
+_LOCKSTEP = frozenset({int(zmq.REQ), int(zmq.REP)})
 # Socket types whose peer can answer, so that a closing sender can wait for a barrier.
 _REPLY_PATH = frozenset({zmq.DEALER, zmq.PAIR})
 _ENDPOINT = re.compile(r"^(tcp|ipc|inproc|pgm|epgm|ws|wss|vmci)://(?P<address>.+)$")
@@ -372,10 +481,6 @@ def subscriptions_of(value: Any, socket_type: int) -> list[str | bytes]:
     return list(prefixes)
 
 
-def _ipc_path(endpoint: str) -> str | None:
-    return endpoint[len("ipc://") :] if endpoint.startswith("ipc://") else None
-
-
 # Contexts: a persistent one per thread count is shared by the whole process.
 _persistent: dict[int, zmq.Context[Any]] = {}
 _persistent_lock = threading.Lock()
@@ -406,7 +511,21 @@ class ZmqTransport(Transport):
         "subscribe": None,
         "ipc_mode": 0o600,
         "flush_on_close": True,
+        "flush_timeout_ms": 2000,
+        "hello_timeout_ms": 50,
+        "max_name_bytes": DEFAULT_MAX_NAME_BYTES,
+        "max_frames": DEFAULT_MAX_FRAMES,
+        # ZeroMQ MAXMSGSIZE; None: the serializer's max_frame_size (16 MiB by default).
+        "max_frame_bytes": None,
+        "security": None,
     }
+
+    @classmethod
+    def describe(cls) -> str:
+        curve = "CURVE available" if zmq.has("curve") else "no CURVE"
+        if zmq.zmq_version_info() < SAFE_LIBZMQ:
+            curve += " but refused: older than 4.3.2 (CVE-2019-13132)"
+        return f"libzmq {zmq.zmq_version()}, pyzmq {zmq.pyzmq_version()}, {curve}"
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         checked = dict(options)
@@ -414,6 +533,12 @@ class ZmqTransport(Transport):
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ConfigurationError(f"option 'threads': expected an int >= 1, got {threads!r}")
         checked["socket_type"] = socket_type_of(checked["socket_type"])
+        if checked["socket_type"] in _LOCKSTEP and not checked["confirmed"]:
+            raise ConfigurationError(
+                "option 'socket_type': REQ and REP answer each message before the next "
+                "one, so they need 'confirmed': True (each push then waits for its "
+                "confirmation, as a REQ waits for its reply); or use DEALER and ROUTER"
+            )
         socket_options = checked["socket_options"]
         if not isinstance(socket_options, Mapping):
             raise ConfigurationError(
@@ -423,12 +548,34 @@ class ZmqTransport(Transport):
             option: socket_option_value(option, v)
             for option, v in ((socket_option_of(k), v) for k, v in socket_options.items())
         }
+        if zmq.MAXMSGSIZE in checked["socket_options"]:
+            raise ConfigurationError(
+                "option 'socket_options': MAXMSGSIZE is set by the option 'max_frame_bytes'"
+            )
+        for key in ("max_name_bytes", "max_frames", "max_frame_bytes"):
+            limit = checked[key]
+            if limit is None and key == "max_frame_bytes":
+                continue
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {limit!r}")
         checked["bind"] = endpoints_of("bind", checked["bind"])
         checked["connect"] = endpoints_of("connect", checked["connect"])
         checked["subscribe"] = subscriptions_of(checked["subscribe"], checked["socket_type"])
+        for key in ("flush_timeout_ms", "hello_timeout_ms"):
+            value = checked[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigurationError(
+                    f"option {key!r}: expected milliseconds, an int >= 0, got {value!r}"
+                )
         mode = checked["ipc_mode"]
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
+        checked["security"] = security_of(checked["security"], "glob")
+        if not checked["bind"] and not checked["connect"]:
+            raise ConfigurationError(
+                "options 'bind' and 'connect' are both empty: give an endpoint to bind "
+                "(a service, usually) or to connect to, e.g. {'connect': 'tcp://127.0.0.1:5555'}"
+            )
         return checked
 
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
@@ -444,17 +591,29 @@ class ZmqTransport(Transport):
 
         return ZmqAsyncPoller(sockets)
 
-    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
-        if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
-            linger = int(socket.get(zmq.LINGER))
-            await socket.flush(linger, peers=max(1, len(options["connect"])))
-        context = socket.context
-        socket.close()
-        if not options["is_persistent"]:
-            # term() waits for queued sends (up to LINGER): not on the loop's thread.
-            import asyncio
+    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        import asyncio  # asyncio loaded only by those who use it
 
-            await asyncio.to_thread(context.term)
+        undelivered = 0
+        handshakes, barrier = socket.handshakes, socket.barrier
+        if barrier.sent:
+            deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
+            if handshakes is not None:
+                await asyncio.to_thread(handshakes.wait, options["connect"], deadline)
+            flushed = None
+            while options["flush_on_close"] and socket.type in _REPLY_PATH and handshakes:
+                peers = barrier.speaking(socket, handshakes.live)
+                if peers:
+                    flushed = await socket.flush(options["flush_timeout_ms"], peers)
+                if peers or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(LOOK_AGAIN_MS / 1000)
+            undelivered = self._report(socket, options, flushed)
+        if handshakes is not None:
+            handshakes.close()
+        # term() waits for queued sends (up to LINGER): not on the loop's thread.
+        await asyncio.to_thread(_close, socket, options)
+        return undelivered
 
     def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         context = _context(options["threads"], options["is_persistent"])
@@ -467,27 +626,49 @@ class ZmqTransport(Transport):
             accept=options["accept"],
             schemas=options["schemas"],
         )
+        socket.max_name_bytes = options["max_name_bytes"]
+        socket.max_frames = options["max_frames"]
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
+            # Before the user's options, which may replace it (then no barrier). A
+            # libzmq older than 4.3 has no METADATA: no barrier, as toward the original.
+            with contextlib.suppress(zmq.ZMQError):
+                socket.set(zmq.METADATA, socket.barrier.metadata())
+            socket.handshakes = Handshakes(
+                socket, options["socket_type"], options["connect"], options["security"] is None
+            )
+            if options["max_frame_bytes"] is not None:
+                socket.set(zmq.MAXMSGSIZE, options["max_frame_bytes"])
+            if options["socket_type"] == zmq.REQ:
+                # A confirmation that timed out must not wedge the socket: a new
+                # request may go, and a late reply to the old one is told apart.
+                socket.set(zmq.REQ_RELAXED, 1)
+                socket.set(zmq.REQ_CORRELATE, 1)
             for option, value in options["socket_options"].items():
                 socket.set(option, value.encode() if isinstance(value, str) else value)
             for prefix in options["subscribe"]:
                 socket.set(zmq.SUBSCRIBE, prefix.encode() if isinstance(prefix, str) else prefix)
+            curve = options["security"]
+            if curve is not None:
+                step = "set up CURVE"
+                where = ", ".join([*options["bind"], *options["connect"]])
+                socket.zap = secure(socket, curve, where)
+                socket.identified = curve.is_server
+                if curve.rights is not None:
+                    # Read with the patterns' own matcher: the service's dispatcher's.
+                    socket.rights = Rights(
+                        curve.rights.source, dispatcher.matcher.name, key="security.rights"
+                    )
             for endpoint in options["bind"]:
                 step = f"bind {endpoint}"
-                socket.bind(endpoint)
-                # The bound path, not the given one: ipc://* makes up a file name;
-                # an abstract socket (ipc://@name) has no file to protect.
-                path = _ipc_path(socket.get(zmq.LAST_ENDPOINT).decode())
-                if path is not None and not path.startswith("@"):
-                    os.chmod(path, options["ipc_mode"])
+                bind_private(socket, endpoint, options["ipc_mode"])
             for endpoint in options["connect"]:
                 step = f"connect {endpoint}"
                 socket.connect(endpoint)
         except (zmq.ZMQError, OSError) as exc:
-            socket.close(linger=0)
-            if not options["is_persistent"]:
-                context.term()
+            if socket.handshakes is not None:
+                socket.handshakes.close()
+            _close(socket, options, linger=0)
             raise ConfigurationError(f"cannot {step}: {exc}") from exc
         return socket
 
@@ -500,18 +681,69 @@ class ZmqTransport(Transport):
 
         def poll(timeout_ms: int) -> list[Any]:
             ready = poller.poll(None if timeout_ms < 0 else timeout_ms)
-            return [socket for socket, _ in ready if socket != wakeup_fd]
+            found = [socket for socket, _ in ready if socket != wakeup_fd]
+            for socket in found:
+                socket.barrier.due = True  # greet a sender that joined a busy socket
+            return found
 
         return poll
 
-    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> None:
-        if options["flush_on_close"] and socket.has_sent and socket.type in _REPLY_PATH:
-            linger = int(socket.get(zmq.LINGER))
-            socket.flush(linger, peers=max(1, len(options["connect"])))
-        context = socket.context
-        socket.close()
-        if not options["is_persistent"]:
-            context.term()
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        """Close ``socket`` behind the flush barrier where every peer speaks it; return
+        how many of the events it sent may not have been delivered (logged)."""
+        undelivered = 0
+        barrier, handshakes = socket.barrier, socket.handshakes
+        if barrier.sent:
+            if handshakes is not None:  # a sender closing at once: its handshake under way
+                deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
+                handshakes.wait(options["connect"], deadline)
+            flushed = None
+            if options["flush_on_close"]:
+                flushed = socket.negotiated_flush(
+                    options["connect"], options["hello_timeout_ms"], options["flush_timeout_ms"]
+                )
+            undelivered = self._report(socket, options, flushed)
+        if handshakes is not None:
+            handshakes.close()
+        _close(socket, options)
+        return undelivered
+
+    @staticmethod
+    def _report(socket: Any, options: Mapping[str, Any], flushed: bool | None) -> int:
+        """The events of a closing socket that may not have been delivered, and why (logged).
+        ``flushed``: whether the barrier was confirmed; None: it was not sent."""
+        handshakes = socket.handshakes
+        if flushed is False:
+            why = f"the flush barrier was not confirmed within {options['flush_timeout_ms']} ms"
+        elif flushed or handshakes is None:
+            return 0
+        elif handshakes.blocked():
+            why = str(handshakes.first_failure())
+        elif not handshakes.succeeded:
+            why = "no peer was reached"
+        else:
+            return 0
+        where = ", ".join([*options["bind"], *options["connect"]])
+        sent = int(socket.barrier.sent)
+        log.warning(
+            "closing the %s socket on %s: %d event%s sent may not have been delivered: %s",
+            zmq.SocketType(socket.type).name,
+            where,
+            sent,
+            "s" * (sent != 1),
+            why,
+        )
+        return sent
+
+
+def _close(socket: Any, options: Mapping[str, Any], linger: int | None = None) -> None:
+    """Close ``socket``, then its ZAP handler's share, then a private context."""
+    context = socket.context
+    socket.close(linger=linger)
+    if socket.zap is not None:
+        ZapHandler.release(context, socket.zap)
+    if not options["is_persistent"]:
+        context.term()
 
 
 @hookimpl

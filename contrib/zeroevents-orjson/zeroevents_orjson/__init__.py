@@ -19,7 +19,8 @@ whichever JSON serializer each end uses:
   encoded again by the core encoder, which refuses them (no silent loss);
 * orjson reads integers beyond 64 bits as floats: a frame with a run of 20 digits
   is decoded by the core decoder, which keeps them exact;
-* nesting up to 511 and the empty frame (read as null) as the core, like PHP;
+* nesting up to 511, the decode budget and the empty frame (read as null) as the core;
+* non-finite numbers (``1e999``) and lone surrogates are refused, by both;
 * floats and U+2028/U+2029 are rewritten as PHP writes them (``1.0`` as ``1``,
   ``1e25`` as ``1.0e+25``), as the core does;
 * datetimes and dataclasses are refused, as by the core (orjson would write them).
@@ -32,8 +33,7 @@ from typing import Any
 import orjson
 
 from zeroevents_core import Serializer, hookimpl
-from zeroevents_core.serializers import DEFAULT_MAX_FRAME_SIZE
-from zeroevents_core.serializers.json import PHP_JSON_MAX_DEPTH, JsonSerializer, check_json_depth
+from zeroevents_core.serializers.json import PHP_JSON_MAX_DEPTH, JsonSerializer, check_json_limits
 from zeroevents_core.serializers.php_floats import php_json_bytes
 
 __all__ = ["OrjsonSerializer"]
@@ -52,12 +52,9 @@ class OrjsonSerializer(Serializer):
     name = "orjson"
     content_type = "application/json"
 
-    _core = JsonSerializer()
-
-    def __init__(
-        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, max_depth: int = PHP_JSON_MAX_DEPTH
-    ) -> None:
-        super().__init__(max_frame_size=max_frame_size, max_depth=max_depth)
+    def __init__(self, *, max_depth: int = PHP_JSON_MAX_DEPTH, **options: Any) -> None:
+        super().__init__(max_depth=max_depth, **options)
+        self._core = JsonSerializer(max_depth=max_depth, **options)
 
     def dumps(self, value: Any) -> bytes:
         try:
@@ -71,7 +68,7 @@ class OrjsonSerializer(Serializer):
     def loads(self, frame: bytes) -> Any:
         if not frame:
             return None
-        check_json_depth(frame, self.max_depth)
+        check_json_limits(frame, self)
         if _TWENTY_DIGITS in frame.translate(_DIGITS_TO_ZERO):
             return self._core.loads(frame)
         return orjson.loads(frame)

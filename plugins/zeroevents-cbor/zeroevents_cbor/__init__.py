@@ -22,23 +22,42 @@ Tag policy on decoding (hostile frames must not build arbitrary objects):
 
 Also: map keys and set elements must be str or bytes (``strict_hashable_types``:
 integer or tuple keys could be chosen to collide and make decoding quadratic),
-nesting deeper than ``max_depth`` and frames over ``max_frame_size`` are refused.
+nesting deeper than ``max_depth`` and frames over ``max_frame_size`` are refused, so
+are bytes after the frame's value (a frame holds one value) and decimal fractions
+(tag 4) whose exponent is beyond ``max_decimal_exponent`` (``Decimal('1E+1000000000')``
+is 8 bytes and its ``int()`` a billion digits).
+
+The decode budget (``max_items``, ``max_containers``): a frame with more bytes that
+could start an array, a map or a tag than ``max_containers`` (or more bytes than
+``max_items``) has its headers counted first (:func:`count_items`, which stops at the
+first item over the budget) before cbor2 builds anything.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import cbor2
 
 from zeroevents_core import DecodeError, Serializer, hookimpl
 
-__all__ = ["DEFAULT_MAX_BIGNUM_BYTES", "REFUSED_TAGS", "CborSerializer"]
+__all__ = [
+    "DEFAULT_MAX_BIGNUM_BYTES",
+    "DEFAULT_MAX_DECIMAL_EXPONENT",
+    "REFUSED_TAGS",
+    "CborSerializer",
+    "count_items",
+]
 
 # 1024 bytes is 8192 bits, about 2466 decimal digits: still printable under Python's
 # default limit of 4300 digits for int/str conversion, as JSON's ints are.
 DEFAULT_MAX_BIGNUM_BYTES = 1024
+# As far as the digits of a bignum go: Decimal('1E+4300') still converts to an int
+# Python prints.
+DEFAULT_MAX_DECIMAL_EXPONENT = 4300
 
 REFUSED_TAGS: Mapping[int, str] = {
     5: "bigfloat",
@@ -74,6 +93,59 @@ def _self_described(value: Any, immutable: bool) -> Any:
     return value
 
 
+def _decimal(max_exponent: int) -> Callable[[Any, bool], Decimal]:
+    def decode(value: Any, immutable: bool) -> Decimal:
+        if not (isinstance(value, list | tuple) and len(value) == 2):
+            raise ValueError("a decimal fraction holds [exponent, mantissa]")
+        exponent, mantissa = value
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in value):
+            raise ValueError("a decimal fraction's exponent and mantissa are integers")
+        if abs(exponent) > max_exponent:
+            raise ValueError(
+                f"a decimal fraction's exponent {exponent} is beyond the limit "
+                f"max_decimal_exponent={max_exponent}"
+            )
+        sign, digits, own = Decimal(mantissa).as_tuple()
+        return Decimal((sign, digits, int(own) + exponent))
+
+    return decode
+
+
+# Bytes that may start an array (0x80-0x9f), a map (0xa0-0xbf) or a tag (0xc0-0xdb).
+_NOT_CONTAINER_HEADERS = bytes(b for b in range(256) if not 0x80 <= b <= 0xDB)
+_ARGUMENT_BYTES = {24: 1, 25: 2, 26: 4, 27: 8}
+# An array of two items, and the simple value "undefined" (rare in payloads).
+_PAIR, _SENTINEL = b"\x82", b"\xf7"
+
+
+def count_items(frame: bytes, max_items: int, max_containers: int) -> tuple[int, int]:
+    """``(items, containers)`` of the data items in ``frame`` (arrays, maps and tags are
+    containers; string chunks count as items), counted from their headers with no
+    recursion; counting stops as soon as either is over its limit."""
+    size = len(frame)
+    items = containers = 0
+    position = 0
+    while position < size and items <= max_items and containers <= max_containers:
+        initial = frame[position]
+        position += 1
+        if initial == 0xFF:  # the end of an indefinite-length item
+            continue
+        major, info = initial >> 5, initial & 0x1F
+        argument = info
+        if info in _ARGUMENT_BYTES:
+            width = _ARGUMENT_BYTES[info]
+            argument = int.from_bytes(frame[position : position + width], "big")
+            position += width
+        elif info > 27 and info != 31:
+            raise ValueError(f"reserved additional information {info} at byte {position - 1}")
+        items += 1
+        if major in (2, 3) and info != 31:  # a string's bytes are skipped whole
+            position += argument
+        elif major in (4, 5, 6):
+            containers += 1
+    return items, containers
+
+
 _CONTAINERS = (list, tuple, dict, set, frozenset, cbor2.CBORTag)
 
 
@@ -106,14 +178,22 @@ class CborSerializer(Serializer):
     name = "cbor"
     content_type = "application/cbor"
 
-    def __init__(self, *, max_bignum_bytes: int = DEFAULT_MAX_BIGNUM_BYTES, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_bignum_bytes: int = DEFAULT_MAX_BIGNUM_BYTES,
+        max_decimal_exponent: int = DEFAULT_MAX_DECIMAL_EXPONENT,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
         self.max_bignum_bytes = max_bignum_bytes
+        self.max_decimal_exponent = max_decimal_exponent
         decoders: dict[int, Callable[[Any, bool], Any]] = {
             tag: _refuse(tag, what) for tag, what in REFUSED_TAGS.items()
         }
         decoders[2] = _bignum(False, max_bignum_bytes)
         decoders[3] = _bignum(True, max_bignum_bytes)
+        decoders[4] = _decimal(max_decimal_exponent)
         decoders[55799] = _self_described
         self._semantic_decoders = decoders
 
@@ -126,10 +206,31 @@ class CborSerializer(Serializer):
         return cbor2.dumps(value)
 
     def loads(self, frame: bytes) -> Any:
+        size = len(frame)
+        # A frame has no more items than bytes, and no more containers than bytes that
+        # may open one: within the budget either way, the walk is skipped.
+        if size >= self.max_items or (
+            size > self.max_containers
+            and len(frame.translate(None, _NOT_CONTAINER_HEADERS)) > self.max_containers
+        ):
+            items, containers = count_items(frame, self.max_items, self.max_containers)
+            self.check_budget(items, containers, at_least=True)
+        if frame.endswith(_SENTINEL):
+            return self._decode_exactly(frame)
+        # cbor2.loads ignores bytes after the first data item. Decoded as the first of
+        # a two-item array whose second is the sentinel, the frame is one item exactly
+        # when the sentinel comes back second (a frame ending in the sentinel byte is
+        # decoded from a stream instead, which costs a third more).
+        pair = self._decode(_PAIR + frame + _SENTINEL, self.max_depth + 1)
+        if type(pair) is not list or len(pair) != 2 or pair[1] is not cbor2.undefined:
+            return self._decode_exactly(frame)  # to say where the value ends
+        return pair[0]
+
+    def _decode(self, data: bytes, max_depth: int) -> Any:
         try:
             return cbor2.loads(
-                frame,
-                max_depth=self.max_depth,
+                data,
+                max_depth=max_depth,
                 semantic_decoders=self._semantic_decoders,
                 strict_hashable_types=True,
             )
@@ -137,6 +238,26 @@ class CborSerializer(Serializer):
             # cbor2 says "error decoding semantic tag 35"; the reason is in the cause.
             cause = exc.__cause__
             raise DecodeError(f"{exc}: {cause}" if cause is not None else str(exc)) from exc
+
+    def _decode_exactly(self, frame: bytes) -> Any:
+        stream = io.BytesIO(frame)
+        try:
+            value = cbor2.CBORDecoder(
+                stream,
+                max_depth=self.max_depth,
+                semantic_decoders=self._semantic_decoders,
+                strict_hashable_types=True,
+            ).decode()
+        except cbor2.CBORDecodeError as exc:
+            cause = exc.__cause__
+            raise DecodeError(f"{exc}: {cause}" if cause is not None else str(exc)) from exc
+        end = stream.tell()
+        if end != len(frame):
+            raise DecodeError(
+                f"{len(frame) - end} bytes after the value, from byte {end} "
+                "(a frame holds one value)"
+            )
+        return value
 
 
 @hookimpl
