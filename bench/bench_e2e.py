@@ -146,9 +146,13 @@ class UnlockedEventSocket(EventSocket):
         frames = self.encode(event, payload)
         if address is not None:
             frames.insert(0, address)
+        handshakes = self.handshakes
+        if handshakes is not None and handshakes.failures and handshakes.blocked():
+            return False
         for frame in frames[:-1]:
             _send(self, frame, SNDMORE)
         _send(self, frames[-1])
+        self.barrier.sent += 1
         if not self.has_sent:
             self.has_sent = True
         return True
@@ -351,7 +355,14 @@ def round_trips(server: Callable[..., None], n: int, folder: str, raw: bool) -> 
         else:
             dispatcher = Dispatcher()
             listener = EventListener(
-                {"connect": endpoint, "socket_type": "DEALER", "confirmed": True}, dispatcher
+                # No barrier at close: the server has stopped on bench.stop.
+                {
+                    "connect": endpoint,
+                    "socket_type": "DEALER",
+                    "confirmed": True,
+                    "flush_on_close": False,
+                },
+                dispatcher,
             )
             socket = listener.socket()
             for _ in range(n):
