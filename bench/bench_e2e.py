@@ -1,6 +1,6 @@
 """End-to-end throughput and confirmed latency, beside raw pyzmq in the same run.
 
-    python bench/bench_e2e.py [--events N] [--repeats R] [--serializer NAME]
+    python bench/bench_e2e.py [--events N] [--repeats R] [--serializer NAME] [--security]
 
 Throughput: events per second from an ``EventListener`` in one process to a
 listener fired by an ``EventService`` in another, over ipc, one order dict per
@@ -15,6 +15,10 @@ code before the lock, kept here as ``UnlockedEventSocket``), in the same run: en
 end, and on the sender alone (ns per fire, the receiver draining raw).
 Target: within 5% of the unlocked figure.
 
+Security (``--security``, instead of the rest): the same pipeline over tcp on
+127.0.0.1, plain and with the ``security`` option (CURVE, an allow list of one key).
+Target: CURVE >= 0.85 x plain tcp.
+
 Latency: confirmed push round trips (DEALER -> ROUTER) against a raw DEALER/ROUTER
 ping-pong of the same frames. Target: p99 within 1.5 x raw.
 Figures are medians of the repeats; the consumer clocks first to last message.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import socket
 import statistics
 import sys
 import tempfile
@@ -62,7 +67,12 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def consume_zeroevents(
-    endpoint: str, n: int, serializer: str, out: Any, contracts: str | None = None
+    endpoint: str,
+    n: int,
+    serializer: str,
+    out: Any,
+    contracts: str | None = None,
+    security: dict[str, Any] | None = None,
 ) -> None:
     dispatcher = Dispatcher()
     count = 0
@@ -79,7 +89,13 @@ def consume_zeroevents(
 
     dispatcher.listen(EVENT, on_order)
     listener = EventListener(
-        {"bind": endpoint, "socket_type": "PULL", "serializer": serializer, "schemas": contracts},
+        {
+            "bind": endpoint,
+            "socket_type": "PULL",
+            "serializer": serializer,
+            "schemas": contracts,
+            "security": security,
+        },
         dispatcher,
     )
     service = EventService(dispatcher).listen(listener)
@@ -119,7 +135,11 @@ def consume_raw(endpoint: str, n: int, serializer: str, out: Any, fast: bool) ->
 
 
 def produce_zeroevents(
-    endpoint: str, n: int, serializer: str, contracts: str | None = None
+    endpoint: str,
+    n: int,
+    serializer: str,
+    contracts: str | None = None,
+    security: dict[str, Any] | None = None,
 ) -> None:
     dispatcher = Dispatcher()
     listener = EventListener(
@@ -128,6 +148,7 @@ def produce_zeroevents(
             "socket_type": "PUSH",
             "serializer": serializer,
             "schemas": contracts,
+            "security": security,
         },
         dispatcher,
     )
@@ -279,12 +300,15 @@ def throughput(
     serializer: str,
     folder: str,
     run: int,
+    endpoint: str | None = None,
+    producer_args: tuple[Any, ...] | None = None,
 ) -> float:
     """Events per second of one consumer/producer pair in two processes."""
-    endpoint = f"ipc://{folder}/bench-{run}.ipc"
+    endpoint = endpoint or f"ipc://{folder}/bench-{run}.ipc"
     out = SPAWN.Queue()
     receiving = SPAWN.Process(target=consumer, args=(endpoint, n, serializer, out, *args))
-    sending = SPAWN.Process(target=producer, args=(endpoint, n, serializer, *args))
+    sent_args = args if producer_args is None else producer_args
+    sending = SPAWN.Process(target=producer, args=(endpoint, n, serializer, *sent_args))
     receiving.start()
     try:
         assert out.get(timeout=60)[0] == "ready"
@@ -408,14 +432,74 @@ def measure_throughput(n: int, repeats: int, serializer: str, folder: str) -> di
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
+def free_tcp_endpoint() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def measure_security(n: int, repeats: int, serializer: str, folder: str) -> dict[str, float]:
+    """Median events/s over tcp on 127.0.0.1, plain and with CURVE (an allow list of
+    one key), interleaved per repeat."""
+    from zeroevents_core.transports.zmq_security import write_key_pair
+
+    keys, allowed = Path(folder) / "keys", Path(folder) / "allow"
+    keys.mkdir()
+    allowed.mkdir()
+    write_key_pair(keys, "server")
+    client_public, _ = write_key_pair(keys, "client")
+    (allowed / client_public.name).write_bytes(client_public.read_bytes())
+    server = {"curve": {"secret_key": str(keys / "server.key_secret"), "allow": str(allowed)}}
+    client = {
+        "curve": {
+            "secret_key": str(keys / "client.key_secret"),
+            "server_key": str(keys / "server.key"),
+        }
+    }
+    rates: dict[str, list[float]] = {"plain": [], "curve": []}
+    for run in range(repeats):
+        common = {"n": n, "serializer": serializer, "folder": folder}
+        rates["plain"].append(
+            throughput(
+                consume_zeroevents, produce_zeroevents, **common, run=run,
+                endpoint=free_tcp_endpoint(),
+            )
+        )  # fmt: skip
+        rates["curve"].append(
+            throughput(
+                consume_zeroevents, produce_zeroevents, None, server, **common, run=run,
+                endpoint=free_tcp_endpoint(), producer_args=(None, client),
+            )
+        )  # fmt: skip
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def print_security(n: int, repeats: int, serializer: str, folder: str) -> None:
+    rates = measure_security(n, repeats, serializer, folder)
+    print(f"CURVE (security option), tcp 127.0.0.1, {serializer}, {n} events, median of {repeats}")
+    print(f"  {'':<34}{'events/s':>12}{'curve / this':>16}")
+    for name, label in [
+        ("plain", "zeroevents, plain tcp"),
+        ("curve", "zeroevents, CURVE + allow list"),
+    ]:
+        print(f"  {label:<34}{rates[name]:>12,.0f}{rates['curve'] / rates[name]:>15.2f}x")
+    print("  target: CURVE >= 0.85x of plain tcp")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--round-trips", type=int, default=5_000)
     parser.add_argument("--serializer", default="json")
+    parser.add_argument(
+        "--security", action="store_true", help="only CURVE against plain tcp, in one run"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="zeroevents-bench-") as folder:
+        if args.security:
+            print_security(args.events, args.repeats, args.serializer, folder)
+            return
         rates = measure_throughput(args.events, args.repeats, args.serializer, folder)
         print(
             f"end-to-end throughput, ipc, {args.serializer}, {args.events} events, "

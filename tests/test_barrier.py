@@ -142,6 +142,50 @@ def test_a_zeroevents_receiver_greets_only_a_sender_that_announced_itself(
     assert (stats["received"], stats["fired"]) == (3, 2)
 
 
+def slow_service(endpoint: str, queue: Any) -> None:
+    """A ROUTER service whose listener of 'slow' takes a second: what arrives
+    meanwhile is read later in one batch, with no poll wait between."""
+    import time
+
+    from zeroevents_core import EventService
+
+    dispatcher = Dispatcher()
+    listener = EventListener({"bind": endpoint, "socket_type": "ROUTER"}, dispatcher)
+    service = EventService(dispatcher).listen(listener).poll_timeout(50)
+
+    def slow(*_: Any) -> None:
+        queue.put(("slow",))
+        time.sleep(1.0)
+
+    dispatcher.listen("slow", slow)
+    dispatcher.listen("from.*", lambda *_: queue.put(("event", dispatcher.firing())))
+    dispatcher.listen("stop", lambda *_: service.stop())
+    listener.socket()
+    queue.put(("ready",))
+    service.run()
+
+
+def test_a_sender_is_greeted_at_its_first_message_even_in_the_middle_of_a_batch(
+    spawn: Callable[..., Any], queue: Any, ipc: Callable[[str], str]
+) -> None:
+    endpoint = ipc("batch")
+    spawn(slow_service, endpoint, queue)
+    take(queue, "ready")
+    plain_context, plain = raw_dealer(endpoint, None)
+    known_context, known = raw_dealer(endpoint, b"X-Zeroevents:flush b4tch")
+    try:
+        plain.send_multipart([b"slow"])
+        take(queue, "slow")  # the service is busy: both arrive before its next poll
+        plain.send_multipart([b"from.plain"])
+        known.send_multipart([b"from.known"])
+        assert {take(queue, "event")[1], take(queue, "event")[1]} == {"from.plain", "from.known"}
+        assert known.recv_multipart()[:2] == [b"zeroevents.hello", b'"b4tch"']
+        plain.send_multipart([b"stop"])
+    finally:
+        plain_context.destroy(linger=0)
+        known_context.destroy(linger=0)
+
+
 def test_python_listener_to_python_service_closes_behind_the_barrier(
     spawn: Callable[..., Any], queue: Any, ipc: Callable[[str], str]
 ) -> None:

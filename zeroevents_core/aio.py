@@ -141,6 +141,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
                 return barrier.recv_greeting(self, NOBLOCK)
+            if self.routes_replies:
+                return barrier.recv_routed(self, NOBLOCK)
             frames: list[bytes] = [_recv(self, NOBLOCK)]
         except zmq.Again:
             barrier.due = True
@@ -157,12 +159,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             return None
         while _get(self, RCVMORE):
             parts.append(_recv(self, 0, copy=False))
-        sender = parts[-1].get("User-Id")
-        self.sender = sender if isinstance(sender, str) else None
-        frames = [part.bytes for part in parts]
-        if self.barrier.due:
-            self.barrier.greet(self, frames, parts[-1])
-        return frames
+        return self._identified(parts)
 
     async def push(
         self, event: str, payload: Sequence[Any] = (), address: bytes | None = None

@@ -141,6 +141,17 @@ class ZmqEventCodec(EventCodec):
     def dispatcher(self) -> Dispatcher:
         return self._dispatcher if self._dispatcher is not None else _default_dispatcher()
 
+    def _identified(self, parts: list[zmq.Frame]) -> list[bytes]:
+        """The frames of a message received whole as ``zmq.Frame``s on a CURVE server:
+        its sender noted (libzmq's User-Id, the key's name), a new peer greeted."""
+        sender = parts[-1].get("User-Id")
+        self.sender = sender if isinstance(sender, str) else None
+        frames = [part.bytes for part in parts]
+        barrier = self.barrier
+        if barrier.due or (self.routes_replies and barrier.new_peer(frames[0])):
+            barrier.greet(self, frames, parts[-1])
+        return frames
+
 
 class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
     """A ZeroMQ socket that pushes and pulls events.
@@ -199,19 +210,15 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
                 return self._recv_greeting(NOBLOCK)
+            if self.routes_replies and not self.identified:
+                return barrier.recv_routed(self, NOBLOCK)
             return self.recv_frames(NOBLOCK)
         except zmq.Again:
             barrier.due = True
             return None
 
     def _recv_identified(self, flags: int) -> list[bytes]:
-        parts = self.recv_multipart(flags, copy=False)
-        sender = parts[-1].get("User-Id")
-        self.sender = sender if isinstance(sender, str) else None
-        frames = [part.bytes for part in parts]
-        if self.barrier.due:
-            self.barrier.greet(self, frames, parts[-1])
-        return frames
+        return self._identified(self.recv_multipart(flags, copy=False))
 
     def _recv_greeting(self, flags: int = 0) -> list[bytes]:
         # Receive one message, looking at its handshake metadata (Barrier.greet).

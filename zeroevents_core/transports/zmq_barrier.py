@@ -56,6 +56,7 @@ class Barrier:
         self.due = True  # look at the metadata of the next message received
         self.greeted: set[str] = set()
         self.heard: set[str] = set()  # tokens of the receivers that greeted this socket
+        self.peers: set[bytes] = set()  # ROUTER addresses whose first message was looked at
 
     def metadata(self) -> bytes:
         """The ``ZMQ_METADATA`` value announcing this socket."""
@@ -73,6 +74,32 @@ class Barrier:
             frame = _recv(socket, 0, False)
             frames.append(frame.bytes)
         self.greet(socket, frames, frame)
+        return frames
+
+    def new_peer(self, address: bytes) -> bool:
+        """Whether ``address`` (a ROUTER's) is seen for the first time; it is noted."""
+        if address in self.peers:
+            return False
+        if len(self.peers) >= GREETED_LIMIT:
+            self.peers.clear()
+        self.peers.add(address)
+        return True
+
+    def recv_routed(self, socket: Any, flags: int = 0) -> list[bytes]:
+        """Receive one ROUTER message, greeting its sender at its first message: a
+        peer's first message may come in the middle of a batch, where ``due`` is off."""
+        address = _recv(socket, flags)
+        frames = [address]
+        if not self.new_peer(address):
+            while _get(socket, RCVMORE):
+                frames.append(_recv(socket))
+            return frames
+        last = None
+        while _get(socket, RCVMORE):
+            last = _recv(socket, 0, False)
+            frames.append(last.bytes)
+        if last is not None:
+            self.greet(socket, frames, last)
         return frames
 
     def greet(self, socket: Any, frames: Sequence[bytes], frame: zmq.Frame) -> None:
