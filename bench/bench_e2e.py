@@ -9,6 +9,12 @@ event. Baselines move the same frames with the same serializer:
 (b) the fast path, ``send(frame, SNDMORE)``/``send(frame)`` and ``recv()`` with RCVMORE.
 Targets: zeroevents >= 1.0 x (a) and >= 0.7 x (b).
 
+Thread safety: every push takes the socket's lock (one EventListener may be fired
+from many threads). Its single-thread cost is shown beside the push without it (the
+code before the lock, kept here as ``UnlockedEventSocket``), in the same run: end to
+end, and on the sender alone (ns per fire, the receiver draining raw).
+Target: within 5% of the unlocked figure.
+
 Security (``--security``, instead of the rest): the same pipeline over tcp on
 127.0.0.1, plain and with the ``security`` option (CURVE, an allow list of one key).
 Target: CURVE >= 0.85 x plain tcp.
@@ -33,7 +39,8 @@ from typing import Any
 
 import zmq
 
-from zeroevents_core import Dispatcher, EventListener, EventService, get_serializer
+from zeroevents_core import Dispatcher, EventListener, EventService, EventSocket, get_serializer
+from zeroevents_core.transports.zmq import SNDMORE, _send
 
 # An order as examples/contracts/orders.created.json describes it.
 ORDER = {
@@ -151,6 +158,123 @@ def produce_zeroevents(
     listener.close()
 
 
+class UnlockedEventSocket(EventSocket):
+    """The push as it was before the send lock: the baseline of the lock's cost."""
+
+    def push(self, event: str, payload: Any = (), address: bytes | None = None) -> Any:
+        if self.schemas is not None:
+            self.check_outgoing(event, payload)
+        frames = self.encode(event, payload)
+        if address is not None:
+            frames.insert(0, address)
+        handshakes = self.handshakes
+        if handshakes is not None and handshakes.failures and handshakes.blocked():
+            return False
+        for frame in frames[:-1]:
+            _send(self, frame, SNDMORE)
+        _send(self, frames[-1])
+        self.barrier.sent += 1
+        if not self.has_sent:
+            self.has_sent = True
+        return True
+
+
+def forwarding(endpoint: str, serializer: str, locked: bool) -> tuple[Dispatcher, EventListener]:
+    """A dispatcher forwarding ``orders.*`` to a PUSH listener (unbounded send queue),
+    whose socket is the locked one or the baseline."""
+    dispatcher = Dispatcher()
+    options = {
+        "connect": endpoint,
+        "socket_type": "PUSH",
+        "serializer": serializer,
+        "socket_options": {"SNDHWM": 0, "LINGER": -1},
+    }
+    listener = EventListener(options, dispatcher)
+    if not locked:
+        listener._socket = listener.transport._open(
+            UnlockedEventSocket, listener.options, dispatcher
+        )
+    dispatcher.listen("orders.*", listener)
+    return dispatcher, listener
+
+
+def consume_for_lock(endpoint: str, n: int, serializer: str, out: Any, locked: bool) -> None:
+    """:func:`consume_zeroevents` without contracts (``locked`` is the producer's)."""
+    consume_zeroevents(endpoint, n, serializer, out)
+
+
+def produce_locked_or_not(endpoint: str, n: int, serializer: str, locked: bool) -> None:
+    dispatcher, listener = forwarding(endpoint, serializer, locked)
+    for _ in range(n):
+        dispatcher.fire(EVENT, ORDER)
+    listener.close()
+
+
+def send_only(endpoint: str, n: int, serializer: str, locked: bool, out: Any) -> None:
+    """Clock the sender's own loop of ``n`` fires (the receiver only drains)."""
+    dispatcher, listener = forwarding(endpoint, serializer, locked)
+    fire = dispatcher.fire
+    dispatcher.fire(EVENT, ORDER)
+    started = time.perf_counter()
+    for _ in range(n):
+        fire(EVENT, ORDER)
+    out.put(("sent", (time.perf_counter() - started) / n))
+    listener.close()
+
+
+def drain(endpoint: str, n: int, out: Any) -> None:
+    context = zmq.Context()
+    socket = context.socket(zmq.PULL)
+    socket.bind(endpoint)
+    out.put(("ready", 0.0))
+    for _ in range(n):
+        socket.recv_multipart()
+    socket.close()
+    context.term()
+
+
+def sender_seconds(n: int, serializer: str, folder: str, run: int, locked: bool) -> float:
+    """Seconds per fire on the sender, locked or not."""
+    endpoint = f"ipc://{folder}/send-{run}.ipc"
+    out = SPAWN.Queue()
+    receiving = SPAWN.Process(target=drain, args=(endpoint, n + 1, out))
+    sending = SPAWN.Process(target=send_only, args=(endpoint, n, serializer, locked, out))
+    receiving.start()
+    try:
+        assert out.get(timeout=60)[0] == "ready"
+        sending.start()
+        _, seconds = out.get(timeout=300)
+        sending.join(60)
+        receiving.join(60)
+    finally:
+        for process in (receiving, sending):
+            if process.is_alive():
+                process.kill()
+    return float(seconds)
+
+
+def measure_lock(n: int, repeats: int, serializer: str, folder: str) -> dict[str, float]:
+    """Medians, interleaved per repeat: events/s end to end and s per fire on the
+    sender, with the send lock and without it."""
+    figures: dict[str, list[float]] = {key: [] for key in ("e2e", "e2e-0", "send", "send-0")}
+    common = {"n": n, "serializer": serializer, "folder": folder}
+    for run in range(repeats):
+        for locked, suffix in ((True, ""), (False, "-0")):
+            figures["e2e" + suffix].append(
+                throughput(
+                    consume_for_lock,
+                    produce_locked_or_not,
+                    locked,
+                    **common,
+                    run=100 + 2 * run + locked,
+                )
+            )
+            figures["send" + suffix].append(
+                sender_seconds(n, serializer, folder, 2 * run + locked, locked)
+            )
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
 def produce_raw(endpoint: str, n: int, serializer: str, fast: bool) -> None:
     serialize = get_serializer(serializer).serialize
     context = zmq.Context()
@@ -255,7 +379,14 @@ def round_trips(server: Callable[..., None], n: int, folder: str, raw: bool) -> 
         else:
             dispatcher = Dispatcher()
             listener = EventListener(
-                {"connect": endpoint, "socket_type": "DEALER", "confirmed": True}, dispatcher
+                # No barrier at close: the server has stopped on bench.stop.
+                {
+                    "connect": endpoint,
+                    "socket_type": "DEALER",
+                    "confirmed": True,
+                    "flush_on_close": False,
+                },
+                dispatcher,
             )
             socket = listener.socket()
             for _ in range(n):
@@ -388,6 +519,18 @@ def main(argv: list[str] | None = None) -> None:
             f"  zeroevents, contracts checked on both ends: {rates['contracts']:,.0f} events/s, "
             f"{with_contracts:.2f}x of the same pipeline without (target >= 0.50x)"
         )
+        lock = measure_lock(args.events, args.repeats, args.serializer, folder)
+        print(f"thread safety: the send lock on the single-thread path, median of {args.repeats}")
+        print(f"  {'':<34}{'with lock':>12}{'without':>12}{'ratio':>9}")
+        print(
+            f"  {'end to end, events/s':<34}{lock['e2e']:>12,.0f}{lock['e2e-0']:>12,.0f}"
+            f"{lock['e2e'] / lock['e2e-0']:>8.3f}x"
+        )
+        print(
+            f"  {'sender alone, ns per fire':<34}{lock['send'] * 1e9:>12,.0f}"
+            f"{lock['send-0'] * 1e9:>12,.0f}{lock['send'] / lock['send-0']:>8.3f}x"
+        )
+        print("  target: end to end >= 0.95x of the push without the lock")
         ze = round_trips(confirm_zeroevents, args.round_trips, folder, raw=False)
         raw = round_trips(confirm_raw, args.round_trips, folder, raw=True)
         print(f"confirmed round trip, DEALER->ROUTER, {args.round_trips} events")

@@ -26,6 +26,7 @@ fires ``zeroevents.push.error``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -321,6 +322,13 @@ class AsyncEventListener(BaseListener):
             )
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @classmethod
+    def sibling(
+        cls, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
+    ) -> AsyncEventListener:
+        """An asyncio listener, for a dead letter: sent to without blocking the loop."""
+        return AsyncEventListener(options, dispatcher)
+
     def socket(self) -> Any:
         """The listener's asyncio socket, opened, bound and connected on first call."""
         if self._socket is None:
@@ -380,7 +388,7 @@ class AsyncEventListener(BaseListener):
                 socket, self._socket = self._socket, None
                 undelivered = await self.transport.close_async_socket(socket, self.options) or 0
             if self.dead_letter is not None:
-                self.dead_letter.close()
+                await self.dead_letter.aclose()
         return undelivered
 
     async def __aenter__(self) -> AsyncEventListener:
@@ -403,7 +411,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     after the other, in order; above 1, each runs in its own task and the service
     stops reading while ``max_concurrency`` are in flight, so a flood waits in the
     sockets (bounded by their high-water marks), not in memory.
+
+    It receives on asyncio listeners only (a blocking ``EventListener`` is refused
+    at :meth:`listen`), and sends dead letters with ``await``.
     """
+
+    listener_class = AsyncEventListener
 
     def __init__(
         self,
@@ -413,6 +426,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
         strict: bool = False,
         dead_letter: Mapping[str, Any] | str | None = None,
+        halt: bool = False,
     ) -> None:
         if (
             not isinstance(max_concurrency, int)
@@ -422,13 +436,17 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             raise ConfigurationError(
                 f"max_concurrency must be an int >= 1, got {max_concurrency!r}"
             )
-        super().__init__(dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter)
+        super().__init__(
+            dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
+        )
         self.max_concurrency = max_concurrency
         self._signals: dict[int, Callable[[int], Any]] | None = None
         self._running = False
         self._poller: AsyncPoller | None = None
         self._slots: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
 
     def listen_to_signals(
         self,
@@ -467,8 +485,17 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
 
     def stop(self, *_: Any) -> None:
         """End :meth:`run` gracefully: no further read, the events in hand finish.
-        Call it in the loop's thread (from another: ``loop.call_soon_threadsafe``)."""
+        Safe from any thread: from another than the loop's, the wake-up is handed to
+        the loop (``call_soon_threadsafe``), so a stop is never lost."""
         self._running = False
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: run() is over
+                loop.call_soon_threadsafe(self._wake)
+            return
+        self._wake()
+
+    def _wake(self) -> None:
         if self._poller is not None:
             self._poller.wake()
 
@@ -488,9 +515,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             self.stop()
             await serving
             raise
+        self._reraise_exit()
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._loop = loop
         dispatcher = self.dispatcher
         try:
             sockets = [listener.socket() for listener in self.listeners]
@@ -525,13 +555,14 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         finally:
             self._running = False
             self._poller = None
+            self._loop = None
             for listener in self.listeners:
                 try:
                     await listener.aclose()
                 except Exception:
                     log.exception("could not close %r", listener)
             if self.dead_letter is not None:
-                self.dead_letter.close()
+                await self.dead_letter.aclose()
 
     async def _drain(self, socket: Any, loop: asyncio.AbstractEventLoop) -> None:
         slots = self._slots
@@ -568,6 +599,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._handle(socket, frames)
         except Exception:  # the whole path is guarded: no message ends the loop
             self._handling_failed(frames)
+        except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
+            self._exiting(exit)
 
     async def _handle(self, socket: Any, frames: list[bytes]) -> None:
         message = self._decode(socket, frames)
@@ -595,19 +628,35 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         if failures:
             event, payload, address = message
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-            self._send_dead_letter(socket, message, frames)
+            await self._send_dead_letter_async(socket, message, frames)
             return
         with sending_as(socket.sender):
-            fired = await self._fire_guarded(message.event, *message.payload)
+            fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
         if fired:
             self.stats.fired += 1
 
-    async def _fire_guarded(self, event: str, *payload: Any) -> bool:
+    async def _send_dead_letter_async(
+        self, socket: Any, message: Message, frames: list[bytes]
+    ) -> None:
+        # Awaited: a dead letter with no peer waits its send timeout without
+        # blocking the loop (the blocking send stalled it for the whole timeout).
+        dead_letter = self._dead_letters.get(socket, self.dead_letter)
+        if dead_letter is not None:
+            try:
+                kept = frames[1:] if message.address is not None else frames
+                await dead_letter.socket().send_frames(kept)
+            except Exception as error:  # the transport's own send errors too
+                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+
+    async def _fire_guarded(self, event: str, *payload: Any, halt: bool = False) -> bool:
         try:
-            await self.dispatcher.fire_async(event, *payload)
+            await self.dispatcher.fire_async(event, *payload, halt=halt)
             return True
         except Exception:
             self._listener_failed(event)
+            return False
+        except (SystemExit, KeyboardInterrupt) as exit:
+            self._exiting(exit)
             return False
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[int, Any]:

@@ -9,6 +9,7 @@ checked when given; the socket is opened on first use, once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from difflib import get_close_matches
 from types import TracebackType
@@ -117,14 +118,24 @@ class BaseListener:
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
+        # Taken to open or close the socket, never on the send path: two threads
+        # firing the first event open one socket between them.
+        self._opening = threading.Lock()
         dead_letter = self.options["dead_letter"]
-        self.dead_letter = (
+        self.dead_letter: Any = (
             None
             if dead_letter is None
-            else EventListener(dead_letter_options(dead_letter), self.dispatcher)
+            else self.sibling(dead_letter_options(dead_letter), self.dispatcher)
         )
         """Where a service sends the events this listener's socket receives that
         break their contracts, frames intact; None: they are dropped."""
+
+    @classmethod
+    def sibling(
+        cls, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
+    ) -> BaseListener:
+        """A listener of the same flavour (blocking or asyncio), for a dead letter."""
+        return EventListener(options, dispatcher)
 
     def attach_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Called by ``Dispatcher.listen``: a listener made without a dispatcher
@@ -142,9 +153,15 @@ class EventListener(BaseListener):
 
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
-        if self._socket is None:
-            self._socket = self.transport.open_socket(self.options, self.dispatcher)
-        return self._socket
+        socket = self._socket
+        if socket is None:
+            with self._opening:
+                socket = self._socket
+                if socket is None:
+                    socket = self._socket = self.transport.open_socket(
+                        self.options, self.dispatcher
+                    )
+        return socket
 
     def __call__(self, *payload: Any) -> Any:
         event = self.dispatcher.firing()
@@ -168,8 +185,9 @@ class EventListener(BaseListener):
         barrier went unconfirmed.
         """
         undelivered = 0
-        if self._socket is not None:
+        with self._opening:
             socket, self._socket = self._socket, None
+        if socket is not None:
             undelivered = self.transport.close_socket(socket, self.options) or 0
         if self.dead_letter is not None:
             self.dead_letter.close()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
-from .listener import EventListener, dead_letter_options, load_schemas
+from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
 from .security import AUTH_ERROR, REJECTED, sending_as
 from .transports import Message, Transport
 from .transports.codec import CONFIRMED, FLUSH, HELLO, PULL_ERROR, RESERVED, SCHEMA_ERROR
@@ -64,7 +64,7 @@ class Endpoint(Protocol):
     """What a service needs of a listener it receives on."""
 
     transport: Transport
-    dead_letter: EventListener | None
+    dead_letter: Any
 
 
 L = TypeVar("L", bound=Endpoint)
@@ -75,6 +75,9 @@ class ServiceCore(Generic[L]):
     options, the stats, and the rules for one received message (decode, contracts,
     dead letters, counting); each adds its own loop, confirming and firing."""
 
+    # The listeners it receives on, and its own dead letter, are of this class.
+    listener_class: type[BaseListener] = EventListener
+
     def __init__(
         self,
         dispatcher: Dispatcher | None = None,
@@ -82,19 +85,26 @@ class ServiceCore(Generic[L]):
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
         strict: bool = False,
         dead_letter: Mapping[str, Any] | str | None = None,
+        halt: bool = False,
     ) -> None:
+        if not isinstance(halt, bool):
+            raise ConfigurationError(f"option 'halt': expected true or false, got {halt!r}")
+        self.halt = halt
+        """Fire each received event as the PHP original does (``until``: stop at the
+        first listener that answers something other than None); False: call them all."""
         self._dispatcher = dispatcher
         self.schemas = load_schemas(schemas, strict=strict)
         """Contracts for the events of sockets that have none of their own."""
-        self.dead_letter = (
-            None if dead_letter is None else EventListener(dead_letter_options(dead_letter))
+        self.dead_letter: Any = (
+            None if dead_letter is None else self.listener_class(dead_letter_options(dead_letter))
         )
         """Where events that break their contracts go when their listener names no
         dead-letter endpoint of its own; None: they are dropped."""
-        self._dead_letters: dict[Any, EventListener | None] = {}
+        self._dead_letters: dict[Any, Any] = {}
         self.listeners: list[L] = []
         self.timeout_ms = -1
         self.stats = ServiceStats()
+        self._exit: SystemExit | KeyboardInterrupt | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -102,6 +112,12 @@ class ServiceCore(Generic[L]):
 
     def listen(self, listener: L) -> Self:
         """Receive on ``listener``'s socket too (all are polled together)."""
+        if not isinstance(listener, self.listener_class):
+            raise ConfigurationError(
+                f"{type(self).__name__} receives on {self.listener_class.__name__}s, got "
+                f"{listener!r}: make it {self.listener_class.__name__}(options) with the "
+                "same options"
+            )
         if self.listeners and listener.transport.name != self.listeners[0].transport.name:
             raise ConfigurationError(
                 f"one service polls one transport: {listener!r} uses "
@@ -188,6 +204,22 @@ class ServiceCore(Generic[L]):
             except Exception as error:  # the transport's own send errors too
                 log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
 
+    def stop(self, *_: Any) -> None:
+        """End the run after the events in hand (each service class says how)."""
+
+    def _exiting(self, exit: SystemExit | KeyboardInterrupt) -> None:
+        """A listener asked the process to end: stop like ``stop()`` (the events in
+        hand finish, the sockets are closed the library's way), then re-raise it."""
+        if self._exit is None:
+            self._exit = exit
+            log.info("a listener raised %s: stopping", type(exit).__name__)
+        self.stop()
+
+    def _reraise_exit(self) -> None:
+        exit, self._exit = self._exit, None
+        if exit is not None:
+            raise exit
+
     def _handling_failed(self, frames: list[bytes]) -> None:
         self.stats.internal_errors += 1
         log.exception("dropped a message whose handling failed (%d frames)", len(frames))
@@ -207,11 +239,15 @@ class EventService(ServiceCore[EventListener]):
         schemas: SchemaRegistry | str | os.PathLike[str] | None = None,
         strict: bool = False,
         dead_letter: Mapping[str, Any] | str | None = None,
+        halt: bool = False,
     ) -> None:
-        super().__init__(dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter)
+        super().__init__(
+            dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
+        )
         self._signals: dict[int, SignalHandler | int] | None = None
         self._running = False
         self._wakeup: int | None = None
+        self._waking = threading.RLock()  # guards _wakeup between stop() and run()'s end
 
     def listen_to_signals(
         self,
@@ -241,33 +277,45 @@ class EventService(ServiceCore[EventListener]):
     def stop(self, *_: Any) -> None:
         """End :meth:`run` after the event in hand; safe from threads and signal handlers."""
         self._running = False
-        if self._wakeup is not None:
-            # A full or closed pipe means the loop is waking up anyway.
-            with contextlib.suppress(OSError):
-                os.write(self._wakeup, b"\0")
+        # Reentrant: a signal handler may run in the main thread while it holds it.
+        with self._waking:
+            if self._wakeup is not None:
+                # A full pipe means the loop is waking up anyway.
+                with contextlib.suppress(OSError):
+                    os.write(self._wakeup, b"\0")
 
     def run(self) -> None:
-        """Poll and fire until stopped; then close the listeners' sockets."""
+        """Poll and fire until stopped; then close the listeners' sockets.
+
+        A stop (``stop()`` from any thread, a signal, ``zeroevents.service.stop``)
+        that comes at any moment from the call to the return is never lost: the
+        poll also waits on a pipe that ``stop()`` writes to, and that the C-level
+        signal handler writes to (``signal.set_wakeup_fd``) before any Python runs,
+        so a signal that lands just before the poll starts still wakes it.
+        """
         if not self.listeners:
             raise ConfigurationError("the service has no listener: call listen(...) first")
-        wakeup_read, self._wakeup = os.pipe()
+        self._running = True  # first: a stop() from here on ends this run
+        wakeup_read, wakeup_write = os.pipe()
         os.set_blocking(wakeup_read, False)
-        os.set_blocking(self._wakeup, False)
+        os.set_blocking(wakeup_write, False)
+        with self._waking:
+            self._wakeup = wakeup_write
         dispatcher = self.dispatcher
         previous: dict[int, Any] = {}
-        self._running = True
+        previous_wakeup: int | None = None
         try:
             # Inside the try: a listener that fails to open must not leak the others.
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
             poll = self.listeners[0].transport.poller(sockets, wakeup_read)
             dispatcher.listen(STOP, self.stop)
-            previous = self._install_signals()
+            previous, previous_wakeup = self._install_signals(wakeup_write)
             while self._running:
                 ready = poll(self.timeout_ms)
                 if not ready:
-                    _drain_pipe(wakeup_read)
-                    if self._running:
+                    woken = _drain_pipe(wakeup_read)
+                    if self._running and not woken:
                         self._fire_guarded(IDLE, self)
                     continue
                 for socket in ready:
@@ -276,22 +324,31 @@ class EventService(ServiceCore[EventListener]):
             self._running = False
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if previous_wakeup is not None:
+                signal.set_wakeup_fd(previous_wakeup)
             dispatcher.forget(STOP, self.stop)
-            wakeup_write, self._wakeup = self._wakeup, None
+            with self._waking:
+                self._wakeup = None
             os.close(wakeup_write)
             os.close(wakeup_read)
             for listener in self.listeners:
                 listener.close()
             if self.dead_letter is not None:
                 self.dead_letter.close()
+        self._reraise_exit()
 
-    def _install_signals(self) -> dict[int, Any]:
+    def _install_signals(self, wakeup_fd: int) -> tuple[dict[int, Any], int | None]:
+        """Install the handlers (main thread only); the previous ones and the previous
+        wakeup fd, to restore."""
         if threading.current_thread() is not threading.main_thread():
-            return {}
+            return {}, None
         if self._signals is None:
             self.listen_to_signals()
         assert self._signals is not None
-        return {signum: signal.signal(signum, h) for signum, h in self._signals.items()}
+        if not self._signals:  # listen_to_signals(()): signals left alone
+            return {}, None
+        previous = {signum: signal.signal(signum, h) for signum, h in self._signals.items()}
+        return previous, signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
 
     def _drain(self, socket: Any) -> None:
         for _ in range(BATCH):
@@ -308,6 +365,8 @@ class EventService(ServiceCore[EventListener]):
             self._handle(socket, frames)
         except Exception:  # the whole path is guarded: no message ends the loop
             self._handling_failed(frames)
+        except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
+            self._exiting(exit)
 
     def _handle(self, socket: Any, frames: list[bytes]) -> None:
         # The per-event path of the service: the common case costs only the checks
@@ -343,11 +402,12 @@ class EventService(ServiceCore[EventListener]):
                 self._send_dead_letter(socket, message, frames)
                 return
         try:
+            fire = self.dispatcher.until if self.halt else self.dispatcher.fire
             if socket.sender is None:
-                self.dispatcher.fire(event, *payload)
+                fire(event, *payload)
             else:
                 with sending_as(socket.sender):
-                    self.dispatcher.fire(event, *payload)
+                    fire(event, *payload)
         except Exception:
             self._listener_failed(event)
             return
@@ -360,9 +420,15 @@ class EventService(ServiceCore[EventListener]):
         except Exception:
             self._listener_failed(event)
             return False
+        except (SystemExit, KeyboardInterrupt) as exit:
+            self._exiting(exit)
+            return False
 
 
-def _drain_pipe(fd: int) -> None:
+def _drain_pipe(fd: int) -> bool:
+    """Empty the wake-up pipe; whether anything was in it (a stop or a signal)."""
+    woken = False
     with contextlib.suppress(BlockingIOError):
         while os.read(fd, 512):
-            pass
+            woken = True
+    return woken

@@ -9,12 +9,13 @@ cheaper than ``send_multipart``/``recv_multipart``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import zmq
 
@@ -64,6 +65,20 @@ def _default_dispatcher() -> Dispatcher:
     from ..dispatcher import default_dispatcher
 
     return default_dispatcher()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """``method`` run with the socket's send lock held (see ``EventSocket.push``)."""
+
+    @functools.wraps(method)
+    def locked(self: EventSocket, *args: Any, **kwargs: Any) -> Any:
+        with self._sending:
+            return method(self, *args, **kwargs)
+
+    return cast(F, locked)
 
 
 class ZmqEventCodec(EventCodec):
@@ -146,7 +161,14 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
     ``dispatcher`` receives the error events (default: ``zeroevents_core.events``).
     ``schemas`` (a :class:`~zeroevents_core.schemas.SchemaRegistry`) is enforced on
     ``push`` (:class:`SchemaValidationError`, nothing sent) and on ``pull``.
+
+    ``push``, ``flush`` and ``close`` may be called from any number of threads at
+    once (they take the socket's lock); receiving (``pull``, a service) stays on
+    one thread, as the native methods do.
     """
+
+    # Declared at class level: pyzmq maps unknown attribute names to socket options.
+    _sending: threading.RLock
 
     def __init__(
         self,
@@ -160,6 +182,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         schemas: SchemaRegistry | None = None,
     ) -> None:
         super().__init__(context, socket_type)
+        # Reentrant: negotiated_flush (receiving hellos) calls flush under it.
+        self._sending = threading.RLock()
         self._init_event_socket(
             context, socket_type, serializer, confirmed, dispatcher, accept, schemas
         )
@@ -211,30 +235,38 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         or no confirmation comes within the receive timeout, fires
         ``zeroevents.push.error`` (socket, event, payload, address) and returns the
         first non-None response of its listeners.
+
+        Safe from any number of threads at once: each push holds the socket's lock
+        from encoding to its last frame (to its confirmation in confirmed mode).
         """
         if self.schemas is not None:
             self.check_outgoing(event, payload)
-        frames = self.encode(event, payload)
-        if address is not None:
-            frames.insert(0, address)
-        handshakes = self.handshakes
-        if handshakes is not None and handshakes.failures and handshakes.blocked():
+        # Encoding inside the lock too: a serializer plugin need not be thread-safe.
+        with self._sending:
+            frames = self.encode(event, payload)
+            if address is not None:
+                frames.insert(0, address)
+            handshakes = self.handshakes
             # A peer refused this socket type: what is sent there waits for ever.
-            return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
-        try:
-            for frame in frames[:-1]:
-                _send(self, frame, SNDMORE)
-            _send(self, frames[-1])
-            self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
-            if not self.has_sent:
-                self.has_sent = True
-            if self.confirmed and event != CONFIRMED:
-                return self._await_confirmation(event)
-            return True
-        except zmq.ZMQError:
-            return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
+            blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
+            if not blocked:
+                try:
+                    for frame in frames[:-1]:
+                        _send(self, frame, SNDMORE)
+                    _send(self, frames[-1])
+                    self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
+                    if not self.has_sent:
+                        self.has_sent = True
+                    if self.confirmed and event != CONFIRMED:
+                        return self._await_confirmation(event)
+                    return True
+                except zmq.ZMQError:
+                    pass
+        # Outside the lock: a listener of the error may push on this socket again.
+        return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
 
     def _await_confirmation(self, event: str) -> Message:
+        # Called with the lock held: no other thread's push can take this reply.
         timeout = int(self.get(zmq.RCVTIMEO))
         deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
         while True:
@@ -245,6 +277,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             if deadline is not None and time.monotonic() >= deadline:
                 raise zmq.Again()
 
+    @_locked
     def flush(self, timeout_ms: int, peers: int = 1) -> bool:
         """Wait until ``peers`` receivers have taken every event sent so far.
 
@@ -271,6 +304,16 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         finally:
             self.set(zmq.RCVTIMEO, previous)
 
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket; waits for a push in progress in another thread."""
+        sending = self.__dict__.get("_sending")  # absent when __init__ failed early
+        if sending is None:
+            super().close(linger)
+            return
+        with sending:
+            super().close(linger)
+
+    @_locked
     def negotiated_flush(
         self, connect: Collection[str], hello_timeout_ms: int, timeout_ms: int
     ) -> bool | None:
