@@ -239,18 +239,7 @@ def sender_seconds(n: int, serializer: str, folder: str, run: int, locked: bool)
     out = SPAWN.Queue()
     receiving = SPAWN.Process(target=drain, args=(endpoint, n + 1, out))
     sending = SPAWN.Process(target=send_only, args=(endpoint, n, serializer, locked, out))
-    receiving.start()
-    try:
-        assert out.get(timeout=60)[0] == "ready"
-        sending.start()
-        _, seconds = out.get(timeout=300)
-        sending.join(60)
-        receiving.join(60)
-    finally:
-        for process in (receiving, sending):
-            if process.is_alive():
-                process.kill()
-    return float(seconds)
+    return run_pair(receiving, sending, out)
 
 
 def measure_lock(n: int, repeats: int, serializer: str, folder: str) -> dict[str, float]:
@@ -292,6 +281,22 @@ def produce_raw(endpoint: str, n: int, serializer: str, fast: bool) -> None:
     context.term()
 
 
+def run_pair(receiving: Any, sending: Any, out: Any) -> float:
+    """Start the receiver, then the sender once it is ready; the receiver's seconds."""
+    receiving.start()
+    try:
+        assert out.get(timeout=60)[0] == "ready"
+        sending.start()
+        _, seconds = out.get(timeout=300)
+        sending.join(60)
+        receiving.join(60)
+    finally:
+        for process in (receiving, sending):
+            if process.is_alive():
+                process.kill()
+    return float(seconds)
+
+
 def throughput(
     consumer: Callable[..., None],
     producer: Callable[..., None],
@@ -309,18 +314,7 @@ def throughput(
     receiving = SPAWN.Process(target=consumer, args=(endpoint, n, serializer, out, *args))
     sent_args = args if producer_args is None else producer_args
     sending = SPAWN.Process(target=producer, args=(endpoint, n, serializer, *sent_args))
-    receiving.start()
-    try:
-        assert out.get(timeout=60)[0] == "ready"
-        sending.start()
-        _, seconds = out.get(timeout=300)
-        sending.join(60)
-        receiving.join(60)
-    finally:
-        for process in (receiving, sending):
-            if process.is_alive():
-                process.kill()
-    return (n - 1) / seconds
+    return (n - 1) / run_pair(receiving, sending, out)
 
 
 # Confirmed round trips.
