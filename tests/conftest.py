@@ -65,3 +65,51 @@ def ipc(tmp_path: Path) -> Callable[[str], str]:
         return f"ipc://{path}"
 
     return endpoint
+
+
+class Consumers:
+    """Services in fresh interpreters, each fed by a raw PUSH socket of this process."""
+
+    def __init__(self, folder: Path) -> None:
+        import zmq
+
+        self.context = zmq.Context()
+        self.folder = folder
+        self.sockets: list[Any] = []
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+
+    def start(self, target: Callable[..., Any], *args: Any) -> tuple[Any, Any, tuple[Any, ...]]:
+        """Run ``target(endpoint, *args, out)``, which binds ``endpoint`` and reports
+        ``("ready", ...)`` on ``out``; a PUSH connected to it, ``out`` and that report."""
+        import zmq
+        from procs import take
+
+        endpoint = f"ipc://{self.folder}/consumer-{len(self.processes)}.ipc"
+        out: Any = SPAWN.Queue()
+        process = SPAWN.Process(target=target, args=(endpoint, *args, out), daemon=True)
+        process.start()
+        self.processes.append(process)
+        ready = take(out, "ready")
+        push = self.context.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 5000)
+        push.connect(endpoint)
+        self.sockets.append(push)
+        return push, out, ready
+
+    def close(self) -> None:
+        for socket in self.sockets:
+            socket.close()
+        self.context.term()
+        for process in self.processes:
+            process.join(20)
+            if process.is_alive():
+                process.kill()
+                process.join(10)
+
+
+@pytest.fixture
+def consumers(tmp_path: Path) -> Iterator[Consumers]:
+    """Start services fed by raw PUSH sockets; all closed and reaped at teardown."""
+    made = Consumers(tmp_path)
+    yield made
+    made.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -67,32 +66,12 @@ def consume(endpoint: str, serializer: str, out: Any) -> None:
 
 
 @pytest.fixture
-def push(tmp_path: Path) -> Any:
-    context = zmq.Context()
-    sockets: list[zmq.Socket[bytes]] = []
-    started: list[Any] = []
-
+def push(consumers: Any) -> Any:
     def start(serializer: str) -> tuple[zmq.Socket[bytes], Any, int]:
-        endpoint = f"ipc://{tmp_path}/budget-{len(started)}.ipc"
-        out = SPAWN.Queue()
-        process = SPAWN.Process(target=consume, args=(endpoint, serializer, out))
-        process.start()
-        started.append(process)
-        _, baseline = take(out, "ready")
-        socket = context.socket(zmq.PUSH)
-        socket.connect(endpoint)
-        sockets.append(socket)
+        socket, out, (_, baseline) = consumers.start(consume, serializer)
         return socket, out, baseline
 
-    yield start
-    for socket in sockets:
-        socket.close(linger=2000)
-    context.term()
-    for process in started:
-        process.join(20)
-        if process.is_alive():
-            process.kill()
-            process.join(10)
+    return start
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))

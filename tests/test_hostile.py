@@ -53,38 +53,17 @@ def consume(endpoint: str, serializer: str, contracts: str, out: Any) -> None:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Any:
+def service(tmp_path: Path, consumers: Any) -> Any:
     import json
 
     (tmp_path / "contracts").mkdir()
     (tmp_path / "contracts" / "bad.case.json").write_text(json.dumps(CONTRACT))
-    started: list[Any] = []
 
     def start(serializer: str) -> tuple[zmq.Socket[bytes], Any]:
-        endpoint = f"ipc://{tmp_path}/hostile-{len(started)}.ipc"
-        out = SPAWN.Queue()
-        args = (endpoint, serializer, str(tmp_path / "contracts"), out)
-        process = SPAWN.Process(target=consume, args=args)
-        process.start()
-        started.append(process)
-        take(out, "ready")
-        push = context.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 5000)
-        push.connect(endpoint)
-        sockets.append(push)
+        push, out, _ = consumers.start(consume, serializer, str(tmp_path / "contracts"))
         return push, out
 
-    context = zmq.Context()
-    sockets: list[zmq.Socket[bytes]] = []
-    yield start
-    for push in sockets:
-        push.close()
-    context.term()
-    for process in started:
-        process.join(20)
-        if process.is_alive():
-            process.kill()
-            process.join(10)
+    return start
 
 
 def still_serving(push: zmq.Socket[bytes], out: Any, serializer: bytes) -> None:

@@ -67,41 +67,21 @@ def consume(endpoint: str, serializer: str, folder: str, engine: str, dead: str,
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Any:
+def service(tmp_path: Path, consumers: Any) -> Any:
     folder = tmp_path / "contracts"
     folder.mkdir()
     (folder / "word.json").write_text(json.dumps(CONTRACT))
-    context = zmq.Context()
-    sockets: list[zmq.Socket[bytes]] = []
-    started: list[Any] = []
 
     def start(serializer: str, engine: str) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes], Any]:
-        endpoint = f"ipc://{tmp_path}/in-{len(started)}.ipc"
-        dead_endpoint = f"ipc://{tmp_path}/dead-{len(started)}.ipc"
-        dead = context.socket(zmq.PULL)
+        dead_endpoint = f"ipc://{tmp_path}/dead-{len(consumers.processes)}.ipc"
+        dead = consumers.context.socket(zmq.PULL)
         dead.setsockopt(zmq.RCVTIMEO, 60_000)
         dead.bind(dead_endpoint)
-        sockets.append(dead)
-        out = SPAWN.Queue()
-        args = (endpoint, serializer, str(folder), engine, dead_endpoint, out)
-        process = SPAWN.Process(target=consume, args=args)
-        process.start()
-        started.append(process)
-        take(out, "ready")
-        push = context.socket(zmq.PUSH)
-        push.connect(endpoint)
-        sockets.append(push)
+        consumers.sockets.append(dead)
+        push, out, _ = consumers.start(consume, serializer, str(folder), engine, dead_endpoint)
         return push, dead, out
 
-    yield start
-    for socket in sockets:
-        socket.close(linger=1000)
-    context.term()
-    for process in started:
-        process.join(20)
-        if process.is_alive():
-            process.kill()
-            process.join(10)
+    return start
 
 
 def hostile_then_good(
