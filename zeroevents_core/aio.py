@@ -630,8 +630,11 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
             await self._send_dead_letter_async(socket, message, frames)
             return
-        with sending_as(socket.sender):
+        if socket.sender is None:  # the common case pays no context variable
             fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
+        else:
+            with sending_as(socket.sender):
+                fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
         if fired:
             self.stats.fired += 1
 
