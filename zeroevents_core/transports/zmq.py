@@ -585,6 +585,21 @@ class ZmqTransport(Transport):
             )
         return checked
 
+    def where(self, options: Mapping[str, Any]) -> str:
+        return ", ".join([*options["bind"], *options["connect"]])
+
+    def dead_letter_options(self, value: Any) -> Mapping[str, Any] | str:
+        """An endpoint (a PUSH socket connects to it), a connection name, or a dict of
+        options (PUSH by default)."""
+        if isinstance(value, str):
+            return {"connect": value, "socket_type": "PUSH"} if "://" in value else value
+        if isinstance(value, Mapping):
+            return {"socket_type": "PUSH", **value}
+        raise ConfigurationError(
+            "option 'dead_letter': expected an endpoint, a connection name or options, "
+            f"got {value!r}"
+        )
+
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
         return self._open(EventSocket, options, dispatcher)
 
