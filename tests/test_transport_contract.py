@@ -153,6 +153,8 @@ def test_a_dead_letter_that_cannot_go_raises_a_send_error(tmp_path: Path) -> Non
         "socket_options": {"SNDTIMEO": 0, "IMMEDIATE": 1},
         "flush_on_close": False,
     }
-    with EventListener(options, Dispatcher()) as dead:
-        with pytest.raises(TransportError, match="cannot forward 'e'"):
-            dead.socket().forward(Message("e", [1]))
+    with (
+        EventListener(options, Dispatcher()) as dead,
+        pytest.raises(TransportError, match="cannot forward 'e'"),
+    ):
+        dead.socket().forward(Message("e", [1]))
