@@ -18,6 +18,7 @@ from zeroevents_core import (
     Dispatcher,
     EventListener,
     Message,
+    SendError,
     TransportClosed,
     TransportError,
     hookimpl,
@@ -155,6 +156,6 @@ def test_a_dead_letter_that_cannot_go_raises_a_send_error(tmp_path: Path) -> Non
     }
     with (
         EventListener(options, Dispatcher()) as dead,
-        pytest.raises(TransportError, match="cannot forward 'e'"),
+        pytest.raises(SendError, match="cannot forward 'e'"),
     ):
         dead.socket().forward(Message("e", [1]))
