@@ -330,11 +330,15 @@ def register_transports(register: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    # The asyncio socket loads asyncio: only for those who use it.
+    # The asyncio socket and poller load asyncio: only for those who use them.
     if name == "AsyncEventSocket":
         from ._async_socket import AsyncEventSocket
 
         return AsyncEventSocket
+    if name == "ZmqAsyncPoller":
+        from ._async_poller import ZmqAsyncPoller
+
+        return ZmqAsyncPoller
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -343,6 +347,8 @@ __all__ = [
     "AsyncEventSocket",
     "EventSocket",
     "Message",
+    "ZmqAsyncPoller",
+    "ZmqPoller",
     "ZmqTransport",
     "endpoints_of",
 ]
