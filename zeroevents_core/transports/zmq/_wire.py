@@ -99,8 +99,9 @@ def _default_dispatcher() -> Dispatcher:
 
 
 class ZmqEventCodec(EventCodec):
-    """What the blocking and the asyncio ZeroMQ event sockets share beyond the wire
-    rules: their set-up and their dispatcher."""
+    """What the blocking and the asyncio ZeroMQ event sockets share beyond the v1
+    layout of :class:`EventCodec`: their set-up and dispatcher, the routing frame,
+    library traffic (:meth:`control`), and the sans-IO steps their drivers run."""
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _serializer: Serializer
@@ -108,7 +109,7 @@ class ZmqEventCodec(EventCodec):
     _dispatcher: Dispatcher | None
     schemas: SchemaRegistry | None
     confirmed: bool
-    routes_replies: bool
+    routes_replies: bool  # a ROUTER: frame 0 on the wire is the peer's routing id
     can_reply: bool
     has_sent: bool = False
     barrier: Barrier
