@@ -1,0 +1,355 @@
+"""Wire v2: the envelope of an event and the acknowledgement, as frames (no I/O).
+
+A v2 message starts with an **empty frame 0**, where v1 has the event name: the
+Python v1 decoder refuses an empty name (``DecodeError``, frame 0) and the PHP
+original fires nothing for it (``if ($event = ...)`` is false for ``""``). So a v1
+receiver never fires a v2 message under a garbled name. Frame 1 starts with the
+magic ``b"ZE\\x02"`` and a kind byte; a v2 receiver tells the two wires apart from
+those bytes alone, with no option (:func:`kind_of`).
+
+    event        [b"", header, name, payload frame, ...]
+    acknowledge  [b"", ack]
+
+The exact bytes, with vectors: docs/wire-format.md, section "Wire v2". Every
+length is checked against the receiver's limits before anything is decoded, and
+a refusal is a ``DecodeError`` naming the field and the frame's index on the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .errors import ConfigurationError, DecodeError
+
+MAGIC = b"ZE\x02"
+EVENT_KIND = 0x01
+ACK_KIND = 0x02
+EVENT_PREFIX = MAGIC + bytes([EVENT_KIND])
+ACK_PREFIX = MAGIC + bytes([ACK_KIND])
+# Flag bits of an event header: the sender wants acknowledgements (at-least-once).
+ACK_REQUESTED = 0x01
+_KNOWN_FLAGS = ACK_REQUESTED
+PRODUCER_ID_BYTES = 16
+MAX_SEQ = 2**64 - 1
+
+# magic+kind, flags, producer id, sequence number, content type length
+_EVENT_HEAD = struct.Struct(">4sB16sQB")
+# magic+kind, flags, producer id, cumulative sequence number, range count
+_ACK_HEAD = struct.Struct(">4sB16sQH")
+_RANGE = struct.Struct(">QQ")
+_U16 = struct.Struct(">H")
+
+# Defaults of the receiving limits (options of the same names, docs/configuration.md).
+DEFAULT_MAX_NAME_BYTES = 255
+DEFAULT_MAX_FRAMES = 64
+DEFAULT_MAX_HEADERS = 32
+DEFAULT_MAX_HEADER_BYTES = 8192
+DEFAULT_MAX_ACK_RANGES = 256
+
+
+class Kind(enum.Enum):
+    """Which wire a received message speaks, from its first two frames."""
+
+    V1 = "v1"
+    EVENT = "v2 event"
+    ACK = "v2 acknowledgement"
+
+
+class Limits(NamedTuple):
+    """What one received v2 message may hold; the same keys as v1 for the name and
+    the frames (``max_frames`` counts the name and the payload frames, as in v1:
+    frame 0 and the header are not counted)."""
+
+    max_name_bytes: int = DEFAULT_MAX_NAME_BYTES
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES  # keys and values, UTF-8, all together
+    max_ack_ranges: int = DEFAULT_MAX_ACK_RANGES
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def new_producer_id() -> bytes:
+    """A producer id: 16 random bytes, drawn once per listener instance."""
+    return os.urandom(PRODUCER_ID_BYTES)
+
+
+def event_id(producer: bytes, seq: int) -> str:
+    """The id of event ``seq`` of ``producer``: unique as long as producer ids are
+    (128 random bits), the same on every retransmission, not a field on the wire."""
+    return f"{producer.hex()}-{seq:016x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who sent an event and in which order, what its payload frames are made with
+    (the serializer's name) and its headers (trace context, user headers)."""
+
+    producer: bytes
+    seq: int
+    content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ack_requested: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return event_id(self.producer, self.seq)
+
+
+class V2Event(NamedTuple):
+    """A decoded v2 event: the payload frames are left to the serializer named by
+    ``envelope.content_type``."""
+
+    envelope: Envelope
+    event: str
+    frames: list[bytes]
+
+
+class Ack(NamedTuple):
+    """A receiver's acknowledgement of ``producer``'s events: every sequence number
+    up to ``cumulative`` (0: none) and each ``(first, last)`` range, inclusive."""
+
+    producer: bytes
+    cumulative: int
+    ranges: tuple[tuple[int, int], ...] = ()
+
+
+def kind_of(frames: Sequence[bytes], offset: int = 0) -> Kind:
+    """Which wire ``frames`` (without a ROUTER address) speak. An empty frame 0
+    without the v2 magic next is V1, which the v1 decoder then refuses."""
+    if len(frames) < 2 or len(frames[0]) != 0 or frames[1][:3] != MAGIC:
+        return Kind.V1
+    kind = frames[1][3:4]
+    if kind == b"\x01":
+        return Kind.EVENT
+    if kind == b"\x02":
+        return Kind.ACK
+    raise DecodeError(f"unknown v2 message kind {kind.hex() or 'missing'}", frame=offset + 1)
+
+
+def encode_event(
+    envelope: Envelope,
+    event: str,
+    frames: Sequence[bytes],
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[bytes]:
+    """The frames of a v2 event; refuses (``ConfigurationError`` naming the field)
+    what a receiver with ``limits`` would refuse."""
+    producer, seq = envelope.producer, envelope.seq
+    if not isinstance(producer, bytes) or len(producer) != PRODUCER_ID_BYTES:
+        raise ConfigurationError(f"producer id must be {PRODUCER_ID_BYTES} bytes, got {producer!r}")
+    if not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+        raise ConfigurationError(f"sequence number must be an int from 1 to 2**64-1, got {seq!r}")
+    content_type = _utf8("content type", envelope.content_type)
+    if not 1 <= len(content_type) <= 255:
+        raise ConfigurationError(
+            f"content type must be 1 to 255 bytes, got {len(content_type)}: "
+            f"{envelope.content_type!r}"
+        )
+    name = _utf8("event name", event)
+    if not name:
+        raise ConfigurationError("event name must not be empty")
+    flags = ACK_REQUESTED if envelope.ack_requested else 0
+    header = bytearray(_EVENT_HEAD.pack(EVENT_PREFIX, flags, producer, seq, len(content_type)))
+    header += content_type
+    header += _encode_headers(envelope.headers, limits)
+    return [b"", bytes(header), name, *frames]
+
+
+def _utf8(what: str, text: object) -> bytes:
+    if not isinstance(text, str):
+        raise ConfigurationError(f"{what} must be a str, got {text!r}")
+    return text.encode()
+
+
+def _encode_headers(headers: Mapping[str, str], limits: Limits) -> bytes:
+    if len(headers) > limits.max_headers:
+        raise ConfigurationError(
+            f"{len(headers)} headers is over the limit of {limits.max_headers} "
+            "(option 'max_headers')"
+        )
+    out = bytearray(_U16.pack(len(headers)))
+    size = 0
+    for key, value in headers.items():
+        raw_key, raw_value = _utf8(f"header key {key!r}", key), _utf8(f"header {key!r}", value)
+        if not raw_key:
+            raise ConfigurationError("a header key must not be empty")
+        size += len(raw_key) + len(raw_value)
+        if size > limits.max_header_bytes:
+            raise ConfigurationError(
+                f"headers are over the limit of {limits.max_header_bytes} bytes at {key!r} "
+                "(option 'max_header_bytes')"
+            )
+        out += _U16.pack(len(raw_key)) + raw_key + _U16.pack(len(raw_value)) + raw_value
+    return bytes(out)
+
+
+def decode_event(
+    frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset: int = 0
+) -> V2Event:
+    """A :class:`V2Event` from frames :func:`kind_of` called EVENT; ``offset`` is 1
+    after a ROUTER address, so that error frame indexes are those of the wire."""
+    # The name and payload frames count as in v1; the two envelope frames do not.
+    if len(frames) - 2 > limits.max_frames:
+        raise DecodeError(
+            f"{len(frames) - 2} frames is over the limit of {limits.max_frames} frames "
+            "per event (option 'max_frames')",
+            frame=offset + 2 + limits.max_frames,
+        )
+    if len(frames) < 3:
+        raise DecodeError("v2 event has no event name frame", frame=offset + 2)
+    envelope = _decode_header(frames[1], limits, offset + 1)
+    name = frames[2]
+    if len(name) > limits.max_name_bytes:
+        raise DecodeError(
+            f"event name of {len(name)} bytes is over the limit of "
+            f"{limits.max_name_bytes} bytes (option 'max_name_bytes')",
+            frame=offset + 2,
+        )
+    try:
+        event = bytes(name).decode()
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"event name is not UTF-8: {exc}", frame=offset + 2) from None
+    if not event:
+        raise DecodeError("event name is empty", frame=offset + 2)
+    return V2Event(envelope, event, list(frames[3:]))
+
+
+def _decode_header(header: bytes, limits: Limits, frame: int) -> Envelope:
+    reader = _Reader(header, frame)
+    _, flags, producer, seq, type_length = reader.unpack(_EVENT_HEAD, "event header")
+    if flags & ~_KNOWN_FLAGS:
+        raise DecodeError(f"unknown flags {flags:#04x} in the event header", frame=frame)
+    if seq == 0:
+        raise DecodeError("sequence number 0 (they start at 1)", frame=frame)
+    content_type = reader.text(type_length, "content type")
+    if not content_type:
+        raise DecodeError("empty content type", frame=frame)
+    (count,) = reader.unpack(_U16, "header count")
+    if count > limits.max_headers:
+        raise DecodeError(
+            f"{count} headers is over the limit of {limits.max_headers} (option 'max_headers')",
+            frame=frame,
+        )
+    headers: dict[str, str] = {}
+    size = 0
+    for index in range(count):
+        (key_length,) = reader.unpack(_U16, f"length of header key {index}")
+        size = _header_bytes(size + key_length, limits, index, frame)
+        key = reader.text(key_length, f"header key {index}")
+        (value_length,) = reader.unpack(_U16, f"length of header {key!r}")
+        size = _header_bytes(size + value_length, limits, index, frame)
+        if not key:
+            raise DecodeError(f"header key {index} is empty", frame=frame)
+        if key in headers:
+            raise DecodeError(f"header {key!r} is given twice", frame=frame)
+        headers[key] = reader.text(value_length, f"header {key!r}")
+    reader.end("event header")
+    return Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED))
+
+
+def _header_bytes(size: int, limits: Limits, index: int, frame: int) -> int:
+    if size > limits.max_header_bytes:
+        raise DecodeError(
+            f"headers are over the limit of {limits.max_header_bytes} bytes at header "
+            f"{index} (option 'max_header_bytes')",
+            frame=frame,
+        )
+    return size
+
+
+def encode_ack(ack: Ack, limits: Limits = DEFAULT_LIMITS) -> list[bytes]:
+    """The frames of an acknowledgement (at most ``limits.max_ack_ranges`` ranges)."""
+    if len(ack.producer) != PRODUCER_ID_BYTES:
+        raise ConfigurationError(
+            f"producer id must be {PRODUCER_ID_BYTES} bytes, got {ack.producer!r}"
+        )
+    if len(ack.ranges) > limits.max_ack_ranges:
+        raise ConfigurationError(
+            f"{len(ack.ranges)} ranges is over the limit of {limits.max_ack_ranges} per "
+            "acknowledgement (option 'max_ack_ranges')"
+        )
+    if not 0 <= ack.cumulative <= MAX_SEQ:
+        raise ConfigurationError(f"cumulative sequence number {ack.cumulative} is not 0 to 2**64-1")
+    out = bytearray(_ACK_HEAD.pack(ACK_PREFIX, 0, ack.producer, ack.cumulative, len(ack.ranges)))
+    for first, last in ack.ranges:
+        if not 1 <= first <= last <= MAX_SEQ:
+            raise ConfigurationError(
+                f"acknowledged range ({first}, {last}) is not 1 <= first <= last"
+            )
+        out += _RANGE.pack(first, last)
+    return [b"", bytes(out)]
+
+
+def decode_ack(frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset: int = 0) -> Ack:
+    """An :class:`Ack` from frames :func:`kind_of` called ACK."""
+    if len(frames) != 2:
+        raise DecodeError(
+            f"an acknowledgement is 2 frames, got {len(frames)}", frame=offset + min(len(frames), 2)
+        )
+    frame = offset + 1
+    reader = _Reader(frames[1], frame)
+    _, flags, producer, cumulative, count = reader.unpack(_ACK_HEAD, "acknowledgement")
+    if flags:
+        raise DecodeError(f"unknown flags {flags:#04x} in the acknowledgement", frame=frame)
+    if count > limits.max_ack_ranges:
+        raise DecodeError(
+            f"{count} ranges is over the limit of {limits.max_ack_ranges} per acknowledgement "
+            "(option 'max_ack_ranges')",
+            frame=frame,
+        )
+    ranges = []
+    for index in range(count):
+        first, last = reader.unpack(_RANGE, f"range {index}")
+        if not 1 <= first <= last:
+            raise DecodeError(
+                f"range {index} ({first}, {last}) is not 1 <= first <= last", frame=frame
+            )
+        ranges.append((first, last))
+    reader.end("acknowledgement")
+    return Ack(producer, cumulative, tuple(ranges))
+
+
+class _Reader:
+    """Reads one frame from the front, every length checked against what is left."""
+
+    __slots__ = ("data", "frame", "position")
+
+    def __init__(self, data: bytes, frame: int) -> None:
+        self.data = data
+        self.frame = frame
+        self.position = 0
+
+    def unpack(self, layout: struct.Struct, what: str) -> tuple[Any, ...]:
+        self._need(layout.size, what)
+        values = layout.unpack_from(self.data, self.position)
+        self.position += layout.size
+        return values
+
+    def text(self, length: int, what: str) -> str:
+        self._need(length, what)
+        raw = bytes(self.data[self.position : self.position + length])
+        self.position += length
+        try:
+            return raw.decode()
+        except UnicodeDecodeError as exc:
+            raise DecodeError(f"{what} is not UTF-8: {exc}", frame=self.frame) from None
+
+    def end(self, what: str) -> None:
+        extra = len(self.data) - self.position
+        if extra:
+            raise DecodeError(f"{extra} bytes after the end of the {what}", frame=self.frame)
+
+    def _need(self, length: int, what: str) -> None:
+        left = len(self.data) - self.position
+        if length > left:
+            raise DecodeError(
+                f"{what} needs {length} bytes at offset {self.position}, {left} left",
+                frame=self.frame,
+            )
