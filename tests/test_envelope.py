@@ -267,11 +267,11 @@ def test_encoding_refuses_what_a_receiver_would_refuse() -> None:
         encode_event(Envelope(b"short", 1, "json"), "a", [])
     with pytest.raises(ConfigurationError, match="sequence number must be an int from 1"):
         encode_event(Envelope(V2_PRODUCER, 0, "json"), "a", [])
-    with pytest.raises(ConfigurationError, match="content type must be 1 to 255 bytes"):
+    with pytest.raises(ConfigurationError, match="content type must be a str of 1 to 255 bytes"):
         encode_event(Envelope(V2_PRODUCER, 1, ""), "a", [])
     with pytest.raises(ConfigurationError, match="event name must not be empty"):
         encode_event(Envelope(V2_PRODUCER, 1, "json"), "", [])
-    with pytest.raises(ConfigurationError, match=r"header 'k' must be a str, got 1"):
+    with pytest.raises(ConfigurationError, match=r"header .k. must be a str with a str value, got 1"):
         encode_event(Envelope(V2_PRODUCER, 1, "json", {"k": 1}), "a", [])  # type: ignore[dict-item]
     with pytest.raises(ConfigurationError, match=r"33 headers is over the limit of 32"):
         encode_event(Envelope(V2_PRODUCER, 1, "json", {str(i): "" for i in range(33)}), "a", [])

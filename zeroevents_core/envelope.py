@@ -21,8 +21,8 @@ import enum
 import os
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .errors import ConfigurationError, DecodeError
 
@@ -73,6 +73,7 @@ class Limits(NamedTuple):
 
 
 DEFAULT_LIMITS = Limits()
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def new_producer_id() -> bytes:
@@ -86,15 +87,14 @@ def event_id(producer: bytes, seq: int) -> str:
     return f"{producer.hex()}-{seq:016x}"
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """Who sent an event and in which order, what its payload frames are made with
     (the serializer's name) and its headers (trace context, user headers)."""
 
     producer: bytes
     seq: int
     content_type: str
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = NO_HEADERS
     ack_requested: bool = False
 
     @property
@@ -141,31 +141,36 @@ def encode_event(
 ) -> list[bytes]:
     """The frames of a v2 event; refuses (``ConfigurationError`` naming the field)
     what a receiver with ``limits`` would refuse."""
-    producer, seq = envelope.producer, envelope.seq
-    if not isinstance(producer, bytes) or len(producer) != PRODUCER_ID_BYTES:
-        raise ConfigurationError(f"producer id must be {PRODUCER_ID_BYTES} bytes, got {producer!r}")
-    if not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
-        raise ConfigurationError(f"sequence number must be an int from 1 to 2**64-1, got {seq!r}")
-    content_type = _utf8("content type", envelope.content_type)
-    if not 1 <= len(content_type) <= 255:
-        raise ConfigurationError(
-            f"content type must be 1 to 255 bytes, got {len(content_type)}: "
-            f"{envelope.content_type!r}"
+    producer, seq, content_type, headers, ack_requested = envelope
+    try:
+        raw_type, name = content_type.encode(), event.encode()
+        header = _EVENT_HEAD.pack(
+            EVENT_PREFIX, ACK_REQUESTED if ack_requested else 0, producer, seq, len(raw_type)
         )
-    name = _utf8("event name", event)
-    if not name:
-        raise ConfigurationError("event name must not be empty")
-    flags = ACK_REQUESTED if envelope.ack_requested else 0
-    header = bytearray(_EVENT_HEAD.pack(EVENT_PREFIX, flags, producer, seq, len(content_type)))
-    header += content_type
-    header += _encode_headers(envelope.headers, limits)
-    return [b"", bytes(header), name, *frames]
+    except (AttributeError, struct.error):
+        raise _refusal(envelope, event) from None
+    if len(producer) != PRODUCER_ID_BYTES or not seq or not raw_type or not name:
+        raise _refusal(envelope, event)
+    extra = _encode_headers(headers, limits) if headers else b"\x00\x00"
+    return [b"", header + raw_type + extra, name, *frames]
 
 
-def _utf8(what: str, text: object) -> bytes:
-    if not isinstance(text, str):
-        raise ConfigurationError(f"{what} must be a str, got {text!r}")
-    return text.encode()
+def _refusal(envelope: Envelope, event: object) -> ConfigurationError:
+    # What is wrong in an envelope that could not be encoded (off the hot path).
+    producer, seq, content_type = envelope.producer, envelope.seq, envelope.content_type
+    if not isinstance(producer, bytes) or len(producer) != PRODUCER_ID_BYTES:
+        return ConfigurationError(
+            f"producer id must be {PRODUCER_ID_BYTES} bytes, got {producer!r}"
+        )
+    if not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+        return ConfigurationError(f"sequence number must be an int from 1 to 2**64-1, got {seq!r}")
+    if not isinstance(content_type, str) or not 1 <= len(content_type.encode()) <= 255:
+        return ConfigurationError(
+            f"content type must be a str of 1 to 255 bytes, got {content_type!r}"
+        )
+    if not isinstance(event, str):
+        return ConfigurationError(f"event name must be a str, got {event!r}")
+    return ConfigurationError("event name must not be empty")
 
 
 def _encode_headers(headers: Mapping[str, str], limits: Limits) -> bytes:
@@ -177,7 +182,12 @@ def _encode_headers(headers: Mapping[str, str], limits: Limits) -> bytes:
     out = bytearray(_U16.pack(len(headers)))
     size = 0
     for key, value in headers.items():
-        raw_key, raw_value = _utf8(f"header key {key!r}", key), _utf8(f"header {key!r}", value)
+        try:
+            raw_key, raw_value = key.encode(), value.encode()
+        except AttributeError:
+            raise ConfigurationError(
+                f"header {key!r} must be a str with a str value, got {value!r}"
+            ) from None
         if not raw_key:
             raise ConfigurationError("a header key must not be empty")
         size += len(raw_key) + len(raw_value)
@@ -222,46 +232,83 @@ def decode_event(
 
 
 def _decode_header(header: bytes, limits: Limits, frame: int) -> Envelope:
-    reader = _Reader(header, frame)
-    _, flags, producer, seq, type_length = reader.unpack(_EVENT_HEAD, "event header")
+    size = len(header)
+    head = _EVENT_HEAD.size
+    if size < head:
+        raise _short("event header", head, 0, size, frame)
+    _, flags, producer, seq, type_length = _EVENT_HEAD.unpack_from(header)
     if flags & ~_KNOWN_FLAGS:
         raise DecodeError(f"unknown flags {flags:#04x} in the event header", frame=frame)
     if seq == 0:
         raise DecodeError("sequence number 0 (they start at 1)", frame=frame)
-    content_type = reader.text(type_length, "content type")
-    if not content_type:
+    if not type_length:
         raise DecodeError("empty content type", frame=frame)
-    (count,) = reader.unpack(_U16, "header count")
+    position = head + type_length
+    content_type = _text(header, head, position, "content type", frame)
+    if position + 2 > size:
+        raise _short("header count", 2, position, size, frame)
+    count = header[position] << 8 | header[position + 1]
+    position += 2
     if count > limits.max_headers:
         raise DecodeError(
             f"{count} headers is over the limit of {limits.max_headers} (option 'max_headers')",
             frame=frame,
         )
     headers: dict[str, str] = {}
-    size = 0
+    total = 0  # bytes of keys and values
     for index in range(count):
-        (key_length,) = reader.unpack(_U16, f"length of header key {index}")
-        size = _header_bytes(size + key_length, limits, index, frame)
-        key = reader.text(key_length, f"header key {index}")
-        (value_length,) = reader.unpack(_U16, f"length of header {key!r}")
-        size = _header_bytes(size + value_length, limits, index, frame)
+        # key length, key, value length, value; messages are made only on a refusal
+        fields: list[str] = []
+        for _ in range(2):
+            if position + 2 > size:
+                raise _short(_field(index, fields, "length of "), 2, position, size, frame)
+            length = header[position] << 8 | header[position + 1]
+            position += 2
+            total += length
+            if total > limits.max_header_bytes:
+                raise DecodeError(
+                    f"headers are over the limit of {limits.max_header_bytes} bytes at header "
+                    f"{index} (option 'max_header_bytes')",
+                    frame=frame,
+                )
+            if position + length > size:
+                raise _short(_field(index, fields), length, position, size, frame)
+            try:
+                fields.append(header[position : position + length].decode())
+            except UnicodeDecodeError as exc:
+                raise DecodeError(
+                    f"{_field(index, fields)} is not UTF-8: {exc}", frame=frame
+                ) from None
+            position += length
+        key, value = fields
         if not key:
             raise DecodeError(f"header key {index} is empty", frame=frame)
         if key in headers:
             raise DecodeError(f"header {key!r} is given twice", frame=frame)
-        headers[key] = reader.text(value_length, f"header {key!r}")
-    reader.end("event header")
+        headers[key] = value
+    if position != size:
+        raise DecodeError(f"{size - position} bytes after the end of the event header", frame=frame)
     return Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED))
 
 
-def _header_bytes(size: int, limits: Limits, index: int, frame: int) -> int:
-    if size > limits.max_header_bytes:
-        raise DecodeError(
-            f"headers are over the limit of {limits.max_header_bytes} bytes at header "
-            f"{index} (option 'max_header_bytes')",
-            frame=frame,
-        )
-    return size
+def _field(index: int, fields: list[str], prefix: str = "") -> str:
+    # The name of the header field being read: its key, or its value once the key is read.
+    return f"{prefix}header key {index}" if not fields else f"{prefix}header {fields[0]!r}"
+
+
+def _text(data: bytes, start: int, end: int, what: str, frame: int) -> str:
+    if end > len(data):
+        raise _short(what, end - start, start, len(data), frame)
+    try:
+        return data[start:end].decode()
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{what} is not UTF-8: {exc}", frame=frame) from None
+
+
+def _short(what: str, length: int, position: int, size: int, frame: int) -> DecodeError:
+    return DecodeError(
+        f"{what} needs {length} bytes at offset {position}, {size - position} left", frame=frame
+    )
 
 
 def encode_ack(ack: Ack, limits: Limits = DEFAULT_LIMITS) -> list[bytes]:
@@ -294,8 +341,11 @@ def decode_ack(frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset:
             f"an acknowledgement is 2 frames, got {len(frames)}", frame=offset + min(len(frames), 2)
         )
     frame = offset + 1
-    reader = _Reader(frames[1], frame)
-    _, flags, producer, cumulative, count = reader.unpack(_ACK_HEAD, "acknowledgement")
+    data = frames[1]
+    size, head = len(data), _ACK_HEAD.size
+    if size < head:
+        raise _short("acknowledgement", head, 0, size, frame)
+    _, flags, producer, cumulative, count = _ACK_HEAD.unpack_from(data)
     if flags:
         raise DecodeError(f"unknown flags {flags:#04x} in the acknowledgement", frame=frame)
     if count > limits.max_ack_ranges:
@@ -304,52 +354,16 @@ def decode_ack(frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset:
             "(option 'max_ack_ranges')",
             frame=frame,
         )
-    ranges = []
-    for index in range(count):
-        first, last = reader.unpack(_RANGE, f"range {index}")
+    end = head + _RANGE.size * count
+    if size < end:
+        index, position = divmod(size - head, _RANGE.size)
+        raise _short(f"range {index}", _RANGE.size, size - position, size, frame)
+    if size > end:
+        raise DecodeError(f"{size - end} bytes after the end of the acknowledgement", frame=frame)
+    ranges = tuple(_RANGE.iter_unpack(data[head:]))
+    for index, (first, last) in enumerate(ranges):
         if not 1 <= first <= last:
             raise DecodeError(
                 f"range {index} ({first}, {last}) is not 1 <= first <= last", frame=frame
             )
-        ranges.append((first, last))
-    reader.end("acknowledgement")
-    return Ack(producer, cumulative, tuple(ranges))
-
-
-class _Reader:
-    """Reads one frame from the front, every length checked against what is left."""
-
-    __slots__ = ("data", "frame", "position")
-
-    def __init__(self, data: bytes, frame: int) -> None:
-        self.data = data
-        self.frame = frame
-        self.position = 0
-
-    def unpack(self, layout: struct.Struct, what: str) -> tuple[Any, ...]:
-        self._need(layout.size, what)
-        values = layout.unpack_from(self.data, self.position)
-        self.position += layout.size
-        return values
-
-    def text(self, length: int, what: str) -> str:
-        self._need(length, what)
-        raw = bytes(self.data[self.position : self.position + length])
-        self.position += length
-        try:
-            return raw.decode()
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"{what} is not UTF-8: {exc}", frame=self.frame) from None
-
-    def end(self, what: str) -> None:
-        extra = len(self.data) - self.position
-        if extra:
-            raise DecodeError(f"{extra} bytes after the end of the {what}", frame=self.frame)
-
-    def _need(self, length: int, what: str) -> None:
-        left = len(self.data) - self.position
-        if length > left:
-            raise DecodeError(
-                f"{what} needs {length} bytes at offset {self.position}, {left} left",
-                frame=self.frame,
-            )
+    return Ack(producer, cumulative, ranges)
