@@ -36,6 +36,7 @@ from zeroevents_core.envelope import (
     new_producer_id,
 )
 from zeroevents_core.errors import ConfigurationError, DecodeError
+from zeroevents_core.transports import codec
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "wire-format.md"
 PHP_RECEIVER = Path(__file__).parent / "php" / "original_receiver.php"
@@ -80,6 +81,13 @@ def test_the_page_shows_the_vectors_byte_for_byte() -> None:
         if frames:
             shown.append(["" if f == "(empty)" else f.replace(" ", "") for f in frames])
     assert shown == [*(frames for *_, frames in V2_EVENTS), V2_ACK[1]]
+
+
+def test_the_name_and_frame_limits_default_to_v1_s() -> None:
+    assert (Limits().max_name_bytes, Limits().max_frames) == (
+        codec.DEFAULT_MAX_NAME_BYTES,
+        codec.DEFAULT_MAX_FRAMES,
+    )
 
 
 def test_event_id_is_the_producer_and_the_sequence_number() -> None:
@@ -271,7 +279,9 @@ def test_encoding_refuses_what_a_receiver_would_refuse() -> None:
         encode_event(Envelope(V2_PRODUCER, 1, ""), "a", [])
     with pytest.raises(ConfigurationError, match="event name must not be empty"):
         encode_event(Envelope(V2_PRODUCER, 1, "json"), "", [])
-    with pytest.raises(ConfigurationError, match=r"header .k. must be a str with a str value, got 1"):
+    with pytest.raises(
+        ConfigurationError, match=r"header .k. must be a str with a str value, got 1"
+    ):
         encode_event(Envelope(V2_PRODUCER, 1, "json", {"k": 1}), "a", [])  # type: ignore[dict-item]
     with pytest.raises(ConfigurationError, match=r"33 headers is over the limit of 32"):
         encode_event(Envelope(V2_PRODUCER, 1, "json", {str(i): "" for i in range(33)}), "a", [])

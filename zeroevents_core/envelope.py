@@ -44,7 +44,8 @@ _ACK_HEAD = struct.Struct(">4sB16sQH")
 _RANGE = struct.Struct(">QQ")
 _U16 = struct.Struct(">H")
 
-# Defaults of the receiving limits (options of the same names, docs/configuration.md).
+# Defaults of the receiving limits (options of the same names, docs/configuration.md);
+# the first two are v1's (transports/codec.py), which this module must not import.
 DEFAULT_MAX_NAME_BYTES = 255
 DEFAULT_MAX_FRAMES = 64
 DEFAULT_MAX_HEADERS = 32
@@ -126,9 +127,9 @@ def kind_of(frames: Sequence[bytes], offset: int = 0) -> Kind:
     if len(frames) < 2 or len(frames[0]) != 0 or frames[1][:3] != MAGIC:
         return Kind.V1
     kind = frames[1][3:4]
-    if kind == b"\x01":
+    if kind == EVENT_PREFIX[3:]:
         return Kind.EVENT
-    if kind == b"\x02":
+    if kind == ACK_PREFIX[3:]:
         return Kind.ACK
     raise DecodeError(f"unknown v2 message kind {kind.hex() or 'missing'}", frame=offset + 1)
 
