@@ -319,10 +319,42 @@ class Link:
         return taken
 
 
+class Receiver:
+    """One receiving process: its duplicate filter and what it received and fired."""
+
+    def __init__(self, dedup_window: int) -> None:
+        self.dedup = Deduplicator(dedup_window=dedup_window, max_pending_ranges=8)
+        self.received: set[int] = set()
+        self.fired: Counter[int] = Counter()
+
+    def take(self, seq: int) -> bool:
+        self.received.add(seq)
+        fire = not self.dedup.seen(PRODUCER, seq, reply_to=self)
+        if fire:
+            self.fired[seq] += 1
+        # A duplicate passes only when older than the window (never at 4096 here).
+        duplicates = self.fired.total() - len(self.fired)
+        assert duplicates <= self.dedup.stats.too_old, "duplicate fired"
+        return fire
+
+    def acks(self) -> list[list[bytes]]:
+        out = []
+        for reply_to, ack in self.dedup.acks():
+            assert reply_to is self
+            # Truthful: only numbers this receiver received.
+            claimed = set(range(1, ack.cumulative + 1))
+            for first, last in ack.ranges:
+                claimed |= set(range(first, last + 1))
+            assert claimed <= self.received, "acknowledged what it did not receive"
+            out.append(encode_ack(ack))  # through the real bytes
+        return out
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     events=st.integers(1, 300),
     window=st.integers(1, 64),
+    receivers=st.integers(1, 2),
     loss=st.floats(0, 0.6),
     duplicate=st.floats(0, 0.5),
     reorder=st.booleans(),
@@ -334,6 +366,7 @@ class Link:
 def test_every_event_is_acknowledged_once_or_reported_failed(
     events: int,
     window: int,
+    receivers: int,
     loss: float,
     duplicate: float,
     reorder: bool,
@@ -342,6 +375,9 @@ def test_every_event_is_acknowledged_once_or_reported_failed(
     dedup_window: int,
     seed: int,
 ) -> None:
+    # One producer; one receiver, or two taking the events in turn (a DEALER's
+    # round-robin: a retransmission may reach the other one). Receivers are killed
+    # and restarted empty at random.
     rng = random.Random(seed)
     sender: SendWindow[int] = SendWindow(
         window=window,
@@ -351,44 +387,34 @@ def test_every_event_is_acknowledged_once_or_reported_failed(
         deliver_timeout_ms=2000,
         random=rng.random,
     )
-
-    def new_receiver() -> Deduplicator:
-        return Deduplicator(dedup_window=dedup_window, max_pending_ranges=8)
-
-    receiver = new_receiver()
-    to_receiver, to_sender = (Link(rng, loss, duplicate, reorder) for _ in range(2))
-    received: set[int] = set()  # by any receiver instance
-    fired: Counter[int] = Counter()  # by the current receiver instance
+    alive = [Receiver(dedup_window) for _ in range(receivers)]
+    every_receiver = list(alive)
+    to_receivers, to_sender = (Link(rng, loss, duplicate, reorder) for _ in range(2))
     fired_ever: set[int] = set()
     acknowledged: Counter[int] = Counter()
     failed: set[int] = set()
     settled_seqs: set[int] = set()
-    seq_of: dict[int, int] = {}
-    next_item, now = 0, 0.0
-
-    def acks_out() -> None:
-        for reply_to, ack in receiver.acks():
-            assert reply_to == "link"
-            to_sender.send(encode_ack(ack))  # through the real bytes
+    next_item, now, turn = 0, 0.0, 0
 
     for _ in range(100_000):
         while next_item < events and sender.room and rng.random() < 0.8:
-            entry = sender.send(next_item, now)
-            seq_of[next_item] = entry.seq
-            to_receiver.send(entry.seq)
+            to_receivers.send(sender.send(next_item, now).seq)
             next_item += 1
-        if rng.random() < restarts:  # kill -9 of the receiver: its state is gone
-            receiver, fired = new_receiver(), Counter()
-        for seq in to_receiver.take():
-            received.add(seq)
-            if not receiver.seen(PRODUCER, seq, reply_to="link"):
-                fired[seq] += 1
+        if rng.random() < restarts:  # kill -9 of a receiver: its state is gone
+            killed = rng.randrange(receivers)
+            alive[killed] = Receiver(dedup_window)
+            every_receiver.append(alive[killed])
+        for seq in to_receivers.take():
+            receiver = alive[turn % receivers]
+            turn += 1
+            if receiver.take(seq):
                 fired_ever.add(seq)
-            # A duplicate passes only when older than the window (never at 4096 here).
-            assert fired.total() - len(fired) <= receiver.stats.too_old, "duplicate fired"
-            if receiver.ack_due:
-                acks_out()
-        acks_out()
+            if receiver.dedup.ack_due:
+                for frames in receiver.acks():
+                    to_sender.send(frames)
+        for receiver in alive:
+            for frames in receiver.acks():
+                to_sender.send(frames)
         if rng.random() < hostile:  # stale or forged: numbers settled, or never sent
             settled = sorted(settled_seqs)
             ranges = [(s, s) for s in rng.sample(settled, min(3, len(settled)))]
@@ -402,11 +428,11 @@ def test_every_event_is_acknowledged_once_or_reported_failed(
             for entry in sender.acknowledge(ack.cumulative, ack.ranges):
                 acknowledged[entry.item] += 1
                 settled_seqs.add(entry.seq)
-                assert entry.seq in received, f"event {entry.item} acknowledged, never received"
+                assert entry.seq in fired_ever, f"event {entry.item} acknowledged, never fired"
         now += rng.choice([1, 5, 20])
         due = sender.due(now)
         for entry in due.retransmit:
-            to_receiver.send(entry.seq)
+            to_receivers.send(entry.seq)
         for entry in due.failed:
             failed.add(entry.item)
             settled_seqs.add(entry.seq)
@@ -415,13 +441,13 @@ def test_every_event_is_acknowledged_once_or_reported_failed(
     else:
         raise AssertionError("not settled: the give-up rules are not bounding the run")
 
-    every = set(range(events))
+    received = set().union(*(receiver.received for receiver in every_receiver))
     assert received <= fired_ever, "a first delivery dropped"
     if dedup_window >= 4096:
-        assert receiver.stats.too_old == 0
+        assert all(receiver.dedup.stats.too_old == 0 for receiver in every_receiver)
     assert max(acknowledged.values(), default=1) == 1, "acknowledged twice"
     assert not set(acknowledged) & failed, "acknowledged and failed"
-    assert set(acknowledged) | failed == every, "neither acknowledged nor failed"
+    assert set(acknowledged) | failed == set(range(events)), "neither acknowledged nor failed"
     stats = sender.stats
     assert (stats.sent, stats.acknowledged + stats.failed, stats.in_flight) == (
         events,
