@@ -19,7 +19,7 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from procs import WAIT, serve, take
-from vectors import TRACEPARENT, V2_ACK, V2_EVENTS, V2_PRODUCER
+from vectors import FRAMES, TRACEPARENT, V2_ACK, V2_EVENTS, V2_PRODUCER
 
 from zeroevents_core import EventSocket
 from zeroevents_core.envelope import (
@@ -105,6 +105,7 @@ def test_event_id_is_the_producer_and_the_sequence_number() -> None:
 @pytest.mark.parametrize(
     "frames",
     [
+        FRAMES,  # the original's own vector
         [b"orders.created", b'{"id":1}'],
         [b"ping"],
         [b""],  # v1's "no event name", refused by the v1 decoder
