@@ -222,6 +222,19 @@ def test_full_pending_ranges_ask_for_acks_now() -> None:
     assert dedup.acks() == [(None, Ack(PRODUCER, 0, ((8, 8),)))]
 
 
+def test_acks_are_due_every_ack_every_events() -> None:
+    dedup = Deduplicator(ack_every=3)
+    dedup.seen(PRODUCER, 1)
+    dedup.seen(PRODUCER, 1)  # a duplicate waits for its acknowledgement too
+    assert not dedup.ack_due
+    dedup.seen(b"p" * 16, 1)
+    assert dedup.ack_due
+    assert len(dedup.acks()) == 2
+    assert not dedup.ack_due
+    dedup.seen(PRODUCER, 2)
+    assert not dedup.ack_due
+
+
 def test_the_least_recently_heard_producer_is_forgotten_first() -> None:
     dedup = Deduplicator(max_producers=2)
     a, b, c = b"a" * 16, b"b" * 16, b"c" * 16
@@ -235,7 +248,9 @@ def test_the_least_recently_heard_producer_is_forgotten_first() -> None:
     assert [ack.producer for _, ack in dedup.acks()] == [a, b]  # c was evicted by b
 
 
-@pytest.mark.parametrize("key", ["dedup_window", "max_producers", "max_pending_ranges"])
+@pytest.mark.parametrize(
+    "key", ["dedup_window", "max_producers", "max_pending_ranges", "ack_every"]
+)
 def test_deduplicator_options_are_checked(key: str) -> None:
     with pytest.raises(ConfigurationError, match=rf"option '{key}' must be an int >= 1"):
         Deduplicator(**{key: 0})

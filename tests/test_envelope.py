@@ -47,6 +47,12 @@ def unhex(frames: list[str]) -> list[bytes]:
     return [bytes.fromhex(frame) for frame in frames]
 
 
+def header_with(name: bytes) -> bytes:
+    """An event header (content type json, no headers) carrying ``name`` as it is."""
+    fixed = v2_event()[1][:34]
+    return fixed + len(name).to_bytes(2) + name + b"\x00\x00"
+
+
 def v2_event(seq: int = 1, headers: dict[str, str] | None = None) -> list[bytes]:
     envelope = Envelope(V2_PRODUCER, seq, "json", headers or {}, ack_requested=True)
     return encode_event(envelope, "orders.created", [b'{"id":1}'])
@@ -204,13 +210,13 @@ def test_limits_name_the_option_and_the_wire_frame(offset: int) -> None:
     frames = encode_event(Envelope(V2_PRODUCER, 1, "json"), "orders", [])
     with pytest.raises(DecodeError, match=r"'max_name_bytes'") as name:
         decode_event(frames, limits, offset)
-    assert name.value.frame == offset + 2
+    assert name.value.frame == offset + 1  # the name is in the header
     frames = encode_event(Envelope(V2_PRODUCER, 1, "json"), "a", [b"1", b"2", b"3"])
     with pytest.raises(
         DecodeError, match=r"4 frames is over the limit of 3 .*'max_frames'"
     ) as many:
         decode_event(frames, limits, offset)
-    assert many.value.frame == offset + 5
+    assert many.value.frame == offset + 4  # the name and 3 arguments: frame 4 is one too many
     big = {"a": "1", "b": "2", "c": "3"}
     frames = encode_event(Envelope(V2_PRODUCER, 1, "json", big), "a", [])
     with pytest.raises(DecodeError, match=r"3 headers is over the limit of 2 .*'max_headers'") as h:
@@ -229,17 +235,24 @@ def test_limits_name_the_option_and_the_wire_frame(offset: int) -> None:
 
 def test_the_frame_limit_is_checked_before_any_frame_is_read() -> None:
     frames = [b"", b"not even a header", *([b"x"] * 100_000)]
-    with pytest.raises(DecodeError, match=r"100000 frames .* 'max_frames'") as error:
+    with pytest.raises(DecodeError, match=r"100001 frames .* 'max_frames'") as error:
         decode_event(frames)
-    assert error.value.frame == 66
+    assert error.value.frame == 65
 
 
 @pytest.mark.parametrize(
     ("frames", "message"),
     [
-        ([b"", v2_event()[1]], r"frame 2: v2 event has no event name frame"),
-        ([b"", v2_event()[1], b""], r"frame 2: event name is empty"),
-        ([b"", v2_event()[1], b"\xff"], r"frame 2: event name is not UTF-8"),
+        (
+            [b"", v2_event()[1][:34]],
+            r"frame 1: length of the event name needs 2 bytes at offset 34, 0 left",
+        ),
+        ([b"", header_with(b"")], r"frame 1: event name is empty"),
+        ([b"", header_with(b"\xff")], r"frame 1: event name is not UTF-8"),
+        (
+            [b"", header_with(b"abc")[:-4]],
+            r"frame 1: event name needs 3 bytes at offset 36, 1 left",
+        ),
         ([b"", v2_event()[1] + b"!", b"a"], r"frame 1: 1 bytes after the end of the event header"),
         ([b"", v2_event()[1][:4] + b"\x02" + v2_event()[1][5:], b"a"], r"unknown flags 0x02"),
         ([b"", v2_event()[1][:21] + bytes(8) + v2_event()[1][29:], b"a"], r"sequence number 0"),
@@ -280,6 +293,8 @@ def test_encoding_refuses_what_a_receiver_would_refuse() -> None:
         encode_event(Envelope(V2_PRODUCER, 1, ""), "a", [])
     with pytest.raises(ConfigurationError, match="event name must not be empty"):
         encode_event(Envelope(V2_PRODUCER, 1, "json"), "", [])
+    with pytest.raises(ConfigurationError, match=r"256 bytes is over the limit of 255 .*'max_name"):
+        encode_event(Envelope(V2_PRODUCER, 1, "json"), "n" * 256, [])
     with pytest.raises(
         ConfigurationError, match=r"header .k. must be a str with a str value, got 1"
     ):

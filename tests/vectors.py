@@ -28,8 +28,11 @@ V2_EVENTS = [
         [b'{"id":1}'],
         [
             "",
-            "5a45020100000102030405060708090a0b0c0d0e0f0000000000000001046a736f6e0000",
-            b"orders.created".hex(),
+            "5a450201"
+            "00"
+            "000102030405060708090a0b0c0d0e0f"
+            "0000000000000001"
+            "04" + b"json".hex() + "000e" + b"orders.created".hex() + "0000",
             b'{"id":1}'.hex(),
         ],
     ),
@@ -48,9 +51,8 @@ V2_EVENTS = [
             "01"
             "000102030405060708090a0b0c0d0e0f"
             "000000000000002a"
-            "07" + b"msgpack".hex() + "0001"
+            "07" + b"msgpack".hex() + "0004" + b"ping".hex() + "0001"
             "000b" + b"traceparent".hex() + "0037" + TRACEPARENT.encode().hex(),
-            b"ping".hex(),
         ],
     ),
 ]

@@ -7,7 +7,7 @@ receiver never fires a v2 message under a garbled name. Frame 1 starts with the
 magic ``b"ZE\\x02"`` and a kind byte; a v2 receiver tells the two wires apart from
 those bytes alone, with no option (:func:`kind_of`).
 
-    event        [b"", header, name, payload frame, ...]
+    event        [b"", header (the event name inside), payload frame, ...]
     acknowledge  [b"", ack]
 
 The exact bytes, with vectors: docs/wire-format.md, section "Wire v2". Every
@@ -152,8 +152,13 @@ def encode_event(
         raise _refusal(envelope, event) from None
     if len(producer) != PRODUCER_ID_BYTES or not seq or not raw_type or not name:
         raise _refusal(envelope, event)
+    if len(name) > min(limits.max_name_bytes, 0xFFFF):
+        raise ConfigurationError(
+            f"event name of {len(name)} bytes is over the limit of {limits.max_name_bytes} "
+            f"bytes (option 'max_name_bytes'): {event[:40]!r}..."
+        )
     extra = _encode_headers(headers, limits) if headers else b"\x00\x00"
-    return [b"", header + raw_type + extra, name, *frames]
+    return [b"", b"".join((header, raw_type, _U16.pack(len(name)), name, extra)), *frames]
 
 
 def _refusal(envelope: Envelope, event: object) -> ConfigurationError:
@@ -206,33 +211,18 @@ def decode_event(
 ) -> V2Event:
     """A :class:`V2Event` from frames :func:`kind_of` called EVENT; ``offset`` is 1
     after a ROUTER address, so that error frame indexes are those of the wire."""
-    # The name and payload frames count as in v1; the two envelope frames do not.
-    if len(frames) - 2 > limits.max_frames:
+    # The name (in the header) and the payload frames count as in v1; frame 0 does not.
+    if len(frames) - 1 > limits.max_frames:
         raise DecodeError(
-            f"{len(frames) - 2} frames is over the limit of {limits.max_frames} frames "
+            f"{len(frames) - 1} frames is over the limit of {limits.max_frames} frames "
             "per event (option 'max_frames')",
-            frame=offset + 2 + limits.max_frames,
+            frame=offset + 1 + limits.max_frames,
         )
-    if len(frames) < 3:
-        raise DecodeError("v2 event has no event name frame", frame=offset + 2)
-    envelope = _decode_header(frames[1], limits, offset + 1)
-    name = frames[2]
-    if len(name) > limits.max_name_bytes:
-        raise DecodeError(
-            f"event name of {len(name)} bytes is over the limit of "
-            f"{limits.max_name_bytes} bytes (option 'max_name_bytes')",
-            frame=offset + 2,
-        )
-    try:
-        event = bytes(name).decode()
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"event name is not UTF-8: {exc}", frame=offset + 2) from None
-    if not event:
-        raise DecodeError("event name is empty", frame=offset + 2)
-    return V2Event(envelope, event, list(frames[3:]))
+    envelope, event = _decode_header(frames[1], limits, offset + 1)
+    return V2Event(envelope, event, list(frames[2:]))
 
 
-def _decode_header(header: bytes, limits: Limits, frame: int) -> Envelope:
+def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str]:
     size = len(header)
     head = _EVENT_HEAD.size
     if size < head:
@@ -246,6 +236,19 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> Envelope:
         raise DecodeError("empty content type", frame=frame)
     position = head + type_length
     content_type = _text(header, head, position, "content type", frame)
+    if position + 2 > size:
+        raise _short("length of the event name", 2, position, size, frame)
+    name_length = header[position] << 8 | header[position + 1]
+    if name_length > limits.max_name_bytes:
+        raise DecodeError(
+            f"event name of {name_length} bytes is over the limit of "
+            f"{limits.max_name_bytes} bytes (option 'max_name_bytes')",
+            frame=frame,
+        )
+    if not name_length:
+        raise DecodeError("event name is empty", frame=frame)
+    event = _text(header, position + 2, position + 2 + name_length, "event name", frame)
+    position += 2 + name_length
     if position + 2 > size:
         raise _short("header count", 2, position, size, frame)
     count = header[position] << 8 | header[position + 1]
@@ -289,7 +292,7 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> Envelope:
         headers[key] = value
     if position != size:
         raise DecodeError(f"{size - position} bytes after the end of the event header", frame=frame)
-    return Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED))
+    return Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED)), event
 
 
 def _field(index: int, fields: list[str], prefix: str = "") -> str:
