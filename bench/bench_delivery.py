@@ -8,8 +8,8 @@ event, each row is the best of R runs of N events, in ns per event, with the rat
 v1 codec (the name frame and the json serializer, both ways: what a v1 sender and a
 receiver pay per event today, sockets aside):
 
-- v2 framing: the same event in the v2 envelope (a trace header included), encoded
-  and decoded, payload through the serializer as in v1;
+- v2 framing: the same event in the v2 envelope, encoded and decoded, payload through
+  the serializer as in v1; then the same with a W3C ``traceparent`` header;
 - engine: ``SendWindow.send`` and ``Deduplicator.seen`` per event, and per batch of B
   events the receiver's ``acks()``, their encoding and decoding, the sender's
   ``acknowledge`` and ``due``;
@@ -85,13 +85,13 @@ def v1_codec(payload: list[Any]) -> Callable[[], None]:
     return one
 
 
-def v2_framing(payload: list[Any]) -> Callable[[], None]:
+def v2_framing(payload: list[Any], headers: dict[str, str]) -> Callable[[], None]:
     serializer = get_serializer("json")
     producer = new_producer_id()
     seq = iter(range(1, 2**62))
 
     def one() -> None:
-        envelope = Envelope(producer, next(seq), "json", HEADERS, ack_requested=True)
+        envelope = Envelope(producer, next(seq), "json", headers, ack_requested=True)
         frames = encode_event(envelope, EVENT, serializer.serialize(payload))
         decoded = decode_event(frames)
         serializer.unserialize(decoded.frames)
@@ -256,7 +256,8 @@ def main() -> None:
     }
     for label, payload in PAYLOADS.items():
         makers[f"{label}: v1"] = partial(v1_codec, payload)
-        makers[f"{label}: v2"] = partial(v2_framing, payload)
+        makers[f"{label}: v2"] = partial(v2_framing, payload, {})
+        makers[f"{label}: v2 traced"] = partial(v2_framing, payload, HEADERS)
     ns = best_ns(makers, args.events, args.repeat)
     print(f"{args.events:,} events, best of {args.repeat}, acknowledgements every {args.batch}")
     for label in PAYLOADS:
@@ -264,6 +265,7 @@ def main() -> None:
         rows = {
             "v1 codec (baseline)": v1,
             "v2 framing": v2,
+            "v2 framing, a trace header": ns[f"{label}: v2 traced"],
             "engine, one receiver": ns["engine, one receiver"],
             "engine, two receivers": ns["engine, two receivers"],
             "at-least-once (v2 + engine)": v2 + ns["engine, one receiver"],
