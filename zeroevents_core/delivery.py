@@ -29,8 +29,9 @@ How the transports will use it (the integration, not done here):
   dropped and counted, but acknowledged again: its acknowledgement was lost), and
   sends what :meth:`Deduplicator.acks` returns after each batch it reads, and at once
   when ``ack_due`` is set (every ``ack_every`` events: acknowledging only per batch
-  read, up to 1,024, stalls a sender whose window is as large, measured at 0.35x of
-  v1 throughput against 0.5x in bench/bench_delivery.py); each acknowledgement goes
+  read, up to 1,024, stalls a sender whose window is as large: 0.35x of v1 throughput
+  in bench/bench_delivery.py's pipe, 0.46x to 0.52x acknowledging every 100, the same
+  day on the same loaded machine); each acknowledgement goes
   to the producer's ``reply_to`` (a ROUTER's routing id of the peer that sent it;
   nothing on DEALER and PAIR, which answer their only or next peer).
 - Several receivers: a DEALER producer deals events round-robin, and each receiver
