@@ -95,6 +95,18 @@ class CoroutineListenerError(ListenerError):
     its coroutine would never run. Fire with ``await fire_async(...)`` instead."""
 
 
+class WindowFullError(ZeroEventsError):
+    """At-least-once delivery: as many events as the ``window`` option allows are
+    in flight unacknowledged, so no other can be sent until some are."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        super().__init__(
+            f"{window} events are in flight unacknowledged, the most the option 'window' "
+            "allows: wait for acknowledgements (flush) or raise 'window'"
+        )
+
+
 class SerializationError(ZeroEventsError):
     """A payload could not be turned into frames, or frames into a payload."""
 
