@@ -43,6 +43,7 @@ from .errors import (
     TransportClosed,
     TransportError,
     UnknownPluginError,
+    WindowFullError,
     ZeroEventsError,
 )
 from .hookspecs import hookimpl
@@ -145,6 +146,7 @@ __all__ = [
     "TransportClosed",
     "TransportError",
     "UnknownPluginError",
+    "WindowFullError",
     "ZeroEventsError",
     "check_compatibility",
     "compare_folders",

@@ -13,6 +13,7 @@ alone is enough to find it::
     ├── PluginLoadError (ImportError)          an entry point that failed to load
     ├── ListenerError (TypeError)
     │   └── CoroutineListenerError
+    ├── WindowFullError                        at-least-once: the send window is full
     ├── SerializationError
     │   ├── EncodeError (ValueError)
     │   └── DecodeError (ValueError)           with the frame index on the wire
