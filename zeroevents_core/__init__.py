@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import (
     ConfigurationError,
+    ConnectError,
     CoroutineListenerError,
     DecodeError,
     EncodeError,
@@ -34,17 +35,22 @@ from .errors import (
     MissingDependencyError,
     PluginConflictError,
     PluginLoadError,
+    ReceiveError,
     SchemaError,
     SchemaValidationError,
+    SendError,
     SerializationError,
+    TransportClosed,
     TransportError,
     UnknownPluginError,
+    WindowFullError,
     ZeroEventsError,
 )
 from .hookspecs import hookimpl
 from .listener import EventListener
 from .matchers import Matcher
 from .plugins import (
+    BUILTIN_TRANSPORT_MODULE,
     PluginInfo,
     get_matcher,
     get_serializer,
@@ -56,14 +62,20 @@ from .plugins import (
     unregister,
     unregister_plugin,
 )
+from .security import AUTH_ERROR, REJECTED
 from .serializers import Serializer
 from .service import IDLE, STOP, EventService, ServiceStats
-from .transports import Message, Transport
+from .transports import AsyncPoller, CliOption, Control, Message, Poller, Received, Transport
 from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR
+
+# The built-in transport's blocking socket, exported here since 0.x (the contract's
+# Protocol of the same name is zeroevents_core.transports.EventSocket). Imported
+# now, not lazily: the console script's quiet Ctrl-C window above covers the import
+# of pyzmq, which a KeyboardInterrupt must not cut in half.
 from .transports.zmq import EventSocket
 
 if TYPE_CHECKING:
-    from .aio import AsyncEventListener, AsyncEventService, AsyncEventSocket
+    from .aio import AsyncEventListener, AsyncEventService
     from .schemas import (
         CompatibilityReport,
         SchemaFailure,
@@ -71,33 +83,40 @@ if TYPE_CHECKING:
         check_compatibility,
         compare_folders,
     )
+    from .transports.zmq import AsyncEventSocket
 
 # Loaded on first use, so that importing the package imports neither asyncio nor
 # jsonschema (about a second, which every process and CLI call would pay).
 _LAZY = {
-    "AsyncEventListener": "aio",
-    "AsyncEventService": "aio",
-    "AsyncEventSocket": "aio",
-    "SchemaFailure": "schemas",
-    "SchemaRegistry": "schemas",
-    "CompatibilityReport": "schemas",
-    "check_compatibility": "schemas",
-    "compare_folders": "schemas",
+    "AsyncEventListener": f"{__name__}.aio",
+    "AsyncEventService": f"{__name__}.aio",
+    "AsyncEventSocket": BUILTIN_TRANSPORT_MODULE,
+    "SchemaFailure": f"{__name__}.schemas",
+    "SchemaRegistry": f"{__name__}.schemas",
+    "CompatibilityReport": f"{__name__}.schemas",
+    "check_compatibility": f"{__name__}.schemas",
+    "compare_folders": f"{__name__}.schemas",
 }
 
 __all__ = [
+    "AUTH_ERROR",
     "CONFIRMED",
     "FLUSH",
     "IDLE",
     "PULL_ERROR",
     "PUSH_ERROR",
+    "REJECTED",
     "SCHEMA_ERROR",
     "STOP",
     "AsyncEventListener",
     "AsyncEventService",
     "AsyncEventSocket",
+    "AsyncPoller",
+    "CliOption",
     "CompatibilityReport",
     "ConfigurationError",
+    "ConnectError",
+    "Control",
     "CoroutineListenerError",
     "DecodeError",
     "Dispatcher",
@@ -112,16 +131,22 @@ __all__ = [
     "PluginConflictError",
     "PluginInfo",
     "PluginLoadError",
+    "Poller",
+    "ReceiveError",
+    "Received",
     "SchemaError",
     "SchemaFailure",
     "SchemaRegistry",
     "SchemaValidationError",
+    "SendError",
     "SerializationError",
     "Serializer",
     "ServiceStats",
     "Transport",
+    "TransportClosed",
     "TransportError",
     "UnknownPluginError",
+    "WindowFullError",
     "ZeroEventsError",
     "check_compatibility",
     "compare_folders",
@@ -144,6 +169,6 @@ def __getattr__(name: str) -> Any:
     if name == "events":
         return default_dispatcher()
     if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        module = importlib.import_module(_LAZY[name])
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
