@@ -537,7 +537,7 @@ def test_debug_shows_the_traceback(ipc: Callable[[str], str]) -> None:
 
 @pytest.mark.parametrize(
     "command", [[], ["listen"], ["emit"], ["plugins"], ["schema"], ["schema", "check"],
-                ["demo"], ["bench"]],
+                ["demo"], ["keys"]],
 )  # fmt: skip
 def test_every_command_has_help(command: list[str]) -> None:
     done = zeroevents(*command, "--help")
@@ -551,7 +551,7 @@ def test_no_command_is_a_usage_error() -> None:
     assert "usage: zeroevents" in done.stderr
 
 
-# plugins, schema check, bench -------------------------------------------------------
+# plugins, schema check, bench runner -------------------------------------------------------
 
 
 def test_plugins_lists_each_with_its_distribution() -> None:
@@ -629,17 +629,29 @@ def test_schema_check_of_a_missing_folder(tmp_path: Path) -> None:
     assert "does not exist or is not a folder" in one_error_line(done.stderr)
 
 
-def test_bench_without_a_bench_folder_says_where_it_looked(tmp_path: Path) -> None:
-    done = zeroevents("bench", "--dir", str(tmp_path))
-    assert done.returncode == 1
-    message = one_error_line(done.stderr)
-    assert "no benchmark suite found" in message and str(tmp_path) in message
+def bench_runner(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), *args],
+        capture_output=True, text=True, timeout=WAIT, check=False,
+    )  # fmt: skip
 
 
-def test_bench_rejects_an_unknown_suite() -> None:
-    done = zeroevents("bench", "nosuch")
+def test_the_bench_runner_is_not_a_command_of_the_installed_package() -> None:
+    done = zeroevents("bench")
     assert done.returncode == 2
-    assert "no suite 'nosuch'" in one_error_line(done.stderr)
+    assert "invalid choice: 'bench'" in done.stderr
+
+
+def test_bench_runner_rejects_an_unknown_suite() -> None:
+    done = bench_runner("nosuch")
+    assert done.returncode == 2
+    assert "no suite 'nosuch'" in done.stderr and "e2e" in done.stderr
+
+
+def test_bench_runner_help_lists_its_flags() -> None:
+    done = bench_runner("--help")
+    assert done.returncode == 0, done.stderr
+    assert "--full" in done.stdout and "SUITE" in done.stdout
 
 
 # demo ---------------------------------------------------------------------------------

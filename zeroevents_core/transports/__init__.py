@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from ..errors import ConfigurationError
@@ -25,6 +26,25 @@ class Message(NamedTuple):
     event: str
     payload: list[Any]
     address: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """One command-line flag a transport adds to ``zeroevents listen`` / ``emit``.
+
+    ``flag`` such as ``"--socket-type"``; ``key`` the option it sets; ``parse``
+    turns the text into the option's value (ConfigurationError naming the flag);
+    ``help`` one line; ``commands`` which commands take it; ``multiple``: may be
+    repeated (values collected in a list).
+    """
+
+    flag: str
+    key: str
+    help: str
+    parse: Any = str  # Callable[[str], Any]
+    commands: tuple[str, ...] = ("listen", "emit")
+    multiple: bool = False
+    metavar: str | None = None
 
 
 class AsyncPoller(Protocol):

@@ -23,7 +23,7 @@ from ..errors import ConfigurationError, DecodeError
 from ..hookspecs import hookimpl
 from ..security import Rights
 from ..serializers import Serializer
-from . import Message, Transport
+from . import CliOption, Message, Transport
 from .codec import (
     CONFIRMED,
     DEFAULT_MAX_FRAMES,
@@ -42,6 +42,7 @@ from .zmq_security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, securit
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
+    from .zmq_cli import ZmqCommandLine
     from ..schemas import SchemaRegistry
 
 SNDMORE = int(zmq.SNDMORE)
@@ -533,6 +534,18 @@ class ZmqTransport(Transport):
         if zmq.zmq_version_info() < SAFE_LIBZMQ:
             curve += " but refused: older than 4.3.2 (CVE-2019-13132)"
         return f"libzmq {zmq.zmq_version()}, pyzmq {zmq.pyzmq_version()}, {curve}"
+
+    @classmethod
+    def cli_options(cls) -> Sequence[CliOption]:
+        from .zmq_cli import CLI_OPTIONS
+
+        return CLI_OPTIONS
+
+    @classmethod
+    def cli_command_line(cls) -> ZmqCommandLine:
+        from .zmq_cli import ZmqCommandLine
+
+        return ZmqCommandLine()
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         checked = dict(options)
