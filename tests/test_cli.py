@@ -10,6 +10,7 @@ teardown, and every wait is bounded.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import queue
@@ -551,7 +552,74 @@ def test_no_command_is_a_usage_error() -> None:
     assert "usage: zeroevents" in done.stderr
 
 
-# plugins, schema check, bench runner -------------------------------------------------------
+# Transports: --transport, --option and each transport's own flags ---------------------
+
+
+def transport_section(help_text: str, name: str) -> list[str]:
+    """The flag lines under ``NAME transport options:`` in a --help output."""
+    lines = help_text.splitlines()
+    start = lines.index(f"{name} transport options:")
+    section = list(itertools.takewhile(str.strip, lines[start + 1 :]))
+    return [line.split()[0] for line in section if line.startswith("  --")]
+
+
+def test_listen_and_emit_help_show_the_zmq_flags_under_the_transport_name() -> None:
+    listen = zeroevents("listen", "--help")
+    assert transport_section(listen.stdout, "zmq") == ["--bind", "--connect", "--socket-type"]
+    assert "{pull,sub,router,dealer,pair}" in listen.stdout
+    emit = zeroevents("emit", "--help")
+    assert transport_section(emit.stdout, "zmq") == ["--bind", "--connect", "--socket-type"]
+    assert "{push,pub,dealer,pair}" in emit.stdout
+
+
+def test_a_plugin_transport_brings_its_own_flags(tmp_path: Path) -> None:
+    """``tape``, from the test plugin distribution's entry point: its flag, not ZeroMQ's."""
+    shown = zeroevents("emit", "--transport", "tape", "--help")
+    assert shown.returncode == 0, shown.stderr
+    assert transport_section(shown.stdout, "tape") == ["--tape"]
+    assert "zmq transport options:" not in shown.stdout and "--bind EP" not in shown.stdout
+    tape = tmp_path / "tape.jsonl"
+    done = zeroevents("emit", "--transport", "tape", "--tape", str(tape), "orders.created", "1")
+    assert done.returncode == 0, done.stderr
+    refused = zeroevents("emit", "--transport", "tape", "--bind", "ipc:///nowhere", "e")
+    assert refused.returncode == 2 and "--bind" in one_error_line(refused.stderr)
+    assert [json.loads(line) for line in tape.read_text().splitlines()] == [
+        {"event": "orders.created", "payload": [1]}
+    ]
+
+
+def test_option_sets_any_listener_option_its_value_read_as_json(tmp_path: Path) -> None:
+    tape = tmp_path / "tape.jsonl"
+    done = zeroevents("emit", "--transport", "tape", "--option", f"tape={tape}", "e", "2")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(tape.read_text()) == {"event": "e", "payload": [2]}
+    # A JSON number, not the text "0": the transport's own check says so.
+    endpoint = f"ipc://{tmp_path}/none.ipc"
+    zero = zeroevents("emit", "--connect", endpoint, "--option", "max_frames=0", "e")
+    assert zero.returncode == 1
+    assert "option 'max_frames': expected an int >= 1, got 0" in one_error_line(zero.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["emit", "--transport", "tape", "--option", "nosuch=1", "e"], 1,
+         "unknown option 'nosuch' for transport 'tape'"),
+        (["emit", "--transport", "tape", "--option", "tape", "e"], 2,
+         "argument --option: expected KEY=VALUE, got 'tape'"),
+        (["emit", "--transport", "tape", "--tape", "", "e"], 2,
+         "argument --tape: give a file name"),
+        (["listen", "--transport", "pigeon"], 2,
+         "unknown transport 'pigeon'"),
+    ],
+)  # fmt: skip
+def test_transport_usage_errors(args: list[str], code: int, message: str) -> None:
+    done = zeroevents(*args)
+    assert done.returncode == code, done.stderr
+    assert message in one_error_line(done.stderr)
+
+
+# plugins, schema check, bench runner ------------------------------------------------
 
 
 def test_plugins_lists_each_with_its_distribution() -> None:

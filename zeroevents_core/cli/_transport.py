@@ -213,7 +213,9 @@ def _parse_with(option: CliOption) -> Callable[[str], Any]:
         try:
             return option.parse(text)
         except ConfigurationError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+            # argparse names the flag already.
+            message = str(error).removeprefix(f"{option.flag}: ")
+            raise argparse.ArgumentTypeError(message) from None
 
     return parse
 

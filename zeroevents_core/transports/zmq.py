@@ -42,8 +42,8 @@ from .zmq_security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, securit
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
-    from .zmq_cli import ZmqCommandLine
     from ..schemas import SchemaRegistry
+    from .zmq_cli import ZmqCommandLine
 
 SNDMORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
