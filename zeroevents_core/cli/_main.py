@@ -33,13 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     from ._parser import build_parser
-    from ._transport import chosen_name
+    from ._transport import chosen_name, command_of
 
     try:
-        parser = build_parser(chosen_name(argv))
+        parser = build_parser(chosen_name(argv), command_of(argv))
     except ZeroEventsError as error:  # an unknown --transport, say
         return _fail(PROG, error, "--debug" in argv, EXIT_USAGE)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        selected = getattr(args, "selected", None)
+        hint = f" (not flags of transport {selected.name!r})" if selected is not None else ""
+        parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -169,15 +169,20 @@ def every_transport() -> list[Selected]:
     return [select(info.name) for info in list_plugins() if info.kind == "transport"]
 
 
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command a command line runs (its first word that is not a flag)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def chosen_name(argv: Sequence[str]) -> str | None:
     """The ``--transport`` of a ``listen`` or ``emit`` command line, read before the
     parser is built (the flags these commands take depend on it)."""
-    command = next((index for index, arg in enumerate(argv) if not arg.startswith("-")), None)
-    if command is None or argv[command] not in TRANSPORT_COMMANDS:
+    command = command_of(argv)
+    if command not in TRANSPORT_COMMANDS:
         return None
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--transport", default=None)
-    known, _ = early.parse_known_args(list(argv[command + 1 :]))
+    known, _ = early.parse_known_args(list(argv[list(argv).index(command) + 1 :]))
     return str(known.transport) if known.transport else None
 
 
