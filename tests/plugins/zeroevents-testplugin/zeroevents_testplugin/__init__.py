@@ -132,6 +132,9 @@ class TapeTransport(Transport):
             )
         return dict(options)
 
+    def dead_letter_options(self, value: Any) -> Mapping[str, Any]:
+        raise ConfigurationError("transport 'tape' has no dead letters")
+
     def open_socket(self, options: Mapping[str, Any], dispatcher: Any) -> TapeSocket:
         return TapeSocket(Path(options["tape"]), options)
 
