@@ -1,4 +1,5 @@
-"""What every command shares: exit statuses, the one-line-error parser, value types."""
+"""What every command shares: exit statuses, the one-line-error parser, value types,
+the flags of ``listen`` and ``emit`` that no transport owns, a quiet stdout after ``| head``."""
 
 from __future__ import annotations
 
@@ -58,3 +59,16 @@ def quiet_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+def add_socket_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags ``listen`` and ``emit`` share, whatever the transport."""
+    parser.add_argument(
+        "--serializer", default="json", metavar="NAME",
+        help="serializer plugin of the payload frames (default: json; see 'zeroevents plugins')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schemas", metavar="DIR",
+        help="contract folder: NAME.json is the JSON Schema of the events named (or matched "
+        "by) NAME; see 'zeroevents schema check'",
+    )  # fmt: skip

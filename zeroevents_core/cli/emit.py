@@ -12,10 +12,16 @@ from typing import Any
 
 from ..errors import CommandError, UsageError, ZeroEventsError
 from . import _format
-from ._arguments import EXIT_OK, PROG, non_negative_seconds, positive_int, seconds
+from ._arguments import (
+    EXIT_OK,
+    PROG,
+    add_socket_arguments,
+    non_negative_seconds,
+    positive_int,
+    seconds,
+)
 from ._transport import CommandLine, Selected, add_arguments, listener_options
 from ._values import argument_payload, one_line, read_events
-from .listen import add_common_socket
 
 EMIT_TIMEOUT = 5.0
 
@@ -75,7 +81,7 @@ def add_parser(
         "--count", type=positive_int, metavar="N",
         help="send the event N times, with {n} in EVENT and ARG replaced by 1 ... N",
     )  # fmt: skip
-    add_common_socket(emit)
+    add_socket_arguments(emit)
     emit.add_argument(
         "--confirmed", action="store_true",
         help="wait for each event's zeroevents.confirmed (dealer, pair)",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandError, UsageError, ZeroEventsError
 from . import _format
-from ._arguments import EXIT_OK, PROG, positive_int, quiet_stdout, seconds
+from ._arguments import EXIT_OK, PROG, add_socket_arguments, positive_int, quiet_stdout, seconds
 from ._transport import CommandLine, Selected, add_arguments, listener_options
 from ._values import to_json
 
@@ -45,19 +45,6 @@ examples:
 """
 
 
-def add_common_socket(parser: argparse.ArgumentParser) -> None:
-    """The flags ``listen`` and ``emit`` share, whatever the transport."""
-    parser.add_argument(
-        "--serializer", default="json", metavar="NAME",
-        help="serializer plugin of the payload frames (default: json; see 'zeroevents plugins')",
-    )  # fmt: skip
-    parser.add_argument(
-        "--schemas", metavar="DIR",
-        help="contract folder: NAME.json is the JSON Schema of the events named (or matched "
-        "by) NAME; see 'zeroevents schema check'",
-    )  # fmt: skip
-
-
 def add_parser(
     commands: argparse._SubParsersAction[Any],
     common: argparse.ArgumentParser,
@@ -73,7 +60,7 @@ def add_parser(
         "patterns", nargs="*", metavar="PATTERN",
         help="print only events matching a pattern ('orders.*'; default: every event)",
     )  # fmt: skip
-    add_common_socket(listen)
+    add_socket_arguments(listen)
     listen.add_argument(
         "--matcher", default="glob", metavar="NAME",
         help="matcher plugin reading PATTERN (default: glob, where * matches dots too)",
@@ -127,7 +114,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def frames_of(received: Any, reply_to: Any) -> list[bytes] | None:
+def _frames_of(received: Any, reply_to: Any) -> list[bytes] | None:
     """The name and argument frames of a received message, on transports whose
     messages are frames (ZeroMQ, memory): the routing frame left out. None elsewhere."""
     if not isinstance(received, list | tuple) or not all(
@@ -176,7 +163,7 @@ def _listen(args: argparse.Namespace, options: dict[str, Any], command_line: Com
                 message: Message | None = socket.message(received)
             except ZeroEventsError:
                 message = None  # the service reports it
-            self.frames = frames_of(received, None if message is None else _reply_to(message))
+            self.frames = _frames_of(received, None if message is None else _reply_to(message))
             self.shown = False
             if self.draining:
                 # --count is reached: answer the sender's closing traffic (a flush
