@@ -10,6 +10,7 @@ teardown, and every wait is bounded.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import queue
@@ -537,7 +538,7 @@ def test_debug_shows_the_traceback(ipc: Callable[[str], str]) -> None:
 
 @pytest.mark.parametrize(
     "command", [[], ["listen"], ["emit"], ["plugins"], ["schema"], ["schema", "check"],
-                ["demo"], ["bench"]],
+                ["demo"], ["keys"]],
 )  # fmt: skip
 def test_every_command_has_help(command: list[str]) -> None:
     done = zeroevents(*command, "--help")
@@ -551,7 +552,74 @@ def test_no_command_is_a_usage_error() -> None:
     assert "usage: zeroevents" in done.stderr
 
 
-# plugins, schema check, bench -------------------------------------------------------
+# Transports: --transport, --option and each transport's own flags ---------------------
+
+
+def transport_section(help_text: str, name: str) -> list[str]:
+    """The flag lines under ``NAME transport options:`` in a --help output."""
+    lines = help_text.splitlines()
+    start = lines.index(f"{name} transport options:")
+    section = list(itertools.takewhile(str.strip, lines[start + 1 :]))
+    return [line.split()[0] for line in section if line.startswith("  --")]
+
+
+def test_listen_and_emit_help_show_the_zmq_flags_under_the_transport_name() -> None:
+    listen = zeroevents("listen", "--help")
+    assert transport_section(listen.stdout, "zmq") == ["--bind", "--connect", "--socket-type"]
+    assert "{pull,sub,router,dealer,pair}" in listen.stdout
+    emit = zeroevents("emit", "--help")
+    assert transport_section(emit.stdout, "zmq") == ["--bind", "--connect", "--socket-type"]
+    assert "{push,pub,dealer,pair}" in emit.stdout
+
+
+def test_a_plugin_transport_brings_its_own_flags(tmp_path: Path) -> None:
+    """``tape``, from the test plugin distribution's entry point: its flag, not ZeroMQ's."""
+    shown = zeroevents("emit", "--transport", "tape", "--help")
+    assert shown.returncode == 0, shown.stderr
+    assert transport_section(shown.stdout, "tape") == ["--tape"]
+    assert "zmq transport options:" not in shown.stdout and "--bind EP" not in shown.stdout
+    tape = tmp_path / "tape.jsonl"
+    done = zeroevents("emit", "--transport", "tape", "--tape", str(tape), "orders.created", "1")
+    assert done.returncode == 0, done.stderr
+    refused = zeroevents("emit", "--transport", "tape", "--bind", "ipc:///nowhere", "e")
+    assert refused.returncode == 2 and "--bind" in one_error_line(refused.stderr)
+    assert [json.loads(line) for line in tape.read_text().splitlines()] == [
+        {"event": "orders.created", "payload": [1]}
+    ]
+
+
+def test_option_sets_any_listener_option_its_value_read_as_json(tmp_path: Path) -> None:
+    tape = tmp_path / "tape.jsonl"
+    done = zeroevents("emit", "--transport", "tape", "--option", f"tape={tape}", "e", "2")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(tape.read_text()) == {"event": "e", "payload": [2]}
+    # A JSON number, not the text "0": the transport's own check says so.
+    endpoint = f"ipc://{tmp_path}/none.ipc"
+    zero = zeroevents("emit", "--connect", endpoint, "--option", "max_frames=0", "e")
+    assert zero.returncode == 1
+    assert "option 'max_frames': expected an int >= 1, got 0" in one_error_line(zero.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["emit", "--transport", "tape", "--option", "nosuch=1", "e"], 1,
+         "unknown option 'nosuch' for transport 'tape'"),
+        (["emit", "--transport", "tape", "--option", "tape", "e"], 2,
+         "argument --option: expected KEY=VALUE, got 'tape'"),
+        (["emit", "--transport", "tape", "--tape", "", "e"], 2,
+         "argument --tape: give a file name"),
+        (["listen", "--transport", "pigeon"], 2,
+         "unknown transport 'pigeon'"),
+    ],
+)  # fmt: skip
+def test_transport_usage_errors(args: list[str], code: int, message: str) -> None:
+    done = zeroevents(*args)
+    assert done.returncode == code, done.stderr
+    assert message in one_error_line(done.stderr)
+
+
+# plugins, schema check, bench runner ------------------------------------------------
 
 
 def test_plugins_lists_each_with_its_distribution() -> None:
@@ -629,17 +697,29 @@ def test_schema_check_of_a_missing_folder(tmp_path: Path) -> None:
     assert "does not exist or is not a folder" in one_error_line(done.stderr)
 
 
-def test_bench_without_a_bench_folder_says_where_it_looked(tmp_path: Path) -> None:
-    done = zeroevents("bench", "--dir", str(tmp_path))
-    assert done.returncode == 1
-    message = one_error_line(done.stderr)
-    assert "no benchmark suite found" in message and str(tmp_path) in message
+def bench_runner(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), *args],
+        capture_output=True, text=True, timeout=WAIT, check=False,
+    )  # fmt: skip
 
 
-def test_bench_rejects_an_unknown_suite() -> None:
-    done = zeroevents("bench", "nosuch")
+def test_the_bench_runner_is_not_a_command_of_the_installed_package() -> None:
+    done = zeroevents("bench")
     assert done.returncode == 2
-    assert "no suite 'nosuch'" in one_error_line(done.stderr)
+    assert "invalid choice: 'bench'" in done.stderr
+
+
+def test_bench_runner_rejects_an_unknown_suite() -> None:
+    done = bench_runner("nosuch")
+    assert done.returncode == 2
+    assert "no suite 'nosuch'" in done.stderr and "e2e" in done.stderr
+
+
+def test_bench_runner_help_lists_its_flags() -> None:
+    done = bench_runner("--help")
+    assert done.returncode == 0, done.stderr
+    assert "--full" in done.stdout and "SUITE" in done.stdout
 
 
 # demo ---------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_check_against(tmp_path: Path) -> None:
 
 def test_the_cli_mode_list_is_the_library_one() -> None:
     # The CLI keeps a copy so that building its parser does not load jsonschema.
-    from zeroevents_core import cli_schema
+    from zeroevents_core.cli import schema as cli_schema
     from zeroevents_core.schemas import compat
 
     assert cli_schema.MODES == compat.MODES

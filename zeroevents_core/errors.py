@@ -185,3 +185,14 @@ class SchemaValidationError(ZeroEventsError, ValueError):
             f"event {event!r} breaks its contract ({count} failure{'s' * (count != 1)}):\n"
             + "\n".join(lines)
         )
+
+
+# The command line ---------------------------------------------------------------------
+
+
+class CommandError(ZeroEventsError):
+    """A ``zeroevents`` command could not do its job (exit status 1)."""
+
+
+class UsageError(ZeroEventsError):
+    """The command line is wrong in a way argparse cannot see (exit status 2)."""

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..cli import CommandError, UsageError
+from ..errors import CommandError, UsageError
 from . import children, user_code
 from .children import BURST_FIRST, BURST_LAST, RECEIVED, REJECTED, SENT
 from .orders import INVALID_EVERY

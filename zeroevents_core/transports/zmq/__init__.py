@@ -21,7 +21,7 @@ import zmq
 from ...errors import ConfigurationError
 from ...hookspecs import hookimpl
 from ...security import Rights
-from .. import Message, Transport
+from .. import CliOption, Message, Transport
 from ..codec import DEFAULT_MAX_FRAMES, DEFAULT_MAX_NAME_BYTES
 from ._barrier import LOOK_AGAIN_MS
 from ._monitor import Handshakes
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
     from ._async_poller import ZmqAsyncPoller
     from ._async_socket import AsyncEventSocket
+    from ._cli import ZmqCommandLine
 
 log = logging.getLogger("zeroevents_core.transports")
 S = TypeVar("S", bound="EventSocket | AsyncEventSocket")
@@ -86,6 +87,18 @@ class ZmqTransport(Transport):
         "max_frame_bytes": None,
         "security": None,
     }
+
+    @classmethod
+    def cli_options(cls) -> Sequence[CliOption]:
+        from ._cli import CLI_OPTIONS
+
+        return CLI_OPTIONS
+
+    @classmethod
+    def cli_command_line(cls) -> ZmqCommandLine:
+        from ._cli import ZmqCommandLine
+
+        return ZmqCommandLine()
 
     @classmethod
     def describe(cls) -> str:

@@ -2,15 +2,20 @@
 
 ``hexjson``: JSON written as hexadecimal text, a real round trip through a codec
 of its own (so tests can tell it from ``json``). ``exact``: a matcher with no
-wildcards at all.
+wildcards at all. ``tape``: a send-only transport that appends each event to a
+file as a JSON line, with a command-line flag of its own (``emit --tape FILE``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from zeroevents_core import DecodeError, Matcher, Serializer, hookimpl
+from zeroevents_core import ConfigurationError, DecodeError, Matcher, Serializer, hookimpl
+from zeroevents_core.transports import CliOption, Transport
+from zeroevents_core.transports.codec import EventCodec
 
 
 class HexJsonSerializer(Serializer):
@@ -71,6 +76,78 @@ class ExactMatcher(Matcher):
 
     def match(self, name: str) -> list[str]:
         return [name] if name in self._names else []
+
+
+class TapeSocket(EventCodec):
+    """Appends each pushed event, encoded by the serializer, to a file."""
+
+    def __init__(self, path: Path, options: Mapping[str, Any]) -> None:
+        self._init_codec(options["serializer"], False, options["accept"], options["schemas"])
+        self.path = path
+
+    def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> bool:
+        # Through the serializer and back, as a receiver would see it.
+        name, arguments = self.decode(self.encode(event, payload))
+        with self.path.open("a", encoding="utf-8") as tape:
+            tape.write(json.dumps({"event": name, "payload": arguments}) + "\n")
+        return True
+
+    def flush(self, timeout_ms: int) -> bool:
+        return True
+
+
+def _tape_path(text: str) -> str:
+    if not text:
+        raise ConfigurationError("--tape: give a file name")
+    return text
+
+
+class TapeTransport(Transport):
+    """Send-only: events go to the end of the ``tape`` file."""
+
+    name = "tape"
+    defaults: Mapping[str, Any] = {"tape": None}
+
+    @classmethod
+    def describe(cls) -> str:
+        return "appends events to a file (test plugin)"
+
+    @classmethod
+    def cli_options(cls) -> Sequence[CliOption]:
+        return (
+            CliOption(
+                "--tape",
+                "tape",
+                "the file events are appended to",
+                _tape_path,
+                ("emit",),
+                metavar="FILE",
+            ),
+        )
+
+    def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(options["tape"], str):
+            raise ConfigurationError(
+                f"option 'tape': expected a file name, got {options['tape']!r}"
+            )
+        return dict(options)
+
+    def dead_letter_options(self, value: Any) -> Mapping[str, Any]:
+        raise ConfigurationError("transport 'tape' has no dead letters")
+
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Any) -> TapeSocket:
+        return TapeSocket(Path(options["tape"]), options)
+
+    def poller(self, sockets: Sequence[Any], wakeup_fd: int | None = None) -> Any:
+        raise ConfigurationError("transport 'tape' only sends")
+
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        return 0
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    register(TapeTransport)
 
 
 @hookimpl

@@ -1,20 +1,24 @@
-"""``zeroevents schema diff`` and ``schema check --against``: contract compatibility."""
+"""``zeroevents schema``: check a contract folder, compare two versions, export them."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import SchemaError, ZeroEventsError
+from ..errors import CommandError, SchemaError, ZeroEventsError
+from ._arguments import EXIT_OK, missing_subcommand
+from ._values import one_line
 
 if TYPE_CHECKING:
-    from .schemas.folders import FolderReport
+    from ..schemas import SchemaRegistry
+    from ..schemas.folders import FolderReport
 
 EXIT_COMPATIBLE = 0
 EXIT_INCOMPATIBLE = 1
@@ -70,8 +74,8 @@ def materialize(spec: str, default_path: str) -> Iterator[Path]:
 
 
 def _report(old: Path, new: Path, mode: str, policy: str) -> FolderReport:
-    from .schemas import SchemaRegistry, check_compatibility, compare_folders
-    from .schemas.folders import FolderReport, bundled
+    from ..schemas import SchemaRegistry, check_compatibility, compare_folders
+    from ..schemas.folders import FolderReport, bundled
 
     if old.is_file() and new.is_file():
         old_reg = SchemaRegistry.from_folder(old.parent)
@@ -146,7 +150,7 @@ MODES = (
 )
 
 
-def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_diff_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mode", default="BACKWARD", type=str.upper, choices=MODES,
         help="BACKWARD (default): the new contract reads everything the old one accepted; "
@@ -161,7 +165,7 @@ def add_diff_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:
-    from .schemas.asyncapi import export_asyncapi
+    from ..schemas.asyncapi import export_asyncapi
 
     document = export_asyncapi(
         args.folder, title=args.title, version=args.version, servers=args.server or []
@@ -181,7 +185,7 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     return EXIT_COMPATIBLE
 
 
-def add_export_parser(
+def _add_export_parser(
     commands: argparse._SubParsersAction[Any],
     common: argparse.ArgumentParser,
 ) -> None:
@@ -205,3 +209,132 @@ def add_export_parser(
     asyncapi.add_argument("--format", choices=("json", "yaml"), default="json")
     asyncapi.add_argument("--output", "-o", metavar="FILE", help="write there, not to stdout")
     asyncapi.set_defaults(run=cmd_schema_export)
+
+
+# schema check ---------------------------------------------------------------------
+
+
+def check_folder(folder: Path) -> tuple[SchemaRegistry | None, list[tuple[Path, str]]]:
+    """The registry of the folder's good files and each bad file with its problem.
+
+    The registry reads a whole folder and stops at its first bad file; to name them
+    all, a copy of the folder is loaded again and again, each bad file hidden (hidden
+    files are skipped) once it is named, until the rest loads.
+    """
+    from ..errors import ConfigurationError
+    from ..schemas import SchemaRegistry
+
+    if not folder.is_dir():
+        raise CommandError(f"contract folder {folder} does not exist or is not a folder")
+    try:
+        return SchemaRegistry.from_folder(folder), []
+    except ConfigurationError:
+        pass
+    bad: list[tuple[Path, str]] = []
+    with tempfile.TemporaryDirectory(prefix="zeroevents-check-") as scratch:
+        copy = Path(scratch) / "contracts"
+        shutil.copytree(folder, copy)
+        names = {
+            str(copy): str(folder),
+            copy.absolute().as_uri(): folder.absolute().as_uri(),
+        }
+
+        def original(text: str) -> str:
+            for mine, theirs in names.items():
+                text = text.replace(mine, theirs)
+            return text
+
+        while True:
+            try:
+                return SchemaRegistry.from_folder(copy), bad
+            except ConfigurationError as error:
+                message = str(error)
+            candidates = [
+                path
+                for path in copy.rglob("*")
+                if path.is_file()
+                and path.suffix.lower() in (".json", ".yaml", ".yml")
+                and not any(p.startswith(".") for p in path.relative_to(copy).parts)
+            ]
+            named = [(message.find(str(path)), -len(str(path)), path) for path in candidates]
+            named = [entry for entry in named if entry[0] >= 0]
+            if not named:
+                bad.append((folder, original(one_line(message))))
+                return None, bad
+            culprit = min(named)[2]
+            text = original(one_line(message))
+            if any(str(earlier) in text for earlier, _ in bad):
+                text = text.replace("which does not exist", "which is bad (see above)")
+            elif bad and "$ref" in text:
+                text += " (perhaps because of a bad file above)"
+            bad.append((folder / culprit.relative_to(copy), text))
+            culprit.rename(culprit.with_name("." + culprit.name))
+
+
+def cmd_schema_check(args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    registry, bad = check_folder(folder)
+    good = registry.patterns() if registry is not None else []
+    if good and registry is not None:
+        contracts = [registry.contract(pattern) for pattern in good]
+        sources = [Path(c.source).name if c.source else "(code)" for c in contracts]
+        width = max(len(pattern) for pattern in good)
+        source_width = max(len(source) for source in sources)
+        print(f"{folder}: {len(good)} contract{'s' * (len(good) != 1)}")
+        for pattern, contract, source in zip(good, contracts, sources, strict=True):
+            mode = "argument list" if contract.mode == "arguments" else "argument 0"
+            engine: str = contract.engine
+            if contract.fallback_reason and engine == "jsonschema":
+                engine += f" ({contract.fallback_reason})"
+            print(
+                f"  ok   {pattern:<{width}}  {source:<{source_width}}  "
+                f"engine {engine}, describes {mode}"
+            )
+    elif not bad:
+        print(f"{folder}: no contract (no NAME.json at the top of the folder)")
+    for path, problem in bad:
+        print(f"  bad  {path}: {problem}")
+    if bad:
+        raise CommandError(
+            f"{len(bad)} bad schema file{'s' * (len(bad) != 1)} in {folder}"
+            if bad[0][0] != folder
+            else bad[0][1]
+        )
+    if args.against:
+        return diff(args.against, str(folder), args.mode, args.policy, args.json)
+    return EXIT_OK
+
+
+def add_parser(commands: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+    """The ``schema`` command and its subcommands."""
+    schema = commands.add_parser(
+        "schema", parents=[common], help="event contracts: check a contract folder",
+        description="Event contracts (JSON Schema per event name or pattern).",
+    )  # fmt: skip
+    schema_commands = schema.add_subparsers(dest="schema_command", title="commands")
+    check = schema_commands.add_parser(
+        "check", parents=[common],
+        help="load a contract folder and report each bad file",
+        description="Load a contract folder as services and listeners do (--schemas DIR): "
+        "print each contract's pattern, file and engine, and each bad file with its "
+        "problem. Exit 1 if any file is bad.",
+    )  # fmt: skip
+    check.add_argument("folder", metavar="DIR", help="the contract folder")
+    check.add_argument(
+        "--against", metavar="OLD",
+        help="also check compatibility with OLD (folder or git:REV[:path]); see 'schema diff'",
+    )  # fmt: skip
+    _add_diff_arguments(check)
+    check.set_defaults(run=cmd_schema_check)
+    diff = schema_commands.add_parser(
+        "diff", parents=[common],
+        help="compatibility of two contract versions (folders, files or git:REV[:path])",
+        description="Compare OLD and NEW contracts under a compatibility mode, offline. "
+        "Exit 0 compatible, 1 incompatible, 2 unknown or error.",
+    )  # fmt: skip
+    diff.add_argument("old", metavar="OLD", help="folder, file or git:REV[:path]")
+    diff.add_argument("new", metavar="NEW", help="folder, file or git:REV[:path]")
+    _add_diff_arguments(diff)
+    diff.set_defaults(run=cmd_schema_diff)
+    _add_export_parser(schema_commands, common)
+    schema.set_defaults(run=lambda args: missing_subcommand(schema))

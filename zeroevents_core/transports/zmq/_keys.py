@@ -1,4 +1,7 @@
-"""``zeroevents keys``: make, allow and show the CURVE keys of the ``security`` option."""
+"""``zeroevents keys``: make, allow and show the CURVE keys of the ``security`` option.
+
+A command the ZeroMQ transport adds to the command line (see ``_cli``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+from ...errors import ConfigurationError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -54,7 +57,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from .transports.zmq._security import write_key_pair
+    from ._security import write_key_pair
 
     if not _NAME.match(args.name):
         raise ConfigurationError(
@@ -69,7 +72,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_allow(args: argparse.Namespace) -> int:
-    from .transports.zmq._security import PUBLIC_SUFFIX, load_public_key
+    from ._security import PUBLIC_SUFFIX, load_public_key
 
     source: Path = args.public_key
     load_public_key(str(source), key="PUBLIC_KEY_FILE")
@@ -88,7 +91,7 @@ def cmd_allow(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .transports.zmq._security import PUBLIC_SUFFIX, SECRET_SUFFIX, load_public_key
+    from ._security import PUBLIC_SUFFIX, SECRET_SUFFIX, load_public_key
 
     files: list[Path] = list(args.files)
     if args.dir is not None:

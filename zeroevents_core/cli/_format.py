@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ZeroEventsError
+from ..errors import ZeroEventsError
 
 FIELDS = {
     "event": "the event name",
