@@ -507,8 +507,9 @@ class MemoryEventSocket(_MemoryLink):
         """Close, after waiting ``flush_timeout_ms`` for the receivers (None: no
         flush); return how many events sent were not taken (logged)."""
         with self._sending:
-            flushed = True if flush_timeout_ms is None else self.flush(flush_timeout_ms)
-            undelivered = 0 if flushed else self.undelivered()
+            if flush_timeout_ms is not None:
+                self.flush(flush_timeout_ms)
+            undelivered = self.undelivered()
             self._close()
         return _report(self, undelivered, flush_timeout_ms)
 
@@ -603,21 +604,24 @@ class MemoryAsyncEventSocket(_MemoryLink):
 
     async def close(self, flush_timeout_ms: int | None = None) -> int:
         """:meth:`MemoryEventSocket.close`, awaited."""
-        flushed = True if flush_timeout_ms is None else await self.flush(flush_timeout_ms)
-        undelivered = 0 if flushed else self.undelivered()
+        if flush_timeout_ms is not None:
+            await self.flush(flush_timeout_ms)
+        undelivered = self.undelivered()
         self._close()
         return _report(self, undelivered, flush_timeout_ms)
 
 
 def _report(socket: _MemoryLink, undelivered: int, flush_timeout_ms: int | None) -> int:
     if undelivered:
+        waited = "no flush" if flush_timeout_ms is None else f"flushed for {flush_timeout_ms} ms"
         log.warning(
-            "closing the memory socket on %s: %d event%s sent may not have been delivered: "
-            "the receivers had not taken them within %s ms",
+            "closing the memory socket on %s (%s): %d event%s sent may not have been "
+            "delivered: %d dropped by a receiver that closed, the others not yet taken",
             socket.where,
+            waited,
             undelivered,
             "s" * (undelivered != 1),
-            flush_timeout_ms,
+            socket._queue.lost,
         )
     return undelivered
 
