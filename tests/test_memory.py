@@ -203,9 +203,7 @@ def test_confirmed_push_without_an_answer_fires_push_error(link: Link, name: str
     assert sender.push("unanswered") == "push failed"
 
 
-def test_undecodable_frames_are_a_decode_error_with_the_frame_index(
-    link: Link, name: str
-) -> None:
+def test_undecodable_frames_are_a_decode_error_with_the_frame_index(link: Link, name: str) -> None:
     receiver = link.open(bind=name)
     sender = link.open(connect=name)
     assert sender.send_frames([b"bad", b"{not json"])
