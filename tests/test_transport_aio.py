@@ -1,0 +1,117 @@
+"""The shared suite, asyncio flavour: an AsyncEventService fires what an
+AsyncEventListener forwards, on every transport (``transport_link``), confirms,
+survives garbage, and stops from another thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from transport_suite import PULL_ERROR, WAIT, Link
+
+from zeroevents_core import DecodeError, Dispatcher, Message
+from zeroevents_core.aio import AsyncEventListener, AsyncEventService
+
+
+class AsyncRunning:
+    """An AsyncEventService receiving on a link, run as a task of the test's loop."""
+
+    def __init__(self, listener_options: dict[str, Any]) -> None:
+        self.dispatcher = Dispatcher()
+        self.events: asyncio.Queue[tuple[str, list[Any]]] = asyncio.Queue()
+        self.errors: list[Any] = []
+        self.service = AsyncEventService(self.dispatcher).poll_timeout(50)
+        self.listener = AsyncEventListener(listener_options, self.dispatcher)
+        self.service.listen(self.listener)
+        self.dispatcher.listen("*", self._fired)
+        self.dispatcher.listen(PULL_ERROR, self._pull_error)
+        self.task: asyncio.Task[None] | None = None
+
+    def _fired(self, *payload: Any) -> None:
+        event = self.dispatcher.firing()
+        assert event is not None
+        if not event.startswith("zeroevents."):
+            self.events.put_nowait((event, list(payload)))
+
+    def _pull_error(self, socket: Any, error: Any = None, received: Any = None) -> None:
+        self.errors.append(error)
+
+    async def __aenter__(self) -> AsyncRunning:
+        self.listener.socket()  # bound before anyone sends: run() takes this socket
+        self.task = asyncio.ensure_future(self.service.run())
+        return self
+
+    async def take(self, count: int = 1) -> list[tuple[str, list[Any]]]:
+        return [await asyncio.wait_for(self.events.get(), WAIT) for _ in range(count)]
+
+    async def __aexit__(self, *_: Any) -> None:
+        assert self.task is not None
+        self.service.stop()
+        await asyncio.wait_for(self.task, WAIT)
+
+
+def test_the_asyncio_service_fires_what_the_listener_forwards_in_order(
+    transport_link: Link,
+) -> None:
+    async def main() -> list[tuple[str, list[Any]]]:
+        async with AsyncRunning(transport_link.receiver()) as running:
+            dispatcher = Dispatcher()
+            async with AsyncEventListener(transport_link.sender(), dispatcher) as listener:
+                dispatcher.listen("orders.*", listener)
+                for number in range(100):
+                    await dispatcher.fire_async(f"orders.n{number}", number, {"n": [number]})
+                return await running.take(100)
+
+    got = asyncio.run(main())
+    assert got == [(f"orders.n{n}", [n, {"n": [n]}]) for n in range(100)]
+
+
+def test_an_asyncio_confirmed_push_returns_the_confirmation(transport_link: Link) -> None:
+    async def main() -> Any:
+        async with AsyncRunning(transport_link.receiver(confirmed=True)) as running:
+            async with AsyncEventListener(transport_link.sender(confirmed=True)) as listener:
+                reply = await listener.push("orders.created", [{"id": 1}])
+            assert await running.take() == [("orders.created", [{"id": 1}])]
+            return reply
+
+    reply = asyncio.run(main())
+    assert isinstance(reply, Message)
+    assert (reply.event, reply.payload) == ("zeroevents.confirmed", ["orders.created"])
+
+
+def test_the_asyncio_service_survives_an_undecodable_message(transport_link: Link) -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        async with AsyncRunning(transport_link.receiver()) as running:
+            transport_link.raw_sender()([b"orders.bad", b"{not json"])
+            async with AsyncEventListener(transport_link.sender()) as listener:
+                await listener.push("orders.good", [1])
+                got = await running.take()
+            return got, running.errors
+
+    got, errors = asyncio.run(main())
+    assert got == [("orders.good", [1])]
+    assert len(errors) == 1 and isinstance(errors[0], DecodeError) and errors[0].frame == 1
+
+
+def stop_once_running(service: AsyncEventService) -> None:
+    deadline = time.monotonic() + WAIT
+    while not service.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    service.stop()
+
+
+def test_the_asyncio_service_stops_from_another_thread(transport_link: Link) -> None:
+    async def main() -> None:
+        dispatcher = Dispatcher()
+        service = AsyncEventService(dispatcher).poll_timeout(-1)  # only the stop ends it
+        service.listen(AsyncEventListener(transport_link.receiver(), dispatcher))
+        stopper = threading.Thread(target=stop_once_running, args=(service,))
+        stopper.start()
+        try:
+            await asyncio.wait_for(service.run(), WAIT)
+        finally:
+            stopper.join(WAIT)
+
+    asyncio.run(main())
