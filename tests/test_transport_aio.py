@@ -9,10 +9,19 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from transport_suite import PULL_ERROR, WAIT, Link
 
 from zeroevents_core import DecodeError, Dispatcher, Message
 from zeroevents_core.aio import AsyncEventListener, AsyncEventService
+
+
+@pytest.fixture
+def async_link(transport_link: Link) -> Link:
+    """The links of the transports that have an asyncio side (not the docs' udp)."""
+    if not transport_link.supports_async:
+        pytest.skip(f"transport {transport_link.transport!r} has no asyncio side")
+    return transport_link
 
 
 class AsyncRunning:
@@ -52,13 +61,11 @@ class AsyncRunning:
         await asyncio.wait_for(self.task, WAIT)
 
 
-def test_the_asyncio_service_fires_what_the_listener_forwards_in_order(
-    transport_link: Link,
-) -> None:
+def test_the_asyncio_service_fires_what_the_listener_forwards_in_order(async_link: Link) -> None:
     async def main() -> list[tuple[str, list[Any]]]:
-        async with AsyncRunning(transport_link.receiver()) as running:
+        async with AsyncRunning(async_link.receiver()) as running:
             dispatcher = Dispatcher()
-            async with AsyncEventListener(transport_link.sender(), dispatcher) as listener:
+            async with AsyncEventListener(async_link.sender(), dispatcher) as listener:
                 dispatcher.listen("orders.*", listener)
                 for number in range(100):
                     await dispatcher.fire_async(f"orders.n{number}", number, {"n": [number]})
@@ -68,10 +75,10 @@ def test_the_asyncio_service_fires_what_the_listener_forwards_in_order(
     assert got == [(f"orders.n{n}", [n, {"n": [n]}]) for n in range(100)]
 
 
-def test_an_asyncio_confirmed_push_returns_the_confirmation(transport_link: Link) -> None:
+def test_an_asyncio_confirmed_push_returns_the_confirmation(async_link: Link) -> None:
     async def main() -> Any:
-        async with AsyncRunning(transport_link.receiver(confirmed=True)) as running:
-            async with AsyncEventListener(transport_link.sender(confirmed=True)) as listener:
+        async with AsyncRunning(async_link.receiver(confirmed=True)) as running:
+            async with AsyncEventListener(async_link.sender(confirmed=True)) as listener:
                 reply = await listener.push("orders.created", [{"id": 1}])
             assert await running.take() == [("orders.created", [{"id": 1}])]
             return reply
@@ -81,11 +88,11 @@ def test_an_asyncio_confirmed_push_returns_the_confirmation(transport_link: Link
     assert (reply.event, reply.payload) == ("zeroevents.confirmed", ["orders.created"])
 
 
-def test_the_asyncio_service_survives_an_undecodable_message(transport_link: Link) -> None:
+def test_the_asyncio_service_survives_an_undecodable_message(async_link: Link) -> None:
     async def main() -> tuple[list[Any], list[Any]]:
-        async with AsyncRunning(transport_link.receiver()) as running:
-            transport_link.raw_sender()([b"orders.bad", b"{not json"])
-            async with AsyncEventListener(transport_link.sender()) as listener:
+        async with AsyncRunning(async_link.receiver()) as running:
+            async_link.raw_sender()([b"orders.bad", b"{not json"])
+            async with AsyncEventListener(async_link.sender()) as listener:
                 await listener.push("orders.good", [1])
                 got = await running.take()
             return got, running.errors
@@ -102,11 +109,11 @@ def stop_once_running(service: AsyncEventService) -> None:
     service.stop()
 
 
-def test_the_asyncio_service_stops_from_another_thread(transport_link: Link) -> None:
+def test_the_asyncio_service_stops_from_another_thread(async_link: Link) -> None:
     async def main() -> None:
         dispatcher = Dispatcher()
         service = AsyncEventService(dispatcher).poll_timeout(-1)  # only the stop ends it
-        service.listen(AsyncEventListener(transport_link.receiver(), dispatcher))
+        service.listen(AsyncEventListener(async_link.receiver(), dispatcher))
         stopper = threading.Thread(target=stop_once_running, args=(service,))
         stopper.start()
         try:

@@ -1,5 +1,6 @@
 """The shared suite, blocking flavour: an EventService fires what an EventListener
-forwards, on every transport (``transport_link``: zmq over ipc and tcp, memory),
+forwards, on every transport (``transport_link``: zmq over ipc and tcp, memory,
+the docs' udp),
 and survives what a long-running service must survive."""
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def test_confirmed_push_with_no_receiver_fires_push_error(transport_link: Link) 
 
     dispatcher.listen(PUSH_ERROR, failed)
     options = transport_link.sender(confirmed=True, **transport_link.timeouts(100))
-    with EventListener({**options, "flush_on_close": False}, dispatcher) as listener:
+    with EventListener(options, dispatcher) as listener:
         assert listener.socket().push("orders.created", [1]) == "gave up"
     assert failures == [("orders.created", [1])]
 

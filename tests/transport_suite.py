@@ -2,43 +2,71 @@
 
 Every test of tests/test_transport_*.py takes the ``transport_link`` fixture
 (tests/conftest.py), parametrized over :data:`VARIANTS`: ``zmq`` over ipc (a path
-under the test's tmp_path), ``zmq`` over tcp on 127.0.0.1 (a free port), and
-``memory`` (a name unique to the test). A test written against a :class:`Link`
+under the test's tmp_path), ``zmq`` over tcp on 127.0.0.1 (a free port),
+``memory`` (a name unique to the test), and ``udp``, the transport that
+docs/plugins.md writes from the contract alone (taken from the page, registered
+for the test). A test written against a :class:`Link`
 knows nothing of the transport under it; what differs between transports (how to
 shorten the timeouts, a dead-letter sink, a peer that sends raw garbage) is here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import queue
+import re
 import socket
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from zeroevents_core import Dispatcher, EventListener, EventService
+from zeroevents_core import (
+    Dispatcher,
+    EventListener,
+    EventService,
+    get_transport,
+    register_plugin,
+    unregister_plugin,
+)
 
-VARIANTS = ("zmq-ipc", "zmq-tcp", "memory")
+VARIANTS = ("zmq-ipc", "zmq-tcp", "memory", "udp-docs")
 IDLE = "zeroevents.service.idle"
 PULL_ERROR = "zeroevents.pull.error"
 PUSH_ERROR = "zeroevents.push.error"
 SCHEMA_ERROR = "zeroevents.schema.error"
-CONTRACTS = Path(__file__).parent.parent / "examples" / "contracts"
+ROOT = Path(__file__).parent.parent
+CONTRACTS = ROOT / "examples" / "contracts"
+DOCS_TRANSPORT = re.compile(r"^```python\n# file: (zeroevents_udp\.py)\n(.*?)^```$", re.M | re.S)
 # Generous: 2 cores shared by many test processes.
 WAIT = 60.0
 _names = itertools.count()
 
 
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    with closing(socket.socket(socket.AF_INET, kind)) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def docs_transport(folder: Path) -> ModuleType:
+    """The ``udp`` transport module, as docs/plugins.md shows it, imported from a copy."""
+    found = DOCS_TRANSPORT.search((ROOT / "docs" / "plugins.md").read_text())
+    assert found is not None, "docs/plugins.md has no '# file: zeroevents_udp.py' block"
+    path = folder / found.group(1)
+    path.write_text(found.group(2))
+    spec = importlib.util.spec_from_file_location("zeroevents_udp", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass
@@ -51,6 +79,10 @@ class Link:
     _opened: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.kind == "udp-docs":
+            plugin = docs_transport(self.folder)
+            register_plugin(plugin)
+            self._opened.append(lambda: unregister_plugin(plugin))
         self.endpoint = self._endpoint("link")
 
     def _endpoint(self, what: str) -> str:
@@ -58,11 +90,17 @@ class Link:
             return f"ipc://{self.folder}/{what}.ipc"
         if self.kind == "zmq-tcp":
             return f"tcp://127.0.0.1:{free_port()}"
+        if self.kind == "udp-docs":
+            return f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
         return f"memory://{what}-{os.getpid()}-{next(_names)}"
 
     @property
     def transport(self) -> str:
         return self.kind.split("-")[0]
+
+    @property
+    def supports_async(self) -> bool:
+        return get_transport(self.transport).supports_async
 
     def receiver(self, **options: Any) -> dict[str, Any]:
         """Options of the listener a service binds."""
@@ -73,10 +111,13 @@ class Link:
         return {"transport": self.transport, "connect": self.endpoint, **options}
 
     def timeouts(self, ms: int) -> dict[str, Any]:
-        """Options that make a send, a receive and a confirmation give up after ``ms``."""
+        """Options that make a send, a receive, a confirmation and a close give up
+        after ``ms``."""
         if self.transport == "zmq":
-            return {"socket_options": {"SNDTIMEO": ms, "RCVTIMEO": ms}}
-        return {"send_timeout_ms": ms, "receive_timeout_ms": ms}
+            return {"socket_options": {"SNDTIMEO": ms, "RCVTIMEO": ms, "LINGER": ms}}
+        if self.transport == "memory":
+            return {"send_timeout_ms": ms, "receive_timeout_ms": ms, "flush_timeout_ms": ms}
+        return {"timeout_ms": ms}
 
     def sink(self) -> tuple[dict[str, Any], str, dict[str, Any]]:
         """A dead-letter sink: the options it binds with, a listener's ``dead_letter``
@@ -104,6 +145,16 @@ class Link:
             raw.connect(self.endpoint)
             self._opened.append(lambda: (raw.close(), context.term()))
             return lambda frames: raw.send_multipart(list(frames))
+        if self.transport == "udp":  # the docs' layout: each frame after its length
+            host, port = self.endpoint.removeprefix("udp://").rsplit(":", 1)
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._opened.append(udp.close)
+
+            def send(frames: Sequence[bytes]) -> None:
+                packed = b"".join(struct.pack("!I", len(frame)) + frame for frame in frames)
+                udp.sendto(packed, (host, int(port)))
+
+            return send
         listener = EventListener(self.sender())
         self._opened.append(listener.close)
         return lambda frames: listener.socket().send_frames(frames)
