@@ -67,7 +67,6 @@ from .codec import (
     CONFIRMED,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_NAME_BYTES,
-    FLUSH,
     PULL_ERROR,
     PUSH_ERROR,
     RESERVED,
@@ -347,9 +346,8 @@ class _MemoryLink(EventCodec):
         return Message(event, payload, getattr(received, "reply_to", None))
 
     def control(self, message: Message) -> Control:
-        # The memory flush needs no barrier: a flush arrives only as raw frames.
-        if message.event == FLUSH:
-            return Control.HANDLED
+        # No library traffic of its own (its flush watches the receivers' counters):
+        # a reserved name comes only from raw frames or a late confirmation.
         return Control.UNSOLICITED
 
     def _frames(self, event: str, payload: Sequence[Any], reply_to: Any) -> list[bytes]:
