@@ -12,9 +12,11 @@ import asyncio
 import itertools
 import logging
 import os
+import re
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -352,3 +354,11 @@ def test_a_blocking_sender_and_an_asyncio_receiver_share_a_link(link: Link, name
             await transport.close_async_socket(receiver, receive)
 
     assert asyncio.run(main()) == list(range(50))
+
+
+def test_every_option_is_documented_with_its_default() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    section = page.split("## Options of the memory transport", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
+    documented = {key: default for key, default in rows}
+    assert documented == {key: repr(value) for key, value in MemoryTransport.defaults.items()}
