@@ -69,7 +69,8 @@ class Message(NamedTuple):
 class Control(enum.Enum):
     """What a socket did with a message carrying a reserved (library) name."""
 
-    HANDLED = "handled"  # library traffic, dealt with (a flush barrier answered, a hello heard)
+    HANDLED = "handled"  # library traffic, dealt with inside the socket (a hello heard)
+    ANSWER = "answer"  # library traffic to answer: the service calls confirm(message)
     UNSOLICITED = "unsolicited"  # nobody asked for it: the service counts it, logs, drops
 
 
@@ -142,7 +143,9 @@ class EventSocket(Protocol):
         ...
 
     def control(self, message: Message) -> Control:
-        """Deal with library traffic (a reserved name); never fired."""
+        """Deal with library traffic (a reserved name), never fired; ``ANSWER`` when
+        it waits for an answer that the service sends with :meth:`confirm` (so that
+        the asyncio flavour awaits it: ``control`` itself never blocks)."""
         ...
 
     def forward(self, message: Message) -> None:
