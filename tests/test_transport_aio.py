@@ -1,18 +1,21 @@
 """The shared suite, asyncio flavour: an AsyncEventService fires what an
-AsyncEventListener forwards, on every transport (``transport_link``), confirms,
-survives garbage, and stops from another thread."""
+AsyncEventListener forwards, on every transport with an asyncio side
+(``transport_link``), confirms, survives garbage, sends dead letters, and stops from
+another thread and on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from typing import Any
 
 import pytest
-from transport_suite import PULL_ERROR, WAIT, Link
+from transport_suite import CONTRACTS, PULL_ERROR, WAIT, Link
 
-from zeroevents_core import DecodeError, Dispatcher, Message
+from zeroevents_core import DecodeError, Dispatcher, EventListener, Message
 from zeroevents_core.aio import AsyncEventListener, AsyncEventService
 
 
@@ -122,3 +125,54 @@ def test_the_asyncio_service_stops_from_another_thread(async_link: Link) -> None
             stopper.join(WAIT)
 
     asyncio.run(main())
+
+
+def test_the_asyncio_service_sends_what_breaks_a_contract_to_the_dead_letter(
+    async_link: Link,
+) -> None:
+    sink_options, dead_letter, _ = async_link.sink()
+    with EventListener(sink_options) as sink:
+        sink.socket()  # bound before the service sends to it
+        dead: list[Any] = []
+        pulling = threading.Thread(target=lambda: dead.append(sink.socket().pull()))
+        pulling.start()
+        receiver = async_link.receiver(schemas=str(CONTRACTS), dead_letter=dead_letter)
+
+        async def main() -> list[tuple[str, list[Any]]]:
+            sender = AsyncEventListener(async_link.sender())
+            async with AsyncRunning(receiver) as running, sender:
+                await sender.push("orders.cancelled", [{"id": "seven"}])
+                await sender.push("orders.cancelled", [{"id": 7, "reason": "late"}])
+                return await running.take()
+
+        got = asyncio.run(main())
+        pulling.join(WAIT)
+    assert got == [("orders.cancelled", [{"id": 7, "reason": "late"}])]
+    assert isinstance(dead[0], Message)
+    assert (dead[0].event, dead[0].payload) == ("orders.cancelled", [{"id": "seven"}])
+
+
+def test_sigterm_stops_an_asyncio_service_in_the_main_thread(async_link: Link) -> None:
+    async def main() -> list[Any]:
+        dispatcher = Dispatcher()
+        fired: list[Any] = []
+        received = threading.Event()
+        dispatcher.listen("orders.*", lambda *payload: (fired.append(payload), received.set()))
+        service = AsyncEventService(dispatcher).poll_timeout(-1)
+        service.listen(AsyncEventListener(async_link.receiver(), dispatcher))
+
+        def send_then_signal() -> None:
+            with EventListener(async_link.sender()) as listener:
+                listener.socket().push("orders.created", [1])
+                if received.wait(WAIT):
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        sender = threading.Thread(target=send_then_signal)
+        sender.start()
+        try:
+            await asyncio.wait_for(service.run(), WAIT)  # SIGTERM: the default handler stops it
+        finally:
+            sender.join(WAIT)
+        return fired
+
+    assert asyncio.run(main()) == [(1,)]
