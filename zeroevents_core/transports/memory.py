@@ -200,7 +200,7 @@ class _Links(_Changes):
 _links = _Links()
 
 
-def names_of(key: str, value: Any) -> list[str]:
+def _names_of(key: str, value: Any) -> list[str]:
     """The names of one ``memory://NAME`` endpoint or a list of them."""
     if value is None:
         return []
@@ -432,8 +432,8 @@ class MemoryEventSocket(_MemoryLink):
         room (or ``receive_timeout_ms`` without the confirmation) fires
         ``zeroevents.push.error`` (socket, event, payload, reply_to) and returns its
         listeners' first answer."""
-        frames = self._frames(event, payload, reply_to)
-        with self._sending:
+        with self._sending:  # encoding too: a serializer plugin need not be thread-safe
+            frames = self._frames(event, payload, reply_to)
             if self._run(lambda: self._put(frames, reply_to), self.send_timeout_ms):
                 if not self.confirmed or event == CONFIRMED:
                     return True
@@ -662,9 +662,12 @@ class MemoryPoller:
         deadline = _deadline(timeout_ms)
         while True:  # bounded by the deadline; each turn waits on the pipe
             self._armed = True
-            ready = [s for s, q in zip(self._sockets, self._queues, strict=True) if q.items]
-            if ready or self._woken:
+            if self._woken:
                 self._armed = self._woken = False
+                return []
+            ready = [s for s, q in zip(self._sockets, self._queues, strict=True) if q.items]
+            if ready:
+                self._armed = False
                 return ready
             left = _left(deadline)
             if left == 0:
@@ -719,11 +722,15 @@ class MemoryAsyncPoller:
         loop = self._loop = asyncio.get_running_loop()
         deadline = _deadline(timeout_ms)
         while True:  # bounded by the deadline; each turn waits for a change
+            # The future first: a wake or a change from now on resolves it.
             future = self._future = loop.create_future()
-            ready = [s for s, q in zip(self._sockets, self._queues, strict=True) if q.items]
-            if ready or self._woken:
+            if self._woken:
                 self._future = None
                 self._woken = False
+                return []
+            ready = [s for s, q in zip(self._sockets, self._queues, strict=True) if q.items]
+            if ready:
+                self._future = None
                 return ready
             try:
                 await asyncio.wait_for(future, _left(deadline))
@@ -786,8 +793,8 @@ class MemoryTransport(Transport):
             raise ConfigurationError(
                 f"option 'flush_on_close': expected true or false, got {flush_on_close!r}"
             )
-        checked["bind"] = [SCHEME + n for n in names_of("bind", checked["bind"])]
-        checked["connect"] = [SCHEME + n for n in names_of("connect", checked["connect"])]
+        checked["bind"] = [SCHEME + n for n in _names_of("bind", checked["bind"])]
+        checked["connect"] = [SCHEME + n for n in _names_of("connect", checked["connect"])]
         if not checked["bind"] and not checked["connect"]:
             raise ConfigurationError(
                 "options 'bind' and 'connect' are both empty: give a name to bind "
@@ -834,8 +841,8 @@ def _names(options: Mapping[str, Any]) -> dict[str, Any]:
     # The sockets keep names; the options keep endpoints, as the user wrote them.
     return {
         **options,
-        "bind": names_of("bind", options["bind"]),
-        "connect": names_of("connect", options["connect"]),
+        "bind": _names_of("bind", options["bind"]),
+        "connect": _names_of("connect", options["connect"]),
     }
 
 
