@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,9 +229,16 @@ def test_flush_waits_until_the_receiver_took_everything(link: Link, name: str) -
     for number in range(5):
         sender.push("e", [number])
     assert sender.flush(0) is False
-    taking = threading.Thread(target=lambda: [receiver.pull() for _ in range(5)])
+
+    def take_later() -> None:
+        time.sleep(0.2)  # so that the flush below has to wait for the takes
+        for _ in range(5):
+            receiver.pull()
+
+    taking = threading.Thread(target=take_later)
     taking.start()
     assert sender.flush(30000) is True
+    assert not receiver._queue.items  # it returned once all five were taken
     taking.join(60)
 
 
