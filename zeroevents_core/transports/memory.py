@@ -9,7 +9,7 @@ the core needs nothing of ZeroMQ. Endpoints are names, ``memory://orders``::
 
 Events go through the real codec (:class:`~.codec.EventCodec`): they are encoded to
 frames and decoded again, so serializer errors, the limits ``max_name_bytes`` and
-``max_frames``, contracts and accept lists behave as on ``zmq``.
+``max_frames``, contracts and accept lists behave as on ZeroMQ.
 
 Behaviour, as a ZeroMQ DEALER pair would have it:
 
@@ -312,7 +312,7 @@ class _MemoryLink(EventCodec):
 
     def _confirmation(self, event: str) -> Message | _Wait:
         """The confirmation of ``event`` once it is queued here; what comes before it
-        (a late confirmation of an earlier push) is dropped, as on zmq."""
+        (a late confirmation of an earlier push) is dropped, as on ZeroMQ."""
         for _ in range(self._queue.capacity + 1):  # at most what the queue holds
             received = self._take()
             if isinstance(received, _Wait):
@@ -449,7 +449,7 @@ class MemoryEventSocket(_MemoryLink):
             return bool(self._run(lambda: self._put(list(frames), reply_to), self.send_timeout_ms))
 
     def pull(self) -> Any:
-        """Receive one event (confirming it, checking contracts), as the zmq pull:
+        """Receive one event (confirming it, checking contracts), as on ZeroMQ:
         ``zeroevents.pull.error`` (socket) after ``receive_timeout_ms`` without one,
         ``zeroevents.schema.error`` for one that breaks its contract; an undecodable
         message raises DecodeError."""
