@@ -223,7 +223,6 @@ class _MemoryLink(EventCodec):
     each operation as a *step* that never blocks: it finishes (a result) or says
     what to wait for (a :class:`_Wait`). Each flavour runs the steps its own way."""
 
-    routes_replies = False
     can_reply = True
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
@@ -293,22 +292,20 @@ class _MemoryLink(EventCodec):
 
     def recv_ready(self) -> Frames | None:
         """One waiting message, or None: never blocks."""
+        received = self._take()
+        return None if isinstance(received, _Wait) else received
+
+    def _take(self) -> Frames | _Wait:
         queue = self._queue
         with queue.lock:
             if not queue.items:
                 if queue.closed:
                     raise TransportClosed(f"the memory socket on {self.where} is closed")
-                return None
+                return _Wait(queue, queue.version)  # read with the look: no change lost
             frames, sender = queue.items.popleft()
             queue.taken += 1
             queue.changed()
         return Frames(frames, sender)
-
-    def _take(self) -> Frames | _Wait:
-        received = self.recv_ready()
-        if received is not None:
-            return received
-        return _Wait(self._queue, self._queue.version)
 
     def _confirmation(self, event: str) -> Message | _Wait:
         """The confirmation of ``event`` once it is queued here; what comes before it
