@@ -10,6 +10,7 @@ import signal
 import threading
 from typing import Any
 
+import pytest
 from transport_suite import PUSH_ERROR, WAIT, Link, Running
 
 from zeroevents_core import DecodeError, Dispatcher, EventListener, EventService, Message
@@ -134,3 +135,24 @@ def test_sigterm_stops_a_service_running_in_the_main_thread(transport_link: Link
     finally:
         sender.join(WAIT)
     assert fired == [(1,)]
+
+
+def test_one_listener_pushes_from_many_threads_at_once(transport_link: Link) -> None:
+    if not transport_link.lossless:
+        pytest.skip(f"{transport_link.transport} drops a flood of datagrams: no flow control")
+    running = Running(transport_link.receiver())
+    with running, EventListener(transport_link.sender()) as listener:
+        socket = listener.socket()
+
+        def push_all(thread: int) -> None:
+            for number in range(200):
+                socket.push("orders.threaded", [thread, number])
+
+        threads = [threading.Thread(target=push_all, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        got = running.take(800)
+    for thread in range(4):  # each thread's events arrive, in its order
+        assert [n for t, n in (payload for _, payload in got) if t == thread] == list(range(200))
