@@ -47,7 +47,6 @@ the queue). Receiving stays on one thread, or one task.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -76,6 +75,8 @@ from .codec import (
 )
 
 if TYPE_CHECKING:
+    import asyncio  # at run time only where the asyncio side runs: loaded by its users
+
     from ..dispatcher import Dispatcher
 
 log = logging.getLogger("zeroevents_core.transports")
@@ -129,6 +130,8 @@ class _Changes:
 
     async def wait_async(self, seen: int, deadline: float | None) -> None:
         """:meth:`wait` for an event loop: a future that a change resolves."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 
@@ -513,6 +516,8 @@ class MemoryAsyncEventSocket(_MemoryLink):
     """An asyncio memory socket: the same steps, waited for without blocking the loop."""
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
+        import asyncio
+
         super().__init__(options, dispatcher)
         self._confirming = asyncio.Lock()
 
@@ -716,6 +721,8 @@ class MemoryAsyncPoller:
     async def poll(self, timeout_ms: int) -> list[Any]:
         """The sockets with messages waiting, once some have or after ``timeout_ms``
         (-1: no limit); [] as soon as :meth:`wake` is called."""
+        import asyncio
+
         loop = self._loop = asyncio.get_running_loop()
         deadline = _deadline(timeout_ms)
         while True:  # bounded by the deadline; each turn waits for a change
