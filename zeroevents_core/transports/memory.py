@@ -769,6 +769,8 @@ class MemoryTransport(Transport):
     name = "memory"
     supports_sync = True
     supports_async = True
+    # Within one process only: what runs two (the demo) leaves it out.
+    in_process: ClassVar[bool] = True
     defaults: ClassVar[Mapping[str, Any]] = {
         "bind": [],
         "connect": [],
