@@ -111,22 +111,28 @@ class _Changes:
         self._condition = threading.Condition(self.lock)
         self.version = 0
         self.watchers: list[Callable[[], None]] = []  # pollers and asyncio waiters
+        self._waiting = 0  # threads in wait(): the hot path notifies only when some are
 
     def changed(self) -> None:
         """Wake every waiter; called with ``lock`` held."""
         self.version += 1
-        self._condition.notify_all()
+        if self._waiting:
+            self._condition.notify_all()
         for watcher in self.watchers:
             watcher()
 
     def wait(self, seen: int, deadline: float | None) -> None:
         """Block until a change after version ``seen``, or the deadline."""
         with self.lock:
-            while self.version == seen:
-                left = _left(deadline)
-                if left == 0:
-                    return
-                self._condition.wait(left)
+            self._waiting += 1
+            try:
+                while self.version == seen:
+                    left = _left(deadline)
+                    if left == 0:
+                        return
+                    self._condition.wait(left)
+            finally:
+                self._waiting -= 1
 
     async def wait_async(self, seen: int, deadline: float | None) -> None:
         """:meth:`wait` for an event loop: a future that a change resolves."""
@@ -168,10 +174,7 @@ class Frames(list[bytes]):
     (``reply_to`` of its :class:`Message`; None for raw frames sent without one)."""
 
     __slots__ = ("reply_to",)
-
-    def __init__(self, frames: Sequence[bytes], reply_to: _Queue | None) -> None:
-        super().__init__(frames)
-        self.reply_to = reply_to
+    reply_to: _Queue | None
 
 
 class _Queue(_Changes):
@@ -243,6 +246,8 @@ class _MemoryLink(EventCodec):
         self._queue = _Queue(options["max_queued"], self.where)
         self._sent: dict[_Queue, int] = {}  # each receiver's count once it has our last
         self._turn = 0
+        self._routes: list[_Queue] = []
+        self._routes_version = -1  # of the table when _routes was made
         self.closed = False
         with _links.lock:
             for name in self._binds:
@@ -265,15 +270,21 @@ class _MemoryLink(EventCodec):
 
     def _route(self) -> _Queue | _Wait:
         """The next receiver of a push without ``reply_to``: round-robin over the bound
-        names this socket connects to, then over the sockets connected to its names."""
-        with _links.lock:
-            receivers = [_links.bound[n] for n in self._connects if n in _links.bound]
-            for name in self._binds:
-                receivers.extend(_links.connected.get(name, ()))
-            if not receivers:
-                return _Wait(_links, _links.version)
-            self._turn += 1
-            return receivers[self._turn % len(receivers)]
+        names this socket connects to, then over the sockets connected to its names
+        (the list made again only when the table has changed)."""
+        if self._routes_version != _links.version:
+            with _links.lock:
+                receivers = [_links.bound[n] for n in self._connects if n in _links.bound]
+                for name in self._binds:
+                    receivers.extend(_links.connected.get(name, ()))
+                self._routes, self._routes_version = receivers, _links.version
+        routes = self._routes
+        if not routes:
+            return _Wait(_links, self._routes_version)
+        if len(routes) == 1:
+            return routes[0]
+        self._turn += 1
+        return routes[self._turn % len(routes)]
 
     def _put(self, frames: list[bytes], to: _Queue | None) -> bool | _Wait:
         """Queue ``frames`` at ``to`` (else at the next receiver); False: ``to`` is closed."""
@@ -308,7 +319,9 @@ class _MemoryLink(EventCodec):
             frames, sender = queue.items.popleft()
             queue.taken += 1
             queue.changed()
-        return Frames(frames, sender)
+        received = Frames(frames)  # no __init__ of its own: the list's, in C
+        received.reply_to = sender
+        return received
 
     def _confirmation(self, event: str) -> Message | _Wait:
         """The confirmation of ``event`` once it is queued here; what comes before it
