@@ -3,7 +3,7 @@
     EventService().listen(EventListener({"bind": "ipc:///tmp/my.ipc"})).run()
 
 A long-running service survives bad input: a message that cannot be decoded
-fires ``zeroevents.pull.error`` (socket, error, frames) and is counted; a
+fires ``zeroevents.pull.error`` (socket, error, what was received) and is counted; a
 listener that raises is logged with the event name and counted. Neither stops
 the loop. Firing ``zeroevents.service.stop``, calling :meth:`EventService.stop`
 (from any thread) or SIGINT/SIGTERM ends :meth:`run` after the event in hand.
@@ -17,7 +17,6 @@ import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
@@ -38,7 +37,6 @@ STOP = "zeroevents.service.stop"
 # Messages taken from one ready socket before the others get their turn.
 BATCH = 1024
 
-SignalHandler = Callable[[int, FrameType | None], Any]
 # Each call the shared per-message steps ask for: a callable and its arguments.
 Steps = Generator[tuple[Callable[..., Any], tuple[Any, ...]], Any, None]
 # The reason of a negative confirmation for an event outside its sender's rights.
@@ -401,10 +399,10 @@ class EventService(ServiceCore[EventListener]):
         for _ in range(BATCH):
             if not self._running:
                 return
-            frames = socket.recv_ready()
-            if frames is None:
+            received = socket.recv_ready()
+            if received is None:
                 return
-            self.handle(socket, frames)
+            self.handle(socket, received)
 
     def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import zmq
 
@@ -38,11 +38,15 @@ from ._options import (
 from ._poller import ZmqPoller
 from ._security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 from ._socket import EventSocket
+from ._wire import transport_error
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
+    from ._async_poller import ZmqAsyncPoller
+    from ._async_socket import AsyncEventSocket
 
 log = logging.getLogger("zeroevents_core.transports")
+S = TypeVar("S", bound="EventSocket | AsyncEventSocket")
 
 # Contexts: a persistent one per thread count is shared by the whole process.
 _persistent: dict[int, zmq.Context[Any]] = {}
@@ -156,20 +160,28 @@ class ZmqTransport(Transport):
             f"got {value!r}"
         )
 
-    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> EventSocket:
         return self._open(EventSocket, options, dispatcher)
 
-    def open_async_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def open_async_socket(
+        self, options: Mapping[str, Any], dispatcher: Dispatcher
+    ) -> AsyncEventSocket:
         from ._async_socket import AsyncEventSocket  # asyncio loaded only by those who use it
 
         return self._open(AsyncEventSocket, options, dispatcher)
 
-    def async_poller(self, sockets: Sequence[Any]) -> Any:
+    def async_poller(self, sockets: Sequence[Any]) -> ZmqAsyncPoller:
         from ._async_poller import ZmqAsyncPoller
 
         return ZmqAsyncPoller(sockets)
 
     async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        try:
+            return await self._close_async(socket, options)
+        except zmq.ZMQError as error:
+            raise transport_error(error, f"close the socket on {self.where(options)}") from None
+
+    async def _close_async(self, socket: Any, options: Mapping[str, Any]) -> int:
         import asyncio  # asyncio loaded only by those who use it
 
         undelivered = 0
@@ -193,7 +205,7 @@ class ZmqTransport(Transport):
         await asyncio.to_thread(_close, socket, options)
         return undelivered
 
-    def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def _open(self, cls: type[S], options: Mapping[str, Any], dispatcher: Dispatcher) -> S:
         context = _context(options["threads"], options["is_persistent"])
         socket = cls(
             context,
@@ -229,7 +241,7 @@ class ZmqTransport(Transport):
             curve = options["security"]
             if curve is not None:
                 step = "set up CURVE"
-                where = ", ".join([*options["bind"], *options["connect"]])
+                where = self.where(options)
                 socket.zap = secure(socket, curve, where)
                 socket.identified = curve.is_server
                 if curve.rights is not None:
@@ -256,6 +268,12 @@ class ZmqTransport(Transport):
     def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
         """Close ``socket`` behind the flush barrier where every peer speaks it; return
         how many of the events it sent may not have been delivered (logged)."""
+        try:
+            return self._close_blocking(socket, options)
+        except zmq.ZMQError as error:
+            raise transport_error(error, f"close the socket on {self.where(options)}") from None
+
+    def _close_blocking(self, socket: Any, options: Mapping[str, Any]) -> int:
         undelivered = 0
         barrier, handshakes = socket.barrier, socket.handshakes
         if barrier.sent:
@@ -317,11 +335,15 @@ def register_transports(register: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    # The asyncio socket loads asyncio: only for those who use it.
+    # The asyncio socket and poller load asyncio: only for those who use them.
     if name == "AsyncEventSocket":
         from ._async_socket import AsyncEventSocket
 
         return AsyncEventSocket
+    if name == "ZmqAsyncPoller":
+        from ._async_poller import ZmqAsyncPoller
+
+        return ZmqAsyncPoller
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -330,6 +352,8 @@ __all__ = [
     "AsyncEventSocket",
     "EventSocket",
     "Message",
+    "ZmqAsyncPoller",
+    "ZmqPoller",
     "ZmqTransport",
     "endpoints_of",
 ]
