@@ -835,7 +835,7 @@ class MemoryTransport(Transport):
             f"got {value!r}"
         )
 
-    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> MemoryEventSocket:
         return MemoryEventSocket(_names(options), dispatcher)
 
     def poller(self, sockets: Sequence[Any]) -> MemoryPoller:
@@ -845,7 +845,9 @@ class MemoryTransport(Transport):
         flush = options["flush_timeout_ms"] if options["flush_on_close"] else None
         return int(socket.close(flush))
 
-    def open_async_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def open_async_socket(
+        self, options: Mapping[str, Any], dispatcher: Dispatcher
+    ) -> MemoryAsyncEventSocket:
         return MemoryAsyncEventSocket(_names(options), dispatcher)
 
     def async_poller(self, sockets: Sequence[Any]) -> MemoryAsyncPoller:
