@@ -128,7 +128,7 @@ def test_a_connect_before_the_bind_waits_for_it(link: Link, name: str) -> None:
     receiver = link.open(bind=name)
     pushing.join(60)
     assert pushed == [True]
-    assert receiver.message(receiver.recv_ready()) == ("early", [1], sender._queue)
+    assert receiver.message(receiver.recv_ready()) == ("early", [1], sender.inbox)
 
 
 def test_a_push_with_no_receiver_fires_push_error_after_the_send_timeout(
@@ -144,7 +144,7 @@ def test_a_full_queue_makes_the_push_wait_then_fail(link: Link, name: str) -> No
     sender = link.open(connect=name, send_timeout_ms=50)
     assert [sender.push("e", [n]) for n in range(3)] == [True, True, "push failed"]
     assert link.failed == [("e", [2])]
-    assert len(receiver._queue.items) == 2  # bounded: the third never queued
+    assert len(receiver.inbox.items) == 2  # bounded: the third never queued
 
 
 def test_a_waiting_push_goes_once_the_receiver_takes_one(link: Link, name: str) -> None:
@@ -167,7 +167,7 @@ def test_many_connectors_fan_in_to_one_binder(link: Link, name: str) -> None:
         sender.push("from", [number])
     got = [receiver.message(receiver.recv_ready()) for _ in senders]
     assert [m.payload for m in got] == [[0], [1], [2]]
-    assert [m.reply_to for m in got] == [s._queue for s in senders]
+    assert [m.reply_to for m in got] == [s.inbox for s in senders]
 
 
 def test_a_reply_goes_to_the_sender_it_names(link: Link, name: str) -> None:
@@ -239,7 +239,7 @@ def test_flush_waits_until_the_receiver_took_everything(link: Link, name: str) -
     taking = threading.Thread(target=take_later)
     taking.start()
     assert sender.flush(30000) is True
-    assert not receiver._queue.items  # it returned once all five were taken
+    assert not receiver.inbox.items  # it returned once all five were taken
     taking.join(60)
 
 
