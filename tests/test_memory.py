@@ -378,3 +378,13 @@ def test_the_demo_which_runs_two_processes_refuses_it() -> None:
 
     with pytest.raises(ZeroEventsError, match="--transport memory: it links the threads of one"):
         demo.run(events=30, transport="memory", out=io.StringIO())
+
+
+def test_a_closing_receiver_does_not_wait_for_its_confirmations_to_be_read(
+    link: Link, name: str
+) -> None:
+    receiver = link.open(bind=name, confirmed=True, flush_timeout_ms=200)
+    sender = link.open(connect=name, confirmed=True, receive_timeout_ms=0)
+    assert sender.push("late") == "push failed"  # gave up before the answer
+    assert receiver.pull().event == "late"  # answered now: nobody will read it
+    assert link.close(receiver) == 0

@@ -4,6 +4,7 @@ once as steps that never block, and each flavour's way of running them."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections import deque
@@ -96,8 +97,9 @@ class _MemoryLink(EventCodec):
         self._turn += 1
         return routes[self._turn % len(routes)]
 
-    def _put(self, frames: list[bytes], to: Queue | None) -> bool | Wait:
-        """Queue ``frames`` at ``to`` (else at the next receiver); False: ``to`` is closed."""
+    def _put(self, frames: list[bytes], to: Queue | None, flushed: bool = True) -> bool | Wait:
+        """Queue ``frames`` at ``to`` (else at the next receiver); False: ``to`` is closed.
+        ``flushed``: whether :meth:`flush` waits for it (not for a confirmation)."""
         while True:  # once more only when the routed receiver closed meanwhile
             receiver = to if to is not None else self._route()
             if isinstance(receiver, Wait):
@@ -108,7 +110,8 @@ class _MemoryLink(EventCodec):
                         return Wait(receiver, receiver.version)
                     receiver.items.append((frames, self.inbox))
                     receiver.added += 1
-                    self._sent[receiver] = receiver.added
+                    if flushed:
+                        self._sent[receiver] = receiver.added
                     receiver.changed()
                     return True
             if to is not None:
@@ -257,8 +260,9 @@ class MemoryEventSocket(_MemoryLink):
         listeners' first answer."""
         with self._sending:  # encoding too: a serializer plugin need not be thread-safe
             frames = self._frames(event, payload, reply_to)
-            if self._run(lambda: self._put(frames, reply_to), self.send_timeout_ms):
-                if not self.confirmed or event == CONFIRMED:
+            answer = event == CONFIRMED
+            if self._run(lambda: self._put(frames, reply_to, not answer), self.send_timeout_ms):
+                if not self.confirmed or answer:
                     return True
                 reply = self._run(lambda: self._confirmation(event), self.receive_timeout_ms)
                 if reply is not None:
@@ -360,13 +364,15 @@ class MemoryAsyncEventSocket(_MemoryLink):
         """:meth:`MemoryEventSocket.push`, awaited; confirmed pushes on one socket are
         serialised, so that each waits for its own confirmation."""
         frames = self._frames(event, payload, reply_to)
-        if not self.confirmed or event == CONFIRMED:
-            if await self._run(lambda: self._put(frames, reply_to), self.send_timeout_ms):
+        answer = event == CONFIRMED
+        put = functools.partial(self._put, frames, reply_to, not answer)
+        if not self.confirmed or answer:
+            if await self._run(put, self.send_timeout_ms):
                 return True
         else:
             async with self._confirming:
-                if await self._run(lambda: self._put(frames, reply_to), self.send_timeout_ms):
-                    confirmation = lambda: self._confirmation(event)  # noqa: E731
+                if await self._run(put, self.send_timeout_ms):
+                    confirmation = functools.partial(self._confirmation, event)
                     reply = await self._run(confirmation, self.receive_timeout_ms)
                     if reply is not None:
                         return reply
