@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from zeroevents_core import ConfigurationError, Dispatcher, EventListener, Message
+from zeroevents_core import ConfigurationError, Dispatcher, EventListener, EventService, Message
 from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.listener import resolve_options
 from zeroevents_core.plugins import get_transport
@@ -388,3 +388,32 @@ def test_a_closing_receiver_does_not_wait_for_its_confirmations_to_be_read(
     assert sender.push("late") == "push failed"  # gave up before the answer
     assert receiver.pull().event == "late"  # answered now: nobody will read it
     assert link.close(receiver) == 0
+
+
+def test_one_service_receives_on_two_names(name: str) -> None:
+    dispatcher = Dispatcher()
+    got: list[tuple[Any, ...]] = []
+    done = threading.Event()
+
+    def record(*payload: Any) -> None:
+        got.append(payload)
+        if len(got) == 2:
+            done.set()
+
+    dispatcher.listen("orders.*", record)
+    service = EventService(dispatcher).poll_timeout(50)
+    for suffix in ("-a", "-b"):
+        listener = EventListener({"transport": "memory", "bind": name + suffix}, dispatcher)
+        listener.socket()
+        service.listen(listener)
+    serving = threading.Thread(target=service.run)
+    serving.start()
+    try:
+        for suffix in ("-b", "-a"):
+            with EventListener({"transport": "memory", "connect": name + suffix}) as sender:
+                sender.socket().push("orders.created", [suffix])
+        assert done.wait(60)
+    finally:
+        service.stop()
+        serving.join(60)
+    assert sorted(got) == [("-a",), ("-b",)]
