@@ -4,6 +4,8 @@
 of its own (so tests can tell it from ``json``). ``exact``: a matcher with no
 wildcards at all. ``tape``: a send-only transport that appends each event to a
 file as a JSON line, with a command-line flag of its own (``emit --tape FILE``).
+``synconly``: the memory transport without its asyncio side
+(``supports_async = False``), for the capability checks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from zeroevents_core import ConfigurationError, DecodeError, Matcher, Serializer, hookimpl
 from zeroevents_core.transports import CliOption, Transport
 from zeroevents_core.transports.codec import EventCodec
+from zeroevents_core.transports.memory import MemoryTransport
 
 
 class HexJsonSerializer(Serializer):
@@ -146,11 +149,6 @@ class TapeTransport(Transport):
 
 
 @hookimpl
-def register_transports(register: Any) -> None:
-    register(TapeTransport)
-
-
-@hookimpl
 def register_serializers(register: Any) -> None:
     register(HexJsonSerializer)
 
@@ -158,3 +156,16 @@ def register_serializers(register: Any) -> None:
 @hookimpl
 def register_matchers(register: Any) -> None:
     register(ExactMatcher)
+
+
+class SyncOnlyTransport(MemoryTransport):
+    """Blocking sockets only: the asyncio listeners must refuse it, naming it."""
+
+    name = "synconly"
+    supports_async = False
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    register(TapeTransport)
+    register(SyncOnlyTransport)
