@@ -422,6 +422,9 @@ class EventLink:
         self.fired = EventRecorder(self.remote, max_events=max_events, timeout=timeout)
         self.schema_errors: list[SchemaValidationError] = []
         self.remote.listen(SCHEMA_ERROR, self._schema_error)
+        self.endpoint: str = receiving["bind"]
+        """Where the service receives (``ipc://...``, ``memory://...``): a listener of
+        another process may connect to an ipc link's."""
         receiver = EventListener(receiving, self.remote)
         self.service = EventService(self.remote).listen(receiver)
         self._error: BaseException | None = None
