@@ -86,6 +86,19 @@ def test_assertions_match_through_the_dispatchers_matcher(fired: EventRecorder) 
         segments.assert_fired("orders.shipped", payload=[])
 
 
+BILLING = Dispatcher("segments")
+
+
+@pytest.mark.parametrize("fired", [BILLING], indirect=True)
+def test_fired_records_the_dispatcher_given_by_indirect_parametrization(
+    fired: EventRecorder,
+) -> None:
+    BILLING.fire("invoices.sent.eu", 1)
+    events.fire("invoices.sent.us", 2)  # the default dispatcher: not this recorder's
+    assert fired.dispatcher is BILLING
+    assert [(e.name, e.payload) for e in fired.events] == [("invoices.sent.eu", (1,))]
+
+
 def test_wait_for_an_event_fired_from_another_thread(fired: EventRecorder) -> None:
     dispatcher = Dispatcher()
     recorder = fired.on(dispatcher)

@@ -240,12 +240,11 @@ class EventRecorder:
             arrived.set()
 
         waiter = self._wait(name_or_pattern, wake)
-        if waiter is None or arrived.wait(timeout):
-            return found[0] if found else self._first(name_or_pattern)
-        self._give_up(waiter)
-        if found:  # it came between the timeout and giving up
-            return found[0]
-        raise AssertionError(self._timed_out(name_or_pattern, timeout))
+        if not arrived.wait(timeout):
+            self._give_up(waiter)
+            if not found:  # else it came between the timeout and giving up
+                raise AssertionError(self._timed_out(name_or_pattern, timeout))
+        return found[0]
 
     async def wait_for_async(
         self, name_or_pattern: str, timeout: float | None = None
@@ -265,8 +264,6 @@ class EventRecorder:
         waiter = self._wait(
             name_or_pattern, lambda record: loop.call_soon_threadsafe(settle, record)
         )
-        if waiter is None:
-            return self._first(name_or_pattern)
         try:
             return await asyncio.wait_for(arrived, timeout)
         except TimeoutError:
@@ -280,24 +277,22 @@ class EventRecorder:
         matcher.add(name_or_pattern)
         return lambda name: bool(matcher.match(name))
 
-    def _wait(self, name_or_pattern: str, wake: Callable[[FiredEvent], Any]) -> _Waiter | None:
-        """A waiter registered for the next match; None when one was recorded already."""
-        matches = self.matcher(name_or_pattern)
+    def _wait(self, name_or_pattern: str, wake: Callable[[FiredEvent], Any]) -> _Waiter:
+        """A waiter woken with the first match recorded, at once if there is one already,
+        else by the recording thread."""
+        waiter = _Waiter(self.matcher(name_or_pattern), wake)
         with self._lock:
-            if any(matches(record.name) for record in self._events):
-                return None
-            waiter = _Waiter(matches, wake)
-            self._waiters.append(waiter)
-            return waiter
+            found = next((record for record in self._events if waiter.matches(record.name)), None)
+            if found is None:
+                self._waiters.append(waiter)
+        if found is not None:
+            wake(found)
+        return waiter
 
     def _give_up(self, waiter: _Waiter) -> None:
         with self._lock:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
-
-    def _first(self, name_or_pattern: str) -> FiredEvent:
-        matches = self.matcher(name_or_pattern)
-        return next(record for record in self.events if matches(record.name))
 
     # --- failure messages ---------------------------------------------------------------
 
