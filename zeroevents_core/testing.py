@@ -171,12 +171,14 @@ class EventRecorder:
 
     # --- assertions ---------------------------------------------------------------------
 
-    def assert_fired(self, name: str, *payload: Any, **options: Any) -> FiredEvent:
-        """The first recorded ``name`` event (fired with exactly ``payload`` when given,
-        or ``payload=[...]`` for a whole payload, empty included); AssertionError
+    def assert_fired(
+        self, name: str, *args: Any, payload: Sequence[Any] | None = None
+    ) -> FiredEvent:
+        """The first recorded ``name`` event, fired with exactly ``args`` when given (or
+        ``payload=[...]``, a whole payload: ``payload=[]`` for none); AssertionError
         showing the closest events otherwise."""
         __tracebackhide__ = True
-        wanted = _wanted_payload(payload, options)
+        wanted = _wanted_payload(args, payload)
         events = self.events
         for record in events:
             if record.name == name and (wanted is None or record.payload == wanted):
@@ -190,8 +192,8 @@ class EventRecorder:
         """The recorded events whose names match ``pattern`` (through the dispatcher's
         matcher): at least one, or exactly ``count``."""
         __tracebackhide__ = True
-        events = self.events
-        matched = [record for record in events if self.matcher(pattern)(record.name)]
+        events, matches = self.events, self.matcher(pattern)
+        matched = [record for record in events if matches(record.name)]
         if (count is None and matched) or len(matched) == count:
             return matched
         expected = "at least 1" if count is None else str(count)
@@ -349,18 +351,15 @@ def catch_all_of(dispatcher: Dispatcher) -> str:
     return CATCH_ALL[name]
 
 
-def _wanted_payload(payload: tuple[Any, ...], options: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    unknown = set(options) - {"payload"}
-    if unknown:
-        raise TypeError(f"assert_fired() got unexpected keyword arguments {sorted(unknown)}")
-    if "payload" not in options:
-        return payload or None
-    if payload:
+def _wanted_payload(args: tuple[Any, ...], payload: Sequence[Any] | None) -> tuple[Any, ...] | None:
+    """The payload an assertion asks for; None: any."""
+    if payload is None:
+        return args or None
+    if args:
         raise TypeError("assert_fired() takes a payload as arguments or as payload=, not both")
-    whole = options["payload"]
-    if not isinstance(whole, Sequence) or isinstance(whole, str | bytes):
-        raise TypeError(f"assert_fired(payload=...) takes a list or a tuple, got {whole!r}")
-    return tuple(whole)
+    if not isinstance(payload, list | tuple):
+        raise TypeError(f"assert_fired(payload=...) takes a list or a tuple, got {payload!r}")
+    return tuple(payload)
 
 
 def _listing(events: Iterable[FiredEvent]) -> str:
