@@ -30,277 +30,27 @@ import contextlib
 import logging
 import signal
 import threading
-import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import zmq
-import zmq.asyncio
-
 from .dispatcher import Dispatcher
-from .errors import ConfigurationError, DecodeError, ZeroEventsError
+from .errors import ConfigurationError, ZeroEventsError
 from .listener import BaseListener
-from .security import AUTH_ERROR, REJECTED, sending_as
-from .serializers import Serializer
-from .service import BATCH, IDLE, STOP, ServiceCore
-from .transports import AsyncPoller, Message
-from .transports.codec import (
-    CONFIRMED,
-    FLUSH,
-    HELLO,
-    PULL_ERROR,
-    PUSH_ERROR,
-    RESERVED,
-    SCHEMA_ERROR,
-    is_confirmation,
-)
-from .transports.zmq import NOBLOCK, RCVMORE, SNDMORE, ZmqEventCodec
+from .service import BATCH, IDLE, STOP, ServiceCore, Steps
+from .transports import AsyncPoller, Received
 
 if TYPE_CHECKING:
     import os
 
     from .schemas import SchemaRegistry
+    from .transports.zmq import AsyncEventSocket
 
 log = logging.getLogger(__name__)
 
-# The compiled receive, as the blocking socket uses it: the service drains ready
-# messages without a Future per message.
-_recv = zmq.backend.Socket.recv
-_send = zmq.backend.Socket.send
-_get = zmq.backend.Socket.get
 
-
-class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
-    """A ``zmq.asyncio`` socket that pushes and pulls events with ``await``.
-
-    Same options and wire format as :class:`~zeroevents_core.EventSocket`; the
-    error events (``zeroevents.push.error``, ``zeroevents.pull.error``,
-    ``zeroevents.schema.error``) are fired with ``until_async`` on ``dispatcher``.
-    Confirmed pushes on one socket are serialised, so that each waits for its own
-    confirmation.
-    """
-
-    # Declared at class level: pyzmq maps unknown attribute names to socket options.
-    _confirming: asyncio.Lock
-
-    def __init__(
-        self,
-        context: zmq.Context[Any],
-        socket_type: int,
-        *,
-        serializer: str | Serializer = "json",
-        confirmed: bool = False,
-        dispatcher: Dispatcher | None = None,
-        accept: Collection[str] | None = None,
-        schemas: SchemaRegistry | None = None,
-    ) -> None:
-        super().__init__(context, socket_type)  # type: ignore[misc]
-        self._init_event_socket(
-            context, socket_type, serializer, confirmed, dispatcher, accept, schemas
-        )
-        self._confirming = asyncio.Lock()
-
-    async def send_frames(self, frames: Sequence[bytes]) -> None:
-        """Send one multipart message (``zmq.Again`` after the send timeout)."""
-        if not self._send_now(frames):
-            await self.send_multipart(frames)
-
-    def _send_now(self, frames: Sequence[bytes]) -> bool:
-        # The fast path: the compiled send, without the Future and the keyword copies
-        # of send_multipart (half the cost of a push), when nothing is queued before
-        # this message and the socket takes it now; else False (nothing was sent).
-        if self._send_futures:
-            return False
-        last = len(frames) - 1
-        try:
-            _send(self, frames[0], NOBLOCK | SNDMORE if last else NOBLOCK)
-        except zmq.Again:
-            return False
-        # Once the first frame is taken, ZeroMQ takes the whole message.
-        for frame in frames[1:last]:
-            _send(self, frame, SNDMORE)
-        if last:
-            _send(self, frames[last])
-        if self._recv_futures:
-            # A send may consume the edge of the socket's edge-triggered descriptor:
-            # let the waiting receives look again, as pyzmq's own send does.
-            self._schedule_remaining_events()  # type: ignore[operator]
-        return True
-
-    async def recv_frames(self) -> list[bytes]:
-        """Receive one whole multipart message (``zmq.Again`` after the receive timeout)."""
-        frames: list[bytes] = await self.recv_multipart()
-        return frames
-
-    def recv_ready(self) -> list[bytes] | None:
-        """The frames of one message if one is waiting, else None (never blocks)."""
-        if self.identified:
-            return self._recv_identified()
-        barrier = self.barrier
-        try:
-            if barrier.due:  # the first message after a wait: greet a zeroevents sender
-                return barrier.recv_greeting(self, NOBLOCK)
-            if self.routes_replies:
-                return barrier.recv_routed(self, NOBLOCK)
-            frames: list[bytes] = [_recv(self, NOBLOCK)]
-        except zmq.Again:
-            barrier.due = True
-            return None
-        while _get(self, RCVMORE):
-            frames.append(_recv(self))
-        return frames
-
-    def _recv_identified(self) -> list[bytes] | None:
-        try:
-            parts = [_recv(self, NOBLOCK, copy=False)]
-        except zmq.Again:
-            self.barrier.due = True
-            return None
-        while _get(self, RCVMORE):
-            parts.append(_recv(self, 0, copy=False))
-        return self._identified(parts)
-
-    async def push(
-        self, event: str, payload: Sequence[Any] = (), address: bytes | None = None
-    ) -> Any:
-        """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
-
-        Returns True once sent; in confirmed mode, the ``zeroevents.confirmed``
-        :class:`Message`. When the send fails or no confirmation comes within the
-        receive timeout, fires ``zeroevents.push.error`` (socket, event, payload,
-        address) and returns the first non-None response of its listeners.
-        """
-        if self.schemas is not None:
-            self.check_outgoing(event, payload)
-        frames = self.encode(event, payload)
-        if address is not None:
-            frames.insert(0, address)
-        handshakes = self.handshakes
-        if handshakes is not None and handshakes.failures and handshakes.blocked():
-            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, address)
-        try:
-            if self.confirmed and event != CONFIRMED:
-                async with self._confirming:
-                    await self.send_frames(frames)
-                    self.barrier.note_sent()
-                    self.has_sent = True
-                    return await self._await_confirmation(event)
-            if not self._send_now(frames):
-                await self.send_multipart(frames)
-            self.barrier.note_sent()
-            if not self.has_sent:  # pyzmq's __setattr__ is slow: set once
-                self.has_sent = True
-            return True
-        except zmq.ZMQError:
-            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, address)
-
-    async def _await_confirmation(self, event: str) -> Message:
-        timeout = int(self.get(zmq.RCVTIMEO))
-        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
-        while True:
-            reply = self.message(await self.recv_multipart())
-            if is_confirmation(reply, event):
-                return reply
-            self.barrier.hear(reply)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise zmq.Again()
-
-    async def flush(self, timeout_ms: int, peers: int = 1) -> bool:
-        """Wait until ``peers`` receivers have taken every event sent so far (the
-        ``zeroevents.flush`` barrier of :meth:`EventSocket.flush`)."""
-        previous = self.get(zmq.RCVTIMEO)
-        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
-        try:
-            async with self._confirming:
-                for _ in range(peers):
-                    await self.send_multipart(self.encode(FLUSH))
-                for _ in range(peers):
-                    left = -1 if deadline is None else int((deadline - time.monotonic()) * 1000)
-                    if deadline is not None and left <= 0:
-                        return False
-                    self.set(zmq.RCVTIMEO, left)
-                    await self._await_confirmation(FLUSH)
-            return True
-        except zmq.ZMQError:
-            return False
-        finally:
-            if not self.closed:
-                self.set(zmq.RCVTIMEO, previous)
-
-    async def pull(self) -> Any:
-        """Receive one event as a :class:`Message`, confirming it in confirmed mode
-        (the error events as :meth:`EventSocket.pull` fires them)."""
-        try:
-            frames = await self.recv_multipart()
-        except zmq.Again:
-            return await self.dispatcher.until_async(PULL_ERROR, self)
-        message = self.message(frames)
-        await self.confirm(message)
-        failures = self.check_incoming(message)
-        if failures:
-            event, payload, address = message
-            return await self.dispatcher.until_async(
-                SCHEMA_ERROR, event, payload, failures, address
-            )
-        return message
-
-    async def confirm(self, message: Message) -> None:
-        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode asks for it."""
-        if self.needs_confirmation(message.event):
-            await self.push(CONFIRMED, [message.event], message.address)
-
-    async def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
-        """Pull one event and fire it with ``until_async``; return that response."""
-        message = await self.pull()
-        if not isinstance(message, Message):
-            return message
-        if message.event in RESERVED:  # library traffic, never fired
-            return None
-        target = dispatcher if dispatcher is not None else self.dispatcher
-        return await target.until_async(message.event, *message.payload)
-
-
-class ZmqAsyncPoller:
-    """The ``zmq`` transport's :class:`~.transports.AsyncPoller`: a ``zmq.asyncio.Poller``
-    that an asyncio service can wake up."""
-
-    def __init__(self, sockets: Sequence[Any]) -> None:
-        self._poller = zmq.asyncio.Poller()
-        for socket in sockets:
-            self._poller.register(socket, zmq.POLLIN)
-        self._pending: asyncio.Future[Any] | None = None
-        self._woken = False
-
-    async def poll(self, timeout_ms: int) -> list[Any]:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout_ms < 0 else loop.time() + timeout_ms / 1000
-        while not self._woken:
-            left = -1.0 if deadline is None else max(0.0, (deadline - loop.time()) * 1000)
-            future: asyncio.Future[Any] = self._poller.poll(left)  # type: ignore[assignment]
-            self._pending = future
-            try:
-                ready = await future
-            except zmq.Again:
-                # pyzmq ends a poll with Again when a socket's RCVTIMEO elapses first.
-                if deadline is not None and loop.time() >= deadline:
-                    return []
-                continue
-            finally:
-                self._pending = None
-            found = [socket for socket, _ in ready]
-            for socket in found:
-                socket.barrier.due = True  # greet a sender that joined a busy socket
-            return found
-        self._woken = False
-        return []
-
-    def wake(self) -> None:
-        pending = self._pending
-        if pending is not None and not pending.done():
-            pending.set_result([])
-        else:
-            self._woken = True
+def _ignore(signum: int) -> None:
+    log.info("signal %s ignored", signal.Signals(signum).name)
 
 
 class AsyncEventListener(BaseListener):
@@ -309,17 +59,15 @@ class AsyncEventListener(BaseListener):
     Listening on a dispatcher, it is awaited by ``fire_async``; called by a blocking
     ``fire`` from code running in the event loop, it schedules the push as a task on
     the running loop and returns that task (await it, or :meth:`drain` them all).
+    Refused (ConfigurationError) for a transport without ``supports_async``.
     """
+
+    side = "async"
 
     def __init__(
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
     ) -> None:
         super().__init__(options, dispatcher)
-        if not self.transport.supports_async:
-            raise ConfigurationError(
-                f"transport {self.transport.name!r} has no asyncio sockets; "
-                "use EventListener with it"
-            )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
@@ -335,11 +83,9 @@ class AsyncEventListener(BaseListener):
             self._socket = self.transport.open_async_socket(self.options, self.dispatcher)
         return self._socket
 
-    async def push(
-        self, event: str, payload: Sequence[Any] = (), address: bytes | None = None
-    ) -> Any:
+    async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
         """Send one event now (see :meth:`AsyncEventSocket.push`)."""
-        return await self.socket().push(event, payload, address)
+        return await self.socket().push(event, payload, reply_to)
 
     def __call__(self, *payload: Any) -> Any:
         dispatcher = self.dispatcher
@@ -440,7 +186,6 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
         )
         self.max_concurrency = max_concurrency
-        self._signals: dict[int, Callable[[int], Any]] | None = None
         self._running = False
         self._poller: AsyncPoller | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -448,31 +193,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
 
-    def listen_to_signals(
-        self,
-        signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
-        handler: Callable[[int], Any] | None = None,
-    ) -> AsyncEventService:
-        """Handle ``signals`` with ``loop.add_signal_handler`` while :meth:`run` runs
-        (main thread only); ``handler(signum)`` is called in the loop.
-
-        Without ``handler``: SIGINT and SIGTERM stop the service gracefully, SIGHUP
-        is ignored. Called with no signals, the service leaves signals alone.
-        """
-        chosen: dict[int, Callable[[int], Any]] = {}
-        for signum in signals:
-            if handler is not None:
-                chosen[signum] = handler
-            elif signum == signal.SIGHUP:
-                chosen[signum] = _ignore
-            else:
-                chosen[signum] = self._on_signal
-        self._signals = chosen
-        return self
-
-    def _on_signal(self, signum: int) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        self.stop()
+    _ignored_signal = staticmethod(_ignore)
 
     @property
     def running(self) -> bool:
@@ -538,7 +259,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                     ready = await poller.poll(self.timeout_ms)
                     if not ready:
                         if self._running:
-                            await self._fire_guarded(IDLE, self)
+                            await self._run_steps(self._notifying(IDLE, self))
                         continue
                     for socket in ready:
                         await self._drain(socket, loop)
@@ -570,97 +291,59 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             if not self._running:
                 return
             if slots is None:
-                frames = socket.recv_ready()
-                if frames is None:
+                received = socket.recv_ready()
+                if received is None:
                     return
-                await self.handle(socket, frames)
+                await self.handle(socket, received)
                 continue
             await slots.acquire()  # back-pressure: no read while the slots are taken
-            frames = socket.recv_ready() if self._running else None
-            if frames is None:
+            received = socket.recv_ready() if self._running else None
+            if received is None:
                 slots.release()
                 return
-            task = loop.create_task(self._handle_in_slot(socket, frames, slots))
+            task = loop.create_task(self._handle_in_slot(socket, received, slots))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
     async def _handle_in_slot(
-        self, socket: Any, frames: list[bytes], slots: asyncio.Semaphore
+        self, socket: Any, received: Received, slots: asyncio.Semaphore
     ) -> None:
         try:
-            await self.handle(socket, frames)
+            await self.handle(socket, received)
         finally:
             slots.release()
 
-    async def handle(self, socket: Any, frames: list[bytes]) -> None:
+    async def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message, confirm it when asked, then fire it; bad input
         is reported, never raised (the rules of :meth:`EventService.handle`)."""
+        await self._run_steps(self._steps(socket, received))
+
+    async def _run_steps(self, steps: Steps) -> None:
+        # The asyncio driver of the shared steps: each call awaited in turn (a dead
+        # letter with no peer waits its send timeout without blocking the loop).
+        outcome: Any = None
+        error: BaseException | None = None
         try:
-            await self._handle(socket, frames)
+            while True:  # as long as the steps, a handful per message
+                try:
+                    call, args = steps.send(outcome) if error is None else steps.throw(error)
+                except StopIteration:
+                    return
+                outcome, error = None, None
+                try:
+                    outcome = await call(*args)
+                except BaseException as raised:  # handed to the steps, which may go on
+                    error = raised
         except Exception:  # the whole path is guarded: no message ends the loop
-            self._handling_failed(frames)
+            self._handling_failed()
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    async def _handle(self, socket: Any, frames: list[bytes]) -> None:
-        message = self._decode(socket, frames)
-        if isinstance(message, DecodeError):
-            if socket.confirmed:  # the original confirms whatever it took from the wire
-                await socket.send_frames(socket.confirm_undecodable(frames))
-            await self._fire_guarded(PULL_ERROR, socket, message, frames)
-            return
-        if message.event in RESERVED:  # library traffic: a barrier is answered, not fired
-            if message.event == HELLO:  # barrier negotiation, for a socket that also sends
-                socket.barrier.hear(message)
-            elif self._is_barrier(socket, message):
-                await socket.confirm(message)
-            return
-        if socket.rights is not None and self._refused(socket, message):
-            event, _, address = message
-            if socket.confirmed:
-                reason = "outside the sender's rights"
-                await socket.push(CONFIRMED, [event, REJECTED, reason], address)
-            await self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
-            return
-        if socket.confirmed:
-            await socket.confirm(message)
-        failures = self._failures(socket, message)
-        if failures:
-            event, payload, address = message
-            await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-            await self._send_dead_letter_async(socket, message, frames)
-            return
-        if socket.sender is None:  # the common case pays no context variable
-            fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
-        else:
-            with sending_as(socket.sender):
-                fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
-        if fired:
-            self.stats.fired += 1
+    async def _fire_event(self, event: str, *payload: Any) -> Any:
+        return await self.dispatcher.fire_async(event, *payload, halt=self.halt)
 
-    async def _send_dead_letter_async(
-        self, socket: Any, message: Message, frames: list[bytes]
-    ) -> None:
-        # Awaited: a dead letter with no peer waits its send timeout without
-        # blocking the loop (the blocking send stalled it for the whole timeout).
-        dead_letter = self._dead_letters.get(socket, self.dead_letter)
-        if dead_letter is not None:
-            try:
-                kept = frames[1:] if message.address is not None else frames
-                await dead_letter.socket().send_frames(kept)
-            except Exception as error:  # the transport's own send errors too
-                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
-
-    async def _fire_guarded(self, event: str, *payload: Any, halt: bool = False) -> bool:
-        try:
-            await self.dispatcher.fire_async(event, *payload, halt=halt)
-            return True
-        except Exception:
-            self._listener_failed(event)
-            return False
-        except (SystemExit, KeyboardInterrupt) as exit:
-            self._exiting(exit)
-            return False
+    async def _notify(self, event: str, *payload: Any) -> Any:
+        return await self.dispatcher.fire_async(event, *payload)
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -687,13 +370,13 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 signal.signal(signum, handler)
 
 
-def _ignore(signum: int) -> None:
-    log.info("signal %s ignored", signal.Signals(signum).name)
+__all__ = ["AsyncEventListener", "AsyncEventService", "AsyncEventSocket"]
 
 
-__all__ = [
-    "AsyncEventListener",
-    "AsyncEventService",
-    "AsyncEventSocket",
-    "ZmqAsyncPoller",
-]
+def __getattr__(name: str) -> Any:
+    # The ZeroMQ asyncio socket, importable from here as before (it moved to its transport).
+    if name == "AsyncEventSocket":
+        from .transports.zmq import AsyncEventSocket
+
+        return AsyncEventSocket
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,6 +53,7 @@ DEFAULT_PLUGINS = (
     "zeroevents_core.matchers.glob",
     "zeroevents_core.matchers.segments",
     "zeroevents_core.transports.zmq",
+    "zeroevents_core.transports.memory",
 )
 
 Kind = Literal["serializer", "matcher", "transport"]
