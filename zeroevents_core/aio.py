@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import threading
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .dispatcher import Dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .listener import BaseListener
+from .plugins import BUILTIN_TRANSPORT_MODULE
 from .service import BATCH, IDLE, STOP, ServiceCore, Steps
 from .transports import AsyncPoller, Received
 
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     import os
 
     from .schemas import SchemaRegistry
-    from .transports.zmq import AsyncEventSocket
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +276,9 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                     await asyncio.gather(*self._in_flight, return_exceptions=True)
         finally:
             self._running = False
-            self._poller = None
+            if self._poller is not None:
+                self._poller.close()
+                self._poller = None
             self._loop = None
             for listener in self.listeners:
                 try:
@@ -370,13 +373,11 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 signal.signal(signum, handler)
 
 
-__all__ = ["AsyncEventListener", "AsyncEventService", "AsyncEventSocket"]
+__all__ = ["AsyncEventListener", "AsyncEventService"]
 
 
 def __getattr__(name: str) -> Any:
-    # The ZeroMQ asyncio socket, importable from here as before (it moved to its transport).
+    # The built-in transport's asyncio socket, importable from here as in 0.x.
     if name == "AsyncEventSocket":
-        from .transports.zmq import AsyncEventSocket
-
-        return AsyncEventSocket
+        return getattr(importlib.import_module(BUILTIN_TRANSPORT_MODULE), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
-from .plugins import get_transport, list_plugins
+from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
 from .transports import Transport
 from .transports.codec import resolve_accept, resolve_serializer
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .schemas import SchemaRegistry
 
 COMMON_DEFAULTS: Mapping[str, Any] = {
-    "transport": "zmq",
+    "transport": DEFAULT_TRANSPORT,
     "serializer": "json",
     "accept": None,
     "confirmed": False,

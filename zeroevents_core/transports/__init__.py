@@ -1,7 +1,7 @@
 """The transport contract: what the core asks of a transport, and nothing of ZeroMQ.
 
 A transport is a small class behind :class:`Transport`, registered by name through
-``hookspecs.register_transports``; ``zmq`` (:mod:`.zmq`) is built in::
+``hookspecs.register_transports``; the ZeroMQ one is built in::
 
     Transport
       name, supports_sync, supports_async, defaults, describe()
@@ -138,7 +138,7 @@ class EventSocket(Protocol):
         ...
 
     def undecodable(self, received: Received) -> None:
-        """Answer what cannot be decoded as the link's peers expect (zmq confirmed
+        """Answer what cannot be decoded as the link's peers expect (ZeroMQ confirmed
         mode: the original's confirmation of whatever it took off the wire)."""
         ...
 
@@ -209,7 +209,7 @@ class Poller(Protocol):
     """What a blocking service waits on: made once per run by ``Transport.poller``.
 
     ``signal_fd``: a file descriptor the service gives to ``signal.set_wakeup_fd``
-    so that a signal landing just before :meth:`poll` still wakes it (zmq: a pipe
+    so that a signal landing just before :meth:`poll` still wakes it (ZeroMQ: a pipe
     the poll waits on); None when the poller wakes on signals by itself.
     """
 
