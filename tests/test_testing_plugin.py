@@ -9,11 +9,19 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from zeroevents_core import ConfigurationError, Dispatcher, ZeroEventsError, events
-from zeroevents_core.testing import EventRecorder
+from zeroevents_core import (
+    ConfigurationError,
+    Dispatcher,
+    SchemaValidationError,
+    ZeroEventsError,
+    events,
+)
+from zeroevents_core import testing
+from zeroevents_core.testing import EventLink, EventRecorder
 
 CONTRACTS = Path(__file__).parent.parent / "examples" / "contracts"
 GOOD = {
@@ -135,6 +143,45 @@ def test_recorder_settings_are_checked() -> None:
         EventRecorder(Dispatcher(), max_events=0)
     with pytest.raises(ConfigurationError, match="timeout"):
         EventRecorder(Dispatcher(), timeout=-1)
+
+
+def test_the_environment_chooses_the_link_of_event_link(
+    monkeypatch: pytest.MonkeyPatch, event_link: Any
+) -> None:
+    assert event_link().kind == "memory"
+    monkeypatch.setenv("ZEROEVENTS_TEST_LINK", "ipc")
+    link = event_link()
+    assert (link.kind, link.endpoint[:6]) == ("ipc", "ipc://")
+    link.local.fire("over.ipc", 1)
+    assert link.fired.wait_for("over.ipc").payload == (1,)
+    assert event_link(with_real="memory").endpoint.startswith("memory://")
+    monkeypatch.setenv("ZEROEVENTS_TEST_LINK", "tcp")
+    with pytest.raises(ConfigurationError, match="ZEROEVENTS_TEST_LINK='tcp'"):
+        event_link()
+    with pytest.raises(ConfigurationError, match="option 'with_real'"):
+        event_link(with_real="tcp")
+
+
+@pytest.mark.parametrize("taken_out", [False, True])
+def test_a_bad_event_reaching_the_service_fails_the_link_unless_taken_out(
+    taken_out: bool,
+) -> None:
+    def send_past_the_senders_check(link: EventLink) -> None:
+        socket = link.listener.socket()
+        socket.send_frames(socket.encode("orders.created", [{**GOOD, "id": "seven"}]))
+        link.fired.wait_for("zeroevents.schema.error")
+        link.fired.assert_not_fired("orders.created")
+
+    if taken_out:
+        with testing.event_link(with_real="memory", contracts=CONTRACTS) as link:
+            send_past_the_senders_check(link)
+            assert link.schema_errors.pop().event == "orders.created"
+        return
+    with (
+        pytest.raises(SchemaValidationError, match=re.escape("'orders.created' breaks")),
+        testing.event_link(with_real="memory", contracts=CONTRACTS) as link,
+    ):
+        send_past_the_senders_check(link)
 
 
 def test_the_plugin_imports_nothing_heavy_at_load() -> None:
