@@ -19,8 +19,8 @@ from zeroevents_core import (
     SchemaValidationError,
     ZeroEventsError,
     events,
+    testing,
 )
-from zeroevents_core import testing
 from zeroevents_core.testing import EventLink, EventRecorder
 
 CONTRACTS = Path(__file__).parent.parent / "examples" / "contracts"
