@@ -9,6 +9,7 @@ promises (its module docstring)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 import os
@@ -370,3 +371,10 @@ def test_every_option_is_documented_with_its_default() -> None:
     rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
     documented = {key: default for key, default in rows}
     assert documented == {key: repr(value) for key, value in MemoryTransport.defaults.items()}
+
+
+def test_the_demo_which_runs_two_processes_refuses_it() -> None:
+    from zeroevents_core import ZeroEventsError, demo
+
+    with pytest.raises(ZeroEventsError, match="--transport memory: it links the threads of one"):
+        demo.run(events=30, transport="memory", out=io.StringIO())

@@ -159,7 +159,9 @@ def test_sigterm_stops_an_asyncio_service_in_the_main_thread(async_link: Link) -
         received = threading.Event()
         dispatcher.listen("orders.*", lambda *payload: (fired.append(payload), received.set()))
         service = AsyncEventService(dispatcher).poll_timeout(-1)
-        service.listen(AsyncEventListener(async_link.receiver(), dispatcher))
+        receiver = AsyncEventListener(async_link.receiver(), dispatcher)
+        receiver.socket()  # bound before the sender starts
+        service.listen(receiver)
 
         def send_then_signal() -> None:
             with EventListener(async_link.sender()) as listener:

@@ -1,100 +1,160 @@
-"""The shared suite: the typed contract itself, event contracts on send and on
-receive, dead letters, capabilities; on every transport (``transport_link``)."""
+"""The transport contract as the core enforces it: declared sides, the listeners'
+refusal of a side a transport lacks, the zmq sockets behind the Protocols, the
+deprecated ``address`` names, and pyzmq errors mapped at the boundary."""
 
 from __future__ import annotations
 
-import pytest
-from transport_suite import CONTRACTS, SCHEMA_ERROR, Link, Running
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+import zeroevents_core
 from zeroevents_core import (
+    AsyncEventListener,
     ConfigurationError,
+    Control,
+    Dispatcher,
     EventListener,
     Message,
-    SchemaValidationError,
+    TransportClosed,
+    TransportError,
+    hookimpl,
 )
-from zeroevents_core.transports import EventSocket, Poller
-
-GOOD = {"id": 7, "reason": "out of stock"}
-BAD = {"id": "seven"}
+from zeroevents_core.transports import AsyncEventSocket, EventSocket, Poller, Transport
+from zeroevents_core.transports.zmq import ZmqTransport
 
 
-def test_sockets_and_pollers_implement_the_protocols(transport_link: Link) -> None:
-    receiver = EventListener(transport_link.receiver())
+class BlockingOnly(ZmqTransport):
+    name = "zmq-blocking-only"
+    supports_async = False
+
+
+class AsyncOnly(ZmqTransport):
+    name = "zmq-async-only"
+    supports_sync = False
+
+
+class Sides:
+    @hookimpl
+    def register_transports(self, register: Any) -> None:
+        register(BlockingOnly)
+        register(AsyncOnly)
+
+
+@pytest.fixture
+def sides() -> Iterator[None]:
+    plugin = Sides()
+    zeroevents_core.register_plugin(plugin, name="sides")
     try:
-        socket = receiver.socket()
+        yield
+    finally:
+        zeroevents_core.unregister_plugin(plugin)
+
+
+def test_a_listener_refuses_a_side_its_transport_lacks(sides: None, tmp_path: Path) -> None:
+    where = f"ipc://{tmp_path}/x.ipc"
+    with pytest.raises(ConfigurationError, match="'zmq-async-only' has no blocking sockets"):
+        EventListener({"transport": "zmq-async-only", "connect": where})
+    with pytest.raises(ConfigurationError, match="'zmq-blocking-only' has no asyncio sockets"):
+        AsyncEventListener({"transport": "zmq-blocking-only", "connect": where})
+    # The side each does have is taken.
+    EventListener({"transport": "zmq-blocking-only", "connect": where}).close()
+    AsyncEventListener({"transport": "zmq-async-only", "connect": where})
+
+
+def test_a_transport_class_must_implement_the_sides_it_declares() -> None:
+    with pytest.raises(TypeError, match="supports_async but does not implement open_async"):
+
+        class Half(Transport):
+            name = "half"
+            supports_async = True
+
+            def dead_letter_options(self, value: Any) -> Any:
+                return value
+
+            def open_socket(self, options: Any, dispatcher: Any) -> Any:
+                return None
+
+            def poller(self, sockets: Any) -> Any:
+                return None
+
+            def close_socket(self, socket: Any, options: Any) -> None:
+                return None
+
+
+def test_a_side_left_out_is_refused_naming_the_transport() -> None:
+    class ListenOnly(Transport):
+        name = "listen-only"
+        supports_sync = False
+
+        def dead_letter_options(self, value: Any) -> Any:
+            return value
+
+    with pytest.raises(ConfigurationError, match="'listen-only' has no blocking sockets"):
+        ListenOnly().open_socket({}, Dispatcher())
+
+
+def test_the_zmq_sockets_and_poller_follow_the_protocols(tmp_path: Path) -> None:
+    options = {"bind": f"ipc://{tmp_path}/x.ipc", "socket_type": "PULL"}
+    with EventListener(options, Dispatcher()) as listener:
+        socket = listener.socket()
         assert isinstance(socket, EventSocket)
-        poller = receiver.transport.poller([socket])
+        poller = listener.transport.poller([socket])
         try:
             assert isinstance(poller, Poller)
-            assert poller.poll(0) == []
+            assert poller.signal_fd is not None
+            poller.wake()  # kept for the poll that comes next
+            assert poller.poll(-1) == []
         finally:
             poller.close()
-        assert transport_link.endpoint in receiver.transport.where(receiver.options)
-        assert transport_link.endpoint in repr(receiver)
+    assert repr(listener).endswith(f"zmq ipc://{tmp_path}/x.ipc>")
+
+
+@pytest.mark.asyncio
+async def test_the_zmq_asyncio_socket_follows_its_protocol(tmp_path: Path) -> None:
+    options = {"bind": f"ipc://{tmp_path}/x.ipc", "socket_type": "PULL"}
+    listener = AsyncEventListener(options, Dispatcher())
+    try:
+        assert isinstance(listener.socket(), AsyncEventSocket)
     finally:
-        receiver.close()
+        await listener.aclose()
 
 
-def test_a_contract_on_send_refuses_a_bad_event(transport_link: Link) -> None:
-    listener = EventListener(transport_link.sender(schemas=str(CONTRACTS)))
-    with listener, pytest.raises(SchemaValidationError, match=r"orders\.cancelled"):
-        listener.socket().push("orders.cancelled", [BAD])
+def test_library_traffic_is_told_apart_by_the_socket(tmp_path: Path) -> None:
+    with EventListener({"bind": f"ipc://{tmp_path}/x.ipc"}, Dispatcher()) as dealer:
+        socket = dealer.socket()
+        assert socket.control(Message("zeroevents.flush", [])) is Control.ANSWER
+        assert socket.control(Message("zeroevents.confirmed", ["x"])) is Control.UNSOLICITED
+        assert socket.control(Message("zeroevents.hello", ["t", "u"])) is Control.HANDLED
 
 
-def test_a_contract_on_receive_fires_schema_error_and_sends_the_dead_letter(
-    transport_link: Link,
-) -> None:
-    sink_options, dead_letter, _ = transport_link.sink()
-    with EventListener(sink_options) as sink:
-        sink.socket()  # bound before the service sends to it
-        receiver = transport_link.receiver(schemas=str(CONTRACTS), dead_letter=dead_letter)
-        with Running(receiver) as running:
-            with EventListener(transport_link.sender()) as sender:
-                sender.socket().push("orders.cancelled", [BAD])
-                sender.socket().push("orders.cancelled", [GOOD])
-                assert running.take() == [("orders.cancelled", [GOOD])]
-            kind, (event, payload, failures) = running.error()
-            dead = sink.socket().pull()
-    assert (kind, event, payload) == (SCHEMA_ERROR, "orders.cancelled", [BAD])
-    assert failures >= 1
-    assert isinstance(dead, Message)
-    assert (dead.event, dead.payload) == ("orders.cancelled", [BAD])  # intact
-    assert running.service.stats.schema_errors == 1
-    assert running.service.stats.fired == 1
+def test_reply_to_keeps_its_deprecated_name_address() -> None:
+    message = Message("e", [1], b"peer")
+    assert message.reply_to == message.address == b"peer"
+    assert repr(Message("e", [])) == "Message(event='e', payload=[], reply_to=None)"
 
 
-def test_a_service_wide_dead_letter_gets_what_breaks_the_services_contracts(
-    transport_link: Link,
-) -> None:
-    sink_options, _, dead_letter = transport_link.sink()
-    with EventListener(sink_options) as sink:
-        sink.socket()
-        running = Running(
-            transport_link.receiver(), schemas=str(CONTRACTS), dead_letter=dead_letter
-        )
-        with running, EventListener(transport_link.sender()) as sender:
-            sender.socket().push("orders.cancelled", [BAD])
-            dead = sink.socket().pull()
-    assert isinstance(dead, Message)
-    assert (dead.event, dead.payload) == ("orders.cancelled", [BAD])
+def test_a_closed_socket_raises_a_transport_error_not_pyzmq_s(tmp_path: Path) -> None:
+    listener = EventListener({"bind": f"ipc://{tmp_path}/x.ipc", "socket_type": "PULL"})
+    socket = listener.socket()
+    listener.close()
+    with pytest.raises(TransportClosed, match="cannot receive: the socket is closed"):
+        socket.recv_ready()
+    assert issubclass(TransportClosed, TransportError)
 
 
-def test_the_accept_list_and_serializer_hold_on_every_transport(transport_link: Link) -> None:
-    running = Running(transport_link.receiver(serializer="string"))
-    with running, EventListener(transport_link.sender(serializer="string")) as listener:
-        listener.socket().push("text", ["plain"])
-        assert running.take() == [("text", ["plain"])]
-    refused = EventListener(transport_link.sender(serializer="json", accept=["string"]))
-    with pytest.raises(ConfigurationError, match="accept list"):
-        refused.socket()
-
-
-def test_an_asyncio_listener_refuses_a_transport_without_an_asyncio_side() -> None:
-    """``synconly`` comes from the test plugin distribution (tests/plugins), through
-    its real entry point: a transport declaring ``supports_async = False``."""
-    from zeroevents_core import AsyncEventListener
-
-    options = {"transport": "synconly", "connect": "memory://nowhere"}
-    EventListener(options)  # its blocking side is there
-    with pytest.raises(ConfigurationError, match="'synconly'"):
-        AsyncEventListener(options)
+def test_a_dead_letter_that_cannot_go_raises_a_send_error(tmp_path: Path) -> None:
+    # A PUSH with no peer (IMMEDIATE: no queue before one) and no send timeout.
+    options = {
+        "connect": f"ipc://{tmp_path}/nobody.ipc",
+        "socket_type": "PUSH",
+        "socket_options": {"SNDTIMEO": 0, "IMMEDIATE": 1},
+        "flush_on_close": False,
+    }
+    with (
+        EventListener(options, Dispatcher()) as dead,
+        pytest.raises(TransportError, match="cannot forward 'e'"),
+    ):
+        dead.socket().forward(Message("e", [1]))

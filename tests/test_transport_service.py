@@ -10,7 +10,8 @@ import signal
 import threading
 from typing import Any
 
-from transport_suite import PUSH_ERROR, WAIT, Link, Running
+import pytest
+from transport_suite import IDLE, PUSH_ERROR, WAIT, Link, Running
 
 from zeroevents_core import DecodeError, Dispatcher, EventListener, EventService, Message
 
@@ -108,8 +109,15 @@ def test_a_listener_that_raises_does_not_stop_the_service(transport_link: Link) 
 
 def test_stop_from_another_thread_ends_the_run(transport_link: Link) -> None:
     running = Running(transport_link.receiver())
-    running.service.poll_timeout(-1)  # only the stop can end this poll
+    polling = threading.Event()
+
+    def first_idle(service: EventService) -> None:
+        service.poll_timeout(-1)  # from the next poll on, only the stop can end it
+        polling.set()
+
+    running.dispatcher.listen(IDLE, first_idle)
     running.start()
+    assert polling.wait(WAIT)  # the loop runs: a stop now cannot come before it
     running.stop()  # asserts the thread ended
 
 
@@ -119,7 +127,9 @@ def test_sigterm_stops_a_service_running_in_the_main_thread(transport_link: Link
     received = threading.Event()
     dispatcher.listen("orders.*", lambda *payload: (fired.append(payload), received.set()))
     service = EventService(dispatcher).poll_timeout(-1)
-    service.listen(EventListener(transport_link.receiver(), dispatcher))
+    receiver = EventListener(transport_link.receiver(), dispatcher)
+    receiver.socket()  # bound before the sender starts: a datagram to nobody is lost
+    service.listen(receiver)
 
     def send_then_signal() -> None:
         with EventListener(transport_link.sender()) as listener:
@@ -134,3 +144,24 @@ def test_sigterm_stops_a_service_running_in_the_main_thread(transport_link: Link
     finally:
         sender.join(WAIT)
     assert fired == [(1,)]
+
+
+def test_one_listener_pushes_from_many_threads_at_once(transport_link: Link) -> None:
+    if not transport_link.lossless:
+        pytest.skip(f"{transport_link.transport} drops a flood of datagrams: no flow control")
+    running = Running(transport_link.receiver())
+    with running, EventListener(transport_link.sender()) as listener:
+        socket = listener.socket()
+
+        def push_all(thread: int) -> None:
+            for number in range(200):
+                socket.push("orders.threaded", [thread, number])
+
+        threads = [threading.Thread(target=push_all, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        got = running.take(800)
+    for thread in range(4):  # each thread's events arrive, in its order
+        assert [n for t, n in (payload for _, payload in got) if t == thread] == list(range(200))

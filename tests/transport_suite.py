@@ -99,6 +99,12 @@ class Link:
         return self.kind.split("-")[0]
 
     @property
+    def lossless(self) -> bool:
+        """Whether a flood arrives whole: UDP has no flow control, a full receive
+        buffer drops datagrams."""
+        return self.transport != "udp"
+
+    @property
     def supports_async(self) -> bool:
         return get_transport(self.transport).supports_async
 

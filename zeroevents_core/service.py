@@ -354,8 +354,8 @@ class EventService(ServiceCore[EventListener]):
                 return
             dispatcher.listen(STOP, self.stop)
             previous, previous_wakeup = self._install_signals(poller.signal_fd)
-            timeout_ms = self.timeout_ms
             while self._running:
+                timeout_ms = self.timeout_ms  # a listener may change it (the CLI's drain)
                 ready = poller.poll(timeout_ms)
                 if not ready:
                     # Empty: the timeout, or a wake (a stop, or a signal whose handler

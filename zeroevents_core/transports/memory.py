@@ -47,7 +47,6 @@ the queue). Receiving stays on one thread, or one task.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -76,6 +75,8 @@ from .codec import (
 )
 
 if TYPE_CHECKING:
+    import asyncio  # at run time only where the asyncio side runs: loaded by its users
+
     from ..dispatcher import Dispatcher
 
 log = logging.getLogger("zeroevents_core.transports")
@@ -129,6 +130,8 @@ class _Changes:
 
     async def wait_async(self, seen: int, deadline: float | None) -> None:
         """:meth:`wait` for an event loop: a future that a change resolves."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 
@@ -223,7 +226,6 @@ class _MemoryLink(EventCodec):
     each operation as a *step* that never blocks: it finishes (a result) or says
     what to wait for (a :class:`_Wait`). Each flavour runs the steps its own way."""
 
-    routes_replies = False
     can_reply = True
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
@@ -293,22 +295,20 @@ class _MemoryLink(EventCodec):
 
     def recv_ready(self) -> Frames | None:
         """One waiting message, or None: never blocks."""
+        received = self._take()
+        return None if isinstance(received, _Wait) else received
+
+    def _take(self) -> Frames | _Wait:
         queue = self._queue
         with queue.lock:
             if not queue.items:
                 if queue.closed:
                     raise TransportClosed(f"the memory socket on {self.where} is closed")
-                return None
+                return _Wait(queue, queue.version)  # read with the look: no change lost
             frames, sender = queue.items.popleft()
             queue.taken += 1
             queue.changed()
         return Frames(frames, sender)
-
-    def _take(self) -> Frames | _Wait:
-        received = self.recv_ready()
-        if received is not None:
-            return received
-        return _Wait(self._queue, self._queue.version)
 
     def _confirmation(self, event: str) -> Message | _Wait:
         """The confirmation of ``event`` once it is queued here; what comes before it
@@ -516,6 +516,8 @@ class MemoryAsyncEventSocket(_MemoryLink):
     """An asyncio memory socket: the same steps, waited for without blocking the loop."""
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
+        import asyncio
+
         super().__init__(options, dispatcher)
         self._confirming = asyncio.Lock()
 
@@ -719,6 +721,8 @@ class MemoryAsyncPoller:
     async def poll(self, timeout_ms: int) -> list[Any]:
         """The sockets with messages waiting, once some have or after ``timeout_ms``
         (-1: no limit); [] as soon as :meth:`wake` is called."""
+        import asyncio
+
         loop = self._loop = asyncio.get_running_loop()
         deadline = _deadline(timeout_ms)
         while True:  # bounded by the deadline; each turn waits for a change
@@ -765,6 +769,8 @@ class MemoryTransport(Transport):
     name = "memory"
     supports_sync = True
     supports_async = True
+    # Within one process only: what runs two (the demo) leaves it out.
+    in_process: ClassVar[bool] = True
     defaults: ClassVar[Mapping[str, Any]] = {
         "bind": [],
         "connect": [],

@@ -77,6 +77,10 @@ class _FramedMessage(Message):
         return Message, tuple(self)
 
 
+# The hot path makes each message without the named tuple's keyword-handling __new__.
+_new_message = tuple.__new__
+
+
 def transport_error(error: zmq.ZMQError, doing: str) -> TransportError:
     """The contract's error for a pyzmq one (none crosses the transport's boundary)."""
     if error.errno in (zmq.ENOTSOCK, zmq.ETERM):
@@ -157,7 +161,7 @@ class ZmqEventCodec(EventCodec):
         included (its ``reply_to``); DecodeError with the frame index on the wire."""
         if not self.routes_replies:
             event, payload = self.decode(frames)
-            message = _FramedMessage(event, payload)
+            message = _new_message(_FramedMessage, (event, payload, None))
         else:
             if len(frames) < 2:
                 raise DecodeError("message has no event frame after the address", frame=1)
@@ -166,7 +170,7 @@ class ZmqEventCodec(EventCodec):
             except DecodeError as error:  # indexes in the event: one more on the wire
                 frame = None if error.frame is None else error.frame + 1
                 raise DecodeError(error.reason, frame=frame, serializer=error.serializer) from None
-            message = _FramedMessage(event, payload, bytes(frames[0]))
+            message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
         message.frames = frames
         return message
 
