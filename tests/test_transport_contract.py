@@ -18,6 +18,7 @@ from zeroevents_core import (
     Dispatcher,
     EventListener,
     Message,
+    SendError,
     TransportClosed,
     TransportError,
     hookimpl,
@@ -155,6 +156,18 @@ def test_a_dead_letter_that_cannot_go_raises_a_send_error(tmp_path: Path) -> Non
     }
     with (
         EventListener(options, Dispatcher()) as dead,
-        pytest.raises(TransportError, match="cannot forward 'e'"),
+        pytest.raises(SendError, match="cannot forward 'e'"),
     ):
         dead.socket().forward(Message("e", [1]))
+
+
+def test_the_0x_import_paths_still_work() -> None:
+    # Public names of 0.x, moved with ZeroMQ into its transport package.
+    import zeroevents_core.aio
+    import zeroevents_core.transports.zmq as zmq_transport
+
+    assert zeroevents_core.EventSocket is zmq_transport.EventSocket
+    assert zeroevents_core.AsyncEventSocket is zmq_transport.AsyncEventSocket
+    assert zeroevents_core.aio.AsyncEventSocket is zmq_transport.AsyncEventSocket
+    assert zeroevents_core.aio.ZmqAsyncPoller is zmq_transport.ZmqAsyncPoller
+    assert isinstance(zmq_transport.SOCKET_TYPES["DEALER"], int)

@@ -377,7 +377,7 @@ __all__ = ["AsyncEventListener", "AsyncEventService"]
 
 
 def __getattr__(name: str) -> Any:
-    # The built-in transport's asyncio socket, importable from here as in 0.x.
-    if name == "AsyncEventSocket":
+    # The built-in transport's asyncio socket and poller, importable from here as in 0.x.
+    if name in ("AsyncEventSocket", "ZmqAsyncPoller"):
         return getattr(importlib.import_module(BUILTIN_TRANSPORT_MODULE), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -143,7 +143,7 @@ class BaseListener:
             else self.sibling(self.transport.dead_letter_options(dead_letter), self.dispatcher)
         )
         """Where a service sends the events this listener's socket receives that
-        break their contracts, frames intact; None: they are dropped."""
+        break their contracts, as received (``forward``); None: they are dropped."""
 
     @classmethod
     def sibling(
@@ -191,8 +191,8 @@ class EventListener(BaseListener):
         return socket.push(event, payload)
 
     def close(self) -> int:
-        """Close the socket and its context, behind the flush barrier where the peers
-        speak it (queued sends get up to LINGER).
+        """Close the socket as its transport does (ZeroMQ: behind the flush barrier
+        where the peers speak it, queued sends get up to LINGER).
 
         Returns how many of the events sent may not have been delivered (also logged
         as a warning): 0 when every one was, or when nothing says otherwise; the

@@ -3,7 +3,7 @@
     EventService().listen(EventListener({"bind": "ipc:///tmp/my.ipc"})).run()
 
 A long-running service survives bad input: a message that cannot be decoded
-fires ``zeroevents.pull.error`` (socket, error, frames) and is counted; a
+fires ``zeroevents.pull.error`` (socket, error, what was received) and is counted; a
 listener that raises is logged with the event name and counted. Neither stops
 the loop. Firing ``zeroevents.service.stop``, calling :meth:`EventService.stop`
 (from any thread) or SIGINT/SIGTERM ends :meth:`run` after the event in hand.
@@ -401,10 +401,10 @@ class EventService(ServiceCore[EventListener]):
         for _ in range(BATCH):
             if not self._running:
                 return
-            frames = socket.recv_ready()
-            if frames is None:
+            received = socket.recv_ready()
+            if received is None:
                 return
-            self.handle(socket, frames)
+            self.handle(socket, received)
 
     def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""

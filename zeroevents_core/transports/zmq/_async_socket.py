@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 import zmq.asyncio
 
+from ...errors import SendError
 from ...serializers import Serializer
 from .. import Message
 from ..codec import (
@@ -243,7 +244,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         try:
             await self.send_frames(frames)
         except zmq.ZMQError as error:
-            raise transport_error(error, doing) from None
+            raise transport_error(error, doing, SendError) from None
 
     async def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
         """Pull one event and fire it with ``until_async``; return that response."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import zmq
 
+from ...errors import SendError
 from ...serializers import Serializer
 from .. import Message
 from ..codec import (
@@ -302,7 +303,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             with self._sending:
                 self.send_frames(frames)
         except zmq.ZMQError as error:
-            raise transport_error(error, doing) from None
+            raise transport_error(error, doing, SendError) from None
 
     def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
         """Pull one event and fire it with ``until``; return that response."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from ...errors import DecodeError, ReceiveError, SendError, TransportClosed, TransportError
+from ...errors import DecodeError, ReceiveError, TransportClosed, TransportError
 from ...security import REJECTED
 from ...serializers import Serializer
 from .. import Control, Message
@@ -81,13 +81,14 @@ class _FramedMessage(Message):
 _new_message = tuple.__new__
 
 
-def transport_error(error: zmq.ZMQError, doing: str) -> TransportError:
-    """The contract's error for a pyzmq one (none crosses the transport's boundary)."""
+def transport_error(
+    error: zmq.ZMQError, doing: str, kind: type[TransportError] = ReceiveError
+) -> TransportError:
+    """The contract's error for a pyzmq one (none crosses the transport's boundary):
+    ``kind``, or TransportClosed for a socket or context already closed."""
     if error.errno in (zmq.ENOTSOCK, zmq.ETERM):
         return TransportClosed(f"cannot {doing}: the socket is closed ({error})")
-    if doing.startswith("send"):
-        return SendError(f"cannot {doing}: {error}")
-    return ReceiveError(f"cannot {doing}: {error}")
+    return kind(f"cannot {doing}: {error}")
 
 
 def _default_dispatcher() -> Dispatcher:
