@@ -162,6 +162,17 @@ def test_the_environment_chooses_the_link_of_event_link(
         event_link(with_real="tcp")
 
 
+def test_the_default_link_forwards_every_event_but_the_librarys(event_link: Any) -> None:
+    link = event_link()
+    link.local.fire("zeroevents.push.error", "socket", "orders.created", [], None)
+    link.local.fire("orders.created", 1)
+    link.fired.wait_for("orders.created")
+    link.fired.assert_not_fired("zeroevents.*")
+    named = event_link(events="zeroevents.*")  # unless asked for
+    named.local.fire("zeroevents.push.error", "socket", "orders.created", [], None)
+    named.fired.wait_for("zeroevents.push.error")
+
+
 @pytest.mark.parametrize("taken_out", [False, True])
 def test_a_bad_event_reaching_the_service_fails_the_link_unless_taken_out(
     taken_out: bool,

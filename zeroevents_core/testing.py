@@ -53,6 +53,8 @@ LINKS = ("memory", "ipc")
 STOP_TIMEOUT = 10.0
 """Seconds a link's service thread gets to stop at close."""
 
+# The names of the library's own events (zeroevents.push.error, ...).
+LIBRARY_PREFIX = "zeroevents."
 # The pattern matching every name, per matcher; another matcher's is given by hand.
 CATCH_ALL = {"glob": "*", "segments": "#"}
 # Events named in a failure message, and the length of each one's rendering.
@@ -395,9 +397,11 @@ class EventLink:
 
     ``local``: the dispatcher whose events ``listener`` forwards; ``service`` fires
     them on ``remote``, whose events ``fired`` records. ``kind``: ``"memory"`` or
-    ``"ipc"``. ``schema_errors``: the ``zeroevents.schema.error`` events fired on
-    ``remote``, as SchemaValidationErrors; the first one left when the link closes
-    is raised (a test provoking them on purpose takes them out).
+    ``"ipc"``. ``events``: the names or patterns forwarded; by default every name
+    but the library's own (``zeroevents.*``). ``schema_errors``: the
+    ``zeroevents.schema.error`` events fired on ``remote``, as SchemaValidationErrors;
+    the first one left when the link closes is raised (a test provoking them on
+    purpose takes them out).
     """
 
     def __init__(
@@ -426,14 +430,22 @@ class EventLink:
         self.local = dispatcher if dispatcher is not None else Dispatcher()
         self.events = events if events is not None else catch_all_of(self.local)
         self.listener = EventListener(sending, self.local)
+        self._forward = self.listener if events is not None else self._forward_but_library
         try:
             receiver.socket()  # bound before the first send
             self._thread.start()
-            self.local.listen(self.events, self.listener)
+            self.local.listen(self.events, self._forward)
         except BaseException:
             receiver.close()
             self.listener.close()
             raise
+
+    def _forward_but_library(self, *payload: Any) -> Any:
+        # Forwarding every name would forward the library's own events too: a failed
+        # push's zeroevents.push.error would be pushed, fail, and fire another.
+        if not (self.local.firing() or "").startswith(LIBRARY_PREFIX):
+            return self.listener(*payload)
+        return None
 
     def _serve(self) -> None:
         try:
@@ -450,7 +462,7 @@ class EventLink:
         __tracebackhide__ = True
         patterns = [self.events] if isinstance(self.events, str) else self.events
         for pattern in patterns:
-            self.local.forget(pattern, self.listener)
+            self.local.forget(pattern, self._forward)
         self.listener.close()
         # A stop that comes before run() has started is not kept: ask until it ends.
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -484,9 +496,9 @@ def event_link(
 
     ``with_real="ipc"`` (or ``ZEROEVENTS_TEST_LINK=ipc``) links over real ZeroMQ
     sockets under a temporary folder; otherwise over the ``memory`` transport. The
-    listener forwards ``events`` (default: all) of ``dispatcher`` (default: a new
-    one, ``link.local``). ``contracts``: a contract folder both ends enforce.
-    ``serializer``: both ends'.
+    listener forwards ``events`` (default: all but the library's ``zeroevents.*``)
+    of ``dispatcher`` (default: a new one, ``link.local``). ``contracts``: a
+    contract folder both ends enforce. ``serializer``: both ends'.
     """
     kind = _link_kind(with_real)
     common = {"serializer": serializer, "schemas": load_schemas(contracts, strict=False)}
