@@ -339,7 +339,9 @@ def test_recording_stops_at_teardown(pytester: pytest.Pytester) -> None:
             fired.assert_not_fired("x")
         """
     )
-    run(pytester).assert_outcomes(passed=3)
+    # A fresh process: its default dispatcher has no listener but the fixture's.
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
 
 
 def test_max_events_drops_the_oldest_and_says_so(pytester: pytest.Pytester) -> None:
