@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from transport_suite import CONTRACTS, PULL_ERROR, WAIT, Link
 
-from zeroevents_core import DecodeError, Dispatcher, EventListener, Message
+from zeroevents_core import DecodeError, Dispatcher, EventListener, Message, SchemaValidationError
 from zeroevents_core.aio import AsyncEventListener, AsyncEventService
 
 
@@ -178,3 +178,32 @@ def test_sigterm_stops_an_asyncio_service_in_the_main_thread(async_link: Link) -
         return fired
 
     assert asyncio.run(main()) == [(1,)]
+
+
+def test_an_asyncio_listener_that_raises_does_not_stop_the_service(async_link: Link) -> None:
+    async def main() -> tuple[list[tuple[str, list[Any]]], int]:
+        async with AsyncRunning(async_link.receiver()) as running:
+
+            def explode(*_: Any) -> None:
+                raise RuntimeError("listener failed")
+
+            running.dispatcher.listen("orders.boom", explode)
+            async with AsyncEventListener(async_link.sender()) as listener:
+                await listener.push("orders.boom", [1])
+                await listener.push("orders.after", [2])
+                got = await running.take(2)
+            return got, running.service.stats.listener_errors
+
+    got, errors = asyncio.run(main())
+    assert got == [("orders.boom", [1]), ("orders.after", [2])]
+    assert errors == 1
+
+
+def test_an_asyncio_contract_on_send_refuses_a_bad_event(async_link: Link) -> None:
+    async def main() -> None:
+        listener = AsyncEventListener(async_link.sender(schemas=str(CONTRACTS)))
+        async with listener:
+            with pytest.raises(SchemaValidationError, match=r"orders\.cancelled"):
+                await listener.push("orders.cancelled", [{"id": "seven"}])
+
+    asyncio.run(main())

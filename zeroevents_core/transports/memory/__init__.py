@@ -27,7 +27,8 @@ Behaviour, as a ZeroMQ DEALER pair would have it:
   that finds it full waits ``send_timeout_ms`` for room, then fires
   ``zeroevents.push.error``: a queue never grows without bound.
 - ``flush(timeout_ms)`` waits until the receivers have taken every event this
-  socket sent. Closing a socket that sent something flushes first
+  socket sent (its confirmations are not waited for: nobody may read a late one).
+  Closing a socket that sent something flushes first
   (``flush_on_close``, ``flush_timeout_ms``), then logs and returns how many of
   its events were not taken (they stay queued for a receiver still running; a
   receiver that closes drops what it had not taken and tells each sender).
@@ -38,6 +39,9 @@ Behaviour, as a ZeroMQ DEALER pair would have it:
 - Pollers wake on signals through ``signal_fd``: the write end of the pipe their
   ``poll`` waits on, for ``signal.set_wakeup_fd``; ``wake()`` writes to it too, from
   any thread or from a signal handler.
+
+``MemoryTransport.in_process`` is True: what runs in two processes (the demo)
+leaves it out.
 
 Thread- and asyncio-safe: a socket may push from several threads at once (one lock
 per socket, held to the confirmation in confirmed mode); the asyncio socket never
