@@ -23,6 +23,10 @@ if HERE not in sys.path:
 
 SPAWN = multiprocessing.get_context("spawn")
 
+# pytest's own fixture for running pytest on a test module, for the tests of the
+# zeroevents.testing plugin (which itself loads through its entry point).
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def spawn() -> Iterator[Callable[..., multiprocessing.process.BaseProcess]]:

@@ -3,7 +3,8 @@
 A producer with the contract refuses a bad event and sends the good one; a
 consumer with the contract never fires a bad event from a producer without it,
 fires ``zeroevents.schema.error`` instead, goes on, and can send the bad event,
-frames intact, to a dead-letter endpoint.
+frames intact, to a dead-letter endpoint. The consumer reports what it fires to the
+test through an ipc ``event_link`` (the zeroevents.testing plugin).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import pytest
 import zmq
-from procs import take
 
 from zeroevents_core import (
     Dispatcher,
@@ -24,6 +24,7 @@ from zeroevents_core import (
     SchemaValidationError,
     ZeroEventsError,
 )
+from zeroevents_core.testing import EventLink, EventRecorder
 
 CONTRACTS = Path(__file__).parent.parent / "examples" / "contracts"
 SPAWN = multiprocessing.get_context("spawn")
@@ -40,40 +41,47 @@ GOOD = {
 BAD = {**GOOD, "id": "seven", "items": []}
 
 
-def consume(endpoint: str, out: Any, contracts: str | None, dead_letter: str | None) -> None:
-    """A service that reports what it fires and every schema error, then its stats."""
+def consume(endpoint: str, report: str, contracts: str | None, dead_letter: str | None) -> None:
+    """A service that forwards to ``report`` (the test's event link) what it fires,
+    each schema error, and at the end its stats."""
     dispatcher = Dispatcher()
     options: dict[str, Any] = {"bind": endpoint, "socket_type": "PULL", "schemas": contracts}
     if dead_letter is not None:
         options["dead_letter"] = dead_letter
     listener = EventListener(options, dispatcher)
     service = EventService(dispatcher).listen(listener).poll_timeout(100)
-    dispatcher.listen("orders.*", lambda order: out.put(("fired", dispatcher.firing(), order)))
+    reporter = EventListener({"connect": report, "socket_type": "PUSH"}, dispatcher)
+    dispatcher.listen(["orders.*", "consumer.*"], reporter)
     dispatcher.listen(
         "zeroevents.schema.error",
-        lambda event, payload, failures, address: out.put(
-            ("schema.error", event, payload, [tuple(f) for f in failures], address)
+        lambda event, payload, failures, address: dispatcher.fire(
+            "consumer.schema_error", event, payload, [list(f) for f in failures], address
         ),
     )
     dispatcher.listen("done", lambda: service.stop())
     listener.socket()
-    out.put(("ready",))
+    dispatcher.fire("consumer.ready")
     service.run()
-    out.put(("stats", service.stats.schema_errors, service.stats.fired))
+    dispatcher.fire("consumer.stats", service.stats.schema_errors, service.stats.fired)
+    reporter.close()
 
 
 @pytest.fixture
-def consumer(tmp_path: Path) -> Any:
+def consumer(tmp_path: Path, event_link: Any) -> Any:
+    """``consumer(contracts, dead_letter)``: a consumer in a fresh interpreter, its
+    endpoint, and the recorder of what it reports over an ipc event link."""
     started: list[Any] = []
 
-    def start(contracts: str | None, dead_letter: str | None = None) -> tuple[str, Any]:
+    def start(contracts: str | None, dead_letter: str | None = None) -> tuple[str, EventRecorder]:
+        report: EventLink = event_link(with_real="ipc", timeout=WAIT)
         endpoint = f"ipc://{tmp_path}/orders-{len(started)}.ipc"
-        out = SPAWN.Queue()
-        process = SPAWN.Process(target=consume, args=(endpoint, out, contracts, dead_letter))
+        process = SPAWN.Process(
+            target=consume, args=(endpoint, report.endpoint, contracts, dead_letter)
+        )
         process.start()
         started.append(process)
-        take(out, "ready")
-        return endpoint, out
+        report.fired.wait_for("consumer.ready")
+        return endpoint, report.fired
 
     yield start
     for process in started:
@@ -92,7 +100,7 @@ def producer(endpoint: str, contracts: SchemaRegistry | None) -> EventListener:
 def test_producer_with_the_contract_refuses_the_bad_event_and_sends_the_good(
     consumer: Any,
 ) -> None:
-    endpoint, out = consumer(None)
+    endpoint, reports = consumer(None)
     with producer(endpoint, SchemaRegistry.from_folder(CONTRACTS)) as listener:
         socket = listener.socket()
         with pytest.raises(SchemaValidationError) as refused:
@@ -107,23 +115,29 @@ def test_producer_with_the_contract_refuses_the_bad_event_and_sends_the_good(
         )
         assert socket.push("orders.created", [GOOD]) is True
         socket.push("done")
+    reports.wait_for("consumer.stats")
     # Only the good one crossed: the refused event was never sent.
-    assert take(out, "fired")[1:] == ("orders.created", GOOD)
-    assert take(out, "stats")[1:] == (0, 2)  # the good order and "done"
+    [crossed] = reports.assert_fired_matching("orders.*", count=1)
+    assert (crossed.name, crossed.payload) == ("orders.created", (GOOD,))
+    reports.assert_fired("consumer.stats", 0, 2)  # the good order and "done"
+    reports.assert_not_fired("consumer.schema_error")
 
 
 def test_consumer_with_the_contract_never_fires_a_bad_event(consumer: Any) -> None:
-    endpoint, out = consumer(str(CONTRACTS))
+    endpoint, reports = consumer(str(CONTRACTS))
     with producer(endpoint, None) as listener:
         socket = listener.socket()
         assert socket.push("orders.created", [BAD]) is True
         assert socket.push("orders.created", [GOOD]) is True
         socket.push("done")
-    _, event, payload, failures, address = take(out, "schema.error")
+    reports.wait_for("consumer.stats")
+    [schema_error] = reports.assert_fired_matching("consumer.schema_error", count=1)
+    event, payload, failures, address = schema_error.payload
     assert (event, payload, address) == ("orders.created", [BAD], None)
     assert {"$[0].id", "$[0].items"} <= {path for path, _, _ in failures}
-    assert take(out, "fired")[1:] == ("orders.created", GOOD)
-    assert take(out, "stats")[1:] == (1, 2)  # one rejected; the good order and "done"
+    [fired] = reports.assert_fired_matching("orders.*", count=1)
+    assert (fired.name, fired.payload) == ("orders.created", (GOOD,))
+    reports.assert_fired("consumer.stats", 1, 2)  # one rejected; the good order and "done"
 
 
 def test_dead_letter_endpoint_receives_the_bad_event_intact(consumer: Any, tmp_path: Path) -> None:
@@ -134,16 +148,18 @@ def test_dead_letter_endpoint_receives_the_bad_event_intact(consumer: Any, tmp_p
     dead.setsockopt(zmq.LINGER, 0)
     dead.bind(dead_endpoint)
     try:
-        endpoint, out = consumer(str(CONTRACTS), dead_endpoint)
+        endpoint, reports = consumer(str(CONTRACTS), dead_endpoint)
         with producer(endpoint, None) as listener:
             sent = listener.socket().encode("orders.created", [BAD])
             listener.socket().send_frames(sent)
             listener.socket().push("orders.created", [GOOD])
             listener.socket().push("done")
         assert dead.recv_multipart() == sent
-        take(out, "schema.error")
-        assert take(out, "fired")[1:] == ("orders.created", GOOD)
-        assert take(out, "stats")[1:] == (1, 2)  # one rejected; the good order and "done"
+        reports.wait_for("consumer.stats")
+        reports.assert_fired_matching("consumer.schema_error", count=1)
+        [fired] = reports.assert_fired_matching("orders.*", count=1)
+        assert (fired.name, fired.payload) == ("orders.created", (GOOD,))
+        reports.assert_fired("consumer.stats", 1, 2)  # one rejected; the good order and "done"
     finally:
         dead.close()
         context.term()

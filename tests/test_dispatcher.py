@@ -14,6 +14,7 @@ import pytest
 import zeroevents_core
 from zeroevents_core import Dispatcher
 from zeroevents_core.dispatcher import CACHE_SIZE, default_dispatcher
+from zeroevents_core.testing import EventRecorder
 
 
 def recorder(calls: list[Any], tag: str, result: Any = None) -> Callable[..., Any]:
@@ -24,6 +25,11 @@ def recorder(calls: list[Any], tag: str, result: Any = None) -> Callable[..., An
         return result
 
     return listener
+
+
+def fires(recorded: EventRecorder) -> list[tuple[Any, ...]]:
+    """What was fired, as ``(name, *payload)``."""
+    return [(event.name, *event.payload) for event in recorded.events]
 
 
 @pytest.fixture(params=["glob", "segments"])
@@ -480,23 +486,21 @@ def test_subscribe_a_class_makes_one_instance() -> None:
 
 
 def test_push_queues_and_flush_fires_in_order_then_empties_the_queue(
-    dispatcher: Dispatcher,
+    dispatcher: Dispatcher, fired: EventRecorder
 ) -> None:
-    calls: list[Any] = []
-    dispatcher.listen("a", recorder(calls, "a"))
-    dispatcher.listen("b", recorder(calls, "b"))
+    recorded = fired.on(dispatcher)
     dispatcher.push("a", 1)
     dispatcher.push("b", "x")
     dispatcher.push("a", 2, "two")
     dispatcher.push("a")
-    assert calls == []  # nothing fired on push
+    assert recorded.events == []  # nothing fired on push
     dispatcher.flush("a")
-    assert calls == [("a", 1), ("a", 2, "two"), ("a",)]
+    assert fires(recorded) == [("a", 1), ("a", 2, "two"), ("a",)]
     dispatcher.flush("a")  # the queue was emptied
-    assert calls == [("a", 1), ("a", 2, "two"), ("a",)]
+    assert fires(recorded) == [("a", 1), ("a", 2, "two"), ("a",)]
     dispatcher.flush("b")
-    assert calls[-1] == ("b", "x")
     dispatcher.flush("never.pushed")
+    assert fires(recorded)[3:] == [("b", "x")]
 
 
 def test_flush_fires_through_patterns_and_pushes_during_flush_wait(
@@ -518,30 +522,27 @@ def test_flush_fires_through_patterns_and_pushes_during_flush_wait(
     assert calls == [1, 2, 11, 12]
 
 
-def test_forget_drops_queued_pushes_of_the_event() -> None:
-    calls: list[Any] = []
+def test_forget_drops_queued_pushes_of_the_event(fired: EventRecorder) -> None:
     dispatcher = Dispatcher()
+    recorded = fired.on(dispatcher)
     dispatcher.push("a", 1)
+    dispatcher.push("b", 2)
     dispatcher.forget("a")
-    dispatcher.listen("a", recorder(calls, "a"))
     dispatcher.flush("a")
-    assert calls == []
+    dispatcher.flush("b")
+    assert fires(recorded) == [("b", 2)]
 
 
 # --- the process-wide default ------------------------------------------------------------
 
 
-def test_events_is_one_dispatcher_per_process() -> None:
+def test_events_is_one_dispatcher_per_process(fired: EventRecorder) -> None:
     assert isinstance(zeroevents_core.events, Dispatcher)
     assert zeroevents_core.events is zeroevents_core.events
     assert zeroevents_core.events is default_dispatcher()
-    calls: list[Any] = []
-    zeroevents_core.events.listen("test.default.*", recorder(calls, "l"))
-    try:
-        default_dispatcher().fire("test.default.x", 1)
-        assert calls == [("l", 1)]
-    finally:
-        zeroevents_core.events.forget("test.default.*")
+    # `fired` records default_dispatcher(): it sees what is fired through `events`.
+    zeroevents_core.events.fire("test.default.x", 1)
+    fired.assert_fired("test.default.x", 1)
 
 
 def test_events_is_one_dispatcher_even_when_threads_race_for_it() -> None:

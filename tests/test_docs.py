@@ -130,6 +130,36 @@ def test_snippets_run(page: str, tmp_path: Path) -> None:
     run_snippets(page, tmp_path)
 
 
+def test_testing_page_examples_pass(pytester: pytest.Pytester) -> None:
+    """The testing page's files are a test suite: pytest (a fresh process, the plugin
+    found by its entry point) passes all of it, and the failure message the page shows
+    is the one pytest prints."""
+    tests = 0
+    for _, text in blocks("testing.md"):
+        target = FILE.match(text)
+        if target is not None:
+            (pytester.path / target.group(1)).parent.mkdir(parents=True, exist_ok=True)
+            (pytester.path / target.group(1)).write_text(text[target.end() :])
+            tests += len(re.findall(r"^def test_", text, re.MULTILINE))
+    passed = pytester.runpytest_subprocess("-p", "no:cacheprovider").parseoutcomes()
+    assert set(passed) == {"passed"} and passed["passed"] >= tests > 0, passed
+
+    (pytester.path / "failure_shown.py").write_text(
+        "from test_orders import place_order\n\n"
+        "def test_it(fired):\n"
+        "    place_order(1)\n"
+        "    fired.assert_fired('orders.created', {'id': 2})\n"
+    )
+    failed = pytester.runpytest_subprocess("-p", "no:cacheprovider", "failure_shown.py")
+    failed.assert_outcomes(failed=1)
+    [shown] = [text for language, text in blocks("testing.md") if language == "text"]
+    printed = [line[1:].strip() for line in failed.outlines if line.startswith("E ")]
+    expected = [line[1:].strip() for line in shown.splitlines()]
+    assert any(printed[i : i + len(expected)] == expected for i in range(len(printed))), "\n".join(
+        printed
+    )
+
+
 def test_quickstart_two_processes(tmp_path: Path) -> None:
     """Process B (service.py) receives what process A (producer.py, and the index
     page's example) fires, as the quickstart shows, then stops on SIGINT."""

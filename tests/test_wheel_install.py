@@ -109,6 +109,10 @@ def test_msgpack_wheel_is_found_in_a_fresh_venv(tmp_path: Path) -> None:
     core = next(wheel for wheel in built if wheel.name.startswith("zeroevents_core"))
     with zipfile.ZipFile(core) as archive:
         metadata = archive.read("zeroevents_core-0.1.0.dist-info/METADATA").decode()
+        # The pytest plugin: its module beside the package, found by its entry point.
+        assert "_zeroevents_pytest.py" in archive.namelist()
+        entry_points = archive.read("zeroevents_core-0.1.0.dist-info/entry_points.txt")
+        assert "[pytest11]\nzeroevents.testing = _zeroevents_pytest" in entry_points.decode()
     description = metadata.split("\n\n", 1)[1]
     assert "pip install 'zeroevents-core[contracts]'" in description
     relative = re.findall(r"\]\((?!https?://)[^)]*\)", description)
