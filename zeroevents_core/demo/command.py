@@ -207,13 +207,9 @@ def _socket_type(options: dict[str, Any]) -> str | None:
     """The socket type the library picks for ``options`` (None where it has none)."""
     from ..listener import resolve_options
 
-    transport, checked = resolve_options(options)
+    _, checked = resolve_options(options)
     value = checked.get("socket_type")
-    if transport.name == "zmq" and isinstance(value, int):
-        from ..transports.zmq import SOCKET_TYPES
-
-        return next((name for name, number in SOCKET_TYPES.items() if number == value), None)
-    return None if value is None else str(value)
+    return None if value is None else str(getattr(value, "name", value))
 
 
 def _poll_report(

@@ -26,11 +26,12 @@ _TCP_ADDRESS = re.compile(r"^(\[[^\]]+\]|[^:\[\]]+):(\*|\d{1,5})$")
 
 
 def socket_type_of(value: Any) -> int:
-    """A ZeroMQ socket type from a constant or a name such as ``"PUSH"``."""
+    """A ZeroMQ socket type from a constant or a name such as ``"PUSH"``: an int that
+    knows its ``name``, so that code outside the transport can show it."""
     if isinstance(value, str) and value.upper() in SOCKET_TYPES:
-        return SOCKET_TYPES[value.upper()]
+        return zmq.SocketType(SOCKET_TYPES[value.upper()])
     if isinstance(value, int) and not isinstance(value, bool) and value in SOCKET_TYPES.values():
-        return value
+        return zmq.SocketType(value)
     raise ConfigurationError(
         f"option 'socket_type': unknown socket type {value!r}; use one of {', '.join(SOCKET_TYPES)}"
     )
