@@ -630,6 +630,9 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
             await self._send_dead_letter_async(socket, message, frames)
             return
+        if socket.settles_after_fire:
+            await self._fire_and_settle(socket, message)
+            return
         if socket.sender is None:  # the common case pays no context variable
             fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
         else:
@@ -637,6 +640,20 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
         if fired:
             self.stats.fired += 1
+
+    async def _fire_and_settle(self, socket: Any, message: Message) -> None:
+        # A broker socket acks after the fire, or naks with the listener's error.
+        try:
+            await self.dispatcher.fire_async(message.event, *message.payload, halt=self.halt)
+        except Exception as error:
+            self._listener_failed(message.event)
+            await socket.settle(message, error)
+            return
+        except (SystemExit, KeyboardInterrupt) as exit:
+            self._exiting(exit)  # left unsettled: the server redelivers it after ack_wait
+            return
+        self.stats.fired += 1
+        await socket.settle(message, None)
 
     async def _send_dead_letter_async(
         self, socket: Any, message: Message, frames: list[bytes]

@@ -408,9 +408,13 @@ class EventService(ServiceCore[EventListener]):
             else:
                 with sending_as(socket.sender):
                     fire(event, *payload)
-        except Exception:
+        except Exception as error:
             self._listener_failed(event)
+            if socket.settles_after_fire:
+                socket.settle(message, error)
             return
+        if socket.settles_after_fire:
+            socket.settle(message, None)
         stats.fired += 1
 
     def _fire_guarded(self, event: str, *payload: Any) -> bool:

@@ -1,0 +1,109 @@
+"""The ``nats`` transport: zeroevents over NATS JetStream, a durable, clustered broker.
+
+Install ``zeroevents-nats`` and give ``transport="nats"``: the core finds this
+module through the ``zeroevents`` entry-point group. The same ``EventListener``
+and ``EventService`` code runs on it with its options changed::
+
+    # producer: each event forwarded is published to the subject of its name
+    EventListener({"transport": "nats", "stream": "ORDERS"})
+    # consumer: a durable pull consumer; acked once every listener returned
+    EventService().listen(EventListener({
+        "transport": "nats", "stream": "ORDERS", "durable": "billing",
+        "subjects": "orders.>", "dead_letter": "orders.dead",
+    })).run()
+
+One event is one NATS message (see :mod:`._wire`): headers ``Zeroevents-Event``
+(the name), ``Content-Type`` (the serializer's), ``Nats-Msg-Id`` (the event id,
+which JetStream deduplicates) and ``traceparent`` (from :data:`traceparent`);
+the body is the serializer's frames, one per argument, each behind its length
+as 4 bytes big-endian.
+
+Guarantees: a publish is acknowledged by the stream (PubAck), awaited in a
+window of ``max_pending`` so that ``fire()`` does not wait for each one;
+``flush()`` and ``close()`` wait for all and fire ``zeroevents.push.error`` for
+those that failed. A received event is acked after every listener returned,
+nak'ed with ``backoff_ms`` when one raised, and after ``max_deliver`` failed
+deliveries published to the ``dead_letter`` subject with the failure in its
+headers, then terminated; without a ``dead_letter`` subject it stays in the
+stream. At most ``max_in_flight`` events are unacknowledged (the consumer's
+``max_ack_pending`` on the server too). docs/nats.md has every option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib.metadata import version
+from typing import Any
+
+from zeroevents_core import Dispatcher, Transport, hookimpl
+
+from ._errors import ConnectError, SendError, TransportClosed
+from ._options import DEFAULTS, validate
+from ._sockets import NatsAsyncPoller, NatsAsyncSocket, NatsPoller, NatsSocket
+from ._wire import traceparent
+
+__all__ = [
+    "ConnectError",
+    "NatsAsyncSocket",
+    "NatsSocket",
+    "NatsTransport",
+    "SendError",
+    "TransportClosed",
+    "traceparent",
+]
+
+
+class NatsTransport(Transport):
+    """NATS JetStream, through nats-py: blocking (a loop thread per socket) and asyncio."""
+
+    name = "nats"
+    supports_sync = True
+    supports_async = True
+    defaults = DEFAULTS
+
+    @classmethod
+    def describe(cls) -> str:
+        return f"nats-py {version('nats-py')}, JetStream (PubAcks, durable pull consumers)"
+
+    def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        checked = validate(options)
+        # The socket dead-letters on its own connection (with the failure in the
+        # headers), so the listener makes no dead-letter listener of its own.
+        checked["dead_letter_subject"] = checked["dead_letter"]
+        checked["dead_letter"] = None
+        return checked
+
+    def where(self, options: Mapping[str, Any]) -> str:
+        servers = ",".join(options["servers"])
+        stream = options["stream"]
+        if stream is None:
+            return servers
+        durable = options["durable"]
+        return f"{servers} {stream}" + ("" if durable is None else f"/{durable}")
+
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> NatsSocket:
+        return NatsSocket(options, dispatcher)
+
+    def poller(self, sockets: Sequence[Any], wakeup_fd: int | None = None) -> NatsPoller:
+        return NatsPoller(sockets, wakeup_fd)
+
+    def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        closed: int = socket.close()
+        return closed
+
+    def open_async_socket(
+        self, options: Mapping[str, Any], dispatcher: Dispatcher
+    ) -> NatsAsyncSocket:
+        return NatsAsyncSocket(options, dispatcher)
+
+    def async_poller(self, sockets: Sequence[Any]) -> NatsAsyncPoller:
+        return NatsAsyncPoller(sockets)
+
+    async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        closed: int = await socket.aclose()
+        return closed
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    register(NatsTransport)
