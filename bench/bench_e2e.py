@@ -435,7 +435,7 @@ def free_tcp_endpoint() -> str:
 def measure_security(n: int, repeats: int, serializer: str, folder: str) -> dict[str, float]:
     """Median events/s over tcp on 127.0.0.1, plain and with CURVE (an allow list of
     one key), interleaved per repeat."""
-    from zeroevents_core.transports.zmq_security import write_key_pair
+    from zeroevents_core.transports.zmq._security import write_key_pair
 
     keys, allowed = Path(folder) / "keys", Path(folder) / "allow"
     keys.mkdir()

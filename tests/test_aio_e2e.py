@@ -354,8 +354,8 @@ async def test_sync_producer_confirmed_by_async_router(
     )
     _, results = await take(out, "pushed")
     assert results == [
-        "[Message(event='zeroevents.confirmed', payload=['t.a'], address=None)]",
-        "[Message(event='zeroevents.confirmed', payload=['t.last'], address=None)]",
+        "[Message(event='zeroevents.confirmed', payload=['t.a'], reply_to=None)]",
+        "[Message(event='zeroevents.confirmed', payload=['t.last'], reply_to=None)]",
     ]
     await asyncio.wait_for(running, WAIT)
 

@@ -30,7 +30,7 @@ from zeroevents_core import (
     Message,
 )
 from zeroevents_core.security import AUTH_ERROR, REJECTED, current_sender
-from zeroevents_core.transports.zmq_security import check_libzmq
+from zeroevents_core.transports.zmq._security import check_libzmq
 
 ZEROEVENTS = Path(sys.executable).with_name("zeroevents")
 PHP_CLIENT = Path(__file__).parent / "php" / "curve_client.php"

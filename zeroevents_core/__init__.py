@@ -63,7 +63,7 @@ from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_E
 from .transports.zmq import EventSocket
 
 if TYPE_CHECKING:
-    from .aio import AsyncEventListener, AsyncEventService, AsyncEventSocket
+    from .aio import AsyncEventListener, AsyncEventService
     from .schemas import (
         CompatibilityReport,
         SchemaFailure,
@@ -71,13 +71,14 @@ if TYPE_CHECKING:
         check_compatibility,
         compare_folders,
     )
+    from .transports.zmq import AsyncEventSocket
 
 # Loaded on first use, so that importing the package imports neither asyncio nor
 # jsonschema (about a second, which every process and CLI call would pay).
 _LAZY = {
     "AsyncEventListener": "aio",
     "AsyncEventService": "aio",
-    "AsyncEventSocket": "aio",
+    "AsyncEventSocket": "transports.zmq",
     "SchemaFailure": "schemas",
     "SchemaRegistry": "schemas",
     "CompatibilityReport": "schemas",

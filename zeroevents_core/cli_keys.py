@@ -54,7 +54,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from .transports.zmq_security import write_key_pair
+    from .transports.zmq._security import write_key_pair
 
     if not _NAME.match(args.name):
         raise ConfigurationError(
@@ -69,7 +69,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_allow(args: argparse.Namespace) -> int:
-    from .transports.zmq_security import PUBLIC_SUFFIX, load_public_key
+    from .transports.zmq._security import PUBLIC_SUFFIX, load_public_key
 
     source: Path = args.public_key
     load_public_key(str(source), key="PUBLIC_KEY_FILE")
@@ -88,7 +88,7 @@ def cmd_allow(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .transports.zmq_security import PUBLIC_SUFFIX, SECRET_SUFFIX, load_public_key
+    from .transports.zmq._security import PUBLIC_SUFFIX, SECRET_SUFFIX, load_public_key
 
     files: list[Path] = list(args.files)
     if args.dir is not None:

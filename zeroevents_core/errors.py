@@ -2,7 +2,26 @@
 
 Each message names the thing that was wrong (option key, plugin name with the
 registered alternatives, frame index, event name, schema file) so that a log line
-alone is enough to find it.
+alone is enough to find it::
+
+    ZeroEventsError
+    ├── ConfigurationError (ValueError)        a wrong option, file or plugin name
+    │   ├── UnknownPluginError (LookupError)
+    │   ├── PluginConflictError
+    │   ├── MissingDependencyError (ImportError)
+    │   └── SchemaError                        a schema file or contract folder
+    ├── PluginLoadError (ImportError)          an entry point that failed to load
+    ├── ListenerError (TypeError)
+    │   └── CoroutineListenerError
+    ├── SerializationError
+    │   ├── EncodeError (ValueError)
+    │   └── DecodeError (ValueError)           with the frame index on the wire
+    ├── SchemaValidationError (ValueError)     a payload breaking its contract
+    └── TransportError                         raised by a transport, never the backend's own
+        ├── ConnectError (ConnectionError)     cannot bind, connect or reach the server
+        ├── SendError                          a send that failed
+        ├── ReceiveError                       a receive that failed
+        └── TransportClosed                    a socket used after it was closed
 """
 
 from __future__ import annotations
@@ -109,7 +128,25 @@ class DecodeError(SerializationError, ValueError):
 
 
 class TransportError(ZeroEventsError):
-    """A transport could not open, send or receive."""
+    """A transport could not open, send or receive; transports map their backend's
+    exceptions to the subclasses below, so that none of those crosses the contract."""
+
+
+class ConnectError(TransportError, ConnectionError):
+    """A socket could not bind, connect, or reach its server (the endpoint named)."""
+
+
+class SendError(TransportError):
+    """A send failed where no error event can report it (a dead letter, a forward)."""
+
+
+class ReceiveError(TransportError):
+    """A receive failed for another reason than a timeout (a timeout fires
+    ``zeroevents.pull.error``)."""
+
+
+class TransportClosed(TransportError):
+    """A socket was used after it was closed."""
 
 
 class SchemaError(ConfigurationError):

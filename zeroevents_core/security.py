@@ -1,7 +1,7 @@
 """Who may fire what: rights per authenticated sender, whatever the transport.
 
 A transport that authenticates its peers (ZeroMQ CURVE with its allow list, see
-``transports/zmq_security.py``) names the sender of each message it receives: the
+``transports/zmq/_security.py``) names the sender of each message it receives: the
 name of the key the peer proved it holds. ``Rights`` maps those names to the
 event-name patterns each may fire, read with a matcher plugin (the service's);
 a service never fires an event outside its sender's rights, and fires

@@ -11,7 +11,6 @@ the loop. Firing ``zeroevents.service.stop``, calling :meth:`EventService.stop`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
 from .security import AUTH_ERROR, REJECTED, sending_as
-from .transports import Message, Transport
+from .transports import Message, Poller, Transport
 from .transports.codec import CONFIRMED, FLUSH, HELLO, PULL_ERROR, RESERVED, SCHEMA_ERROR
 
 if TYPE_CHECKING:
@@ -246,8 +245,8 @@ class EventService(ServiceCore[EventListener]):
         )
         self._signals: dict[int, SignalHandler | int] | None = None
         self._running = False
-        self._wakeup: int | None = None
-        self._waking = threading.RLock()  # guards _wakeup between stop() and run()'s end
+        self._poller: Poller | None = None
+        self._waking = threading.RLock()  # guards _poller between stop() and run()'s end
 
     def listen_to_signals(
         self,
@@ -279,43 +278,44 @@ class EventService(ServiceCore[EventListener]):
         self._running = False
         # Reentrant: a signal handler may run in the main thread while it holds it.
         with self._waking:
-            if self._wakeup is not None:
-                # A full pipe means the loop is waking up anyway.
-                with contextlib.suppress(OSError):
-                    os.write(self._wakeup, b"\0")
+            if self._poller is not None:
+                self._poller.wake()
 
     def run(self) -> None:
         """Poll and fire until stopped; then close the listeners' sockets.
 
         A stop (``stop()`` from any thread, a signal, ``zeroevents.service.stop``)
-        that comes at any moment from the call to the return is never lost: the
-        poll also waits on a pipe that ``stop()`` writes to, and that the C-level
-        signal handler writes to (``signal.set_wakeup_fd``) before any Python runs,
-        so a signal that lands just before the poll starts still wakes it.
+        that comes at any moment from the call to the return is never lost: ``stop()``
+        wakes the transport's poller (a wake before its poll is kept for it), and the
+        C-level signal handler writes to the poller's ``signal_fd``
+        (``signal.set_wakeup_fd``) before any Python runs, so a signal that lands just
+        before the poll starts still wakes it.
         """
         if not self.listeners:
             raise ConfigurationError("the service has no listener: call listen(...) first")
         self._running = True  # first: a stop() from here on ends this run
-        wakeup_read, wakeup_write = os.pipe()
-        os.set_blocking(wakeup_read, False)
-        os.set_blocking(wakeup_write, False)
-        with self._waking:
-            self._wakeup = wakeup_write
         dispatcher = self.dispatcher
         previous: dict[int, Any] = {}
         previous_wakeup: int | None = None
+        poller: Poller | None = None
         try:
             # Inside the try: a listener that fails to open must not leak the others.
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
-            poll = self.listeners[0].transport.poller(sockets, wakeup_read)
+            poller = self.listeners[0].transport.poller(sockets)
+            with self._waking:
+                self._poller = poller
+            if not self._running:  # stopped while the sockets opened: no wake was kept
+                return
             dispatcher.listen(STOP, self.stop)
-            previous, previous_wakeup = self._install_signals(wakeup_write)
+            previous, previous_wakeup = self._install_signals(poller.signal_fd)
+            timeout_ms = self.timeout_ms
             while self._running:
-                ready = poll(self.timeout_ms)
+                ready = poller.poll(timeout_ms)
                 if not ready:
-                    woken = _drain_pipe(wakeup_read)
-                    if self._running and not woken:
+                    # Empty: the timeout, or a wake (a stop, or a signal whose handler
+                    # did not stop: no idle then when there is no timeout).
+                    if self._running and timeout_ms >= 0:
                         self._fire_guarded(IDLE, self)
                     continue
                 for socket in ready:
@@ -328,16 +328,16 @@ class EventService(ServiceCore[EventListener]):
                 signal.set_wakeup_fd(previous_wakeup)
             dispatcher.forget(STOP, self.stop)
             with self._waking:
-                self._wakeup = None
-            os.close(wakeup_write)
-            os.close(wakeup_read)
+                self._poller = None
+            if poller is not None:
+                poller.close()
             for listener in self.listeners:
                 listener.close()
             if self.dead_letter is not None:
                 self.dead_letter.close()
         self._reraise_exit()
 
-    def _install_signals(self, wakeup_fd: int) -> tuple[dict[int, Any], int | None]:
+    def _install_signals(self, wakeup_fd: int | None) -> tuple[dict[int, Any], int | None]:
         """Install the handlers (main thread only); the previous ones and the previous
         wakeup fd, to restore."""
         if threading.current_thread() is not threading.main_thread():
@@ -348,6 +348,8 @@ class EventService(ServiceCore[EventListener]):
         if not self._signals:  # listen_to_signals(()): signals left alone
             return {}, None
         previous = {signum: signal.signal(signum, h) for signum, h in self._signals.items()}
+        if wakeup_fd is None:  # the poller wakes on signals by itself
+            return previous, None
         return previous, signal.set_wakeup_fd(wakeup_fd, warn_on_full_buffer=False)
 
     def _drain(self, socket: Any) -> None:
@@ -427,12 +429,3 @@ class EventService(ServiceCore[EventListener]):
         except (SystemExit, KeyboardInterrupt) as exit:
             self._exiting(exit)
             return False
-
-
-def _drain_pipe(fd: int) -> bool:
-    """Empty the wake-up pipe; whether anything was in it (a stop or a signal)."""
-    woken = False
-    with contextlib.suppress(BlockingIOError):
-        while os.read(fd, 512):
-            woken = True
-    return woken

@@ -6,7 +6,7 @@ in a queue that nothing reads, while its sends succeed. A socket monitor sees ea
 handshake; a thread reads it, so that a wrong pairing is logged within
 milliseconds, whatever the traffic, and the socket can refuse further pushes
 (``zeroevents.push.error``). The same record counts the peers that are up, which
-the closing flush barrier needs (:mod:`.zmq_barrier`).
+the closing flush barrier needs (:mod:`._barrier`).
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from typing import Any
 
 import zmq
 
-from ..errors import DecodeError
-from . import Message
-from .codec import HELLO
+from ...errors import DecodeError
+from .. import Message
+from ..codec import HELLO
 
 PROPERTY = "X-Zeroevents"
 CAPABILITY = "flush"

@@ -27,8 +27,8 @@ import zmq
 import zmq.auth
 from zmq.utils import z85
 
-from ..errors import ConfigurationError
-from ..security import Rights
+from ...errors import ConfigurationError
+from ...security import Rights
 
 log = logging.getLogger(__name__)
 

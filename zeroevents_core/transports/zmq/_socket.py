@@ -1,0 +1,287 @@
+"""The blocking ZeroMQ event socket.
+
+``EventSocket`` is a ``zmq.Socket`` (every native method works) that also sends
+and receives whole events. Sends go frame by frame with ``SNDMORE`` and receives
+check ``RCVMORE`` frame by frame: with small frames this is several times
+cheaper than ``send_multipart``/``recv_multipart``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import zmq
+
+from ...errors import DecodeError
+from ...serializers import Serializer
+from .. import Message
+from ..codec import (
+    CONFIRMED,
+    FLUSH,
+    PULL_ERROR,
+    PUSH_ERROR,
+    RESERVED,
+    SCHEMA_ERROR,
+    is_confirmation,
+)
+from ._barrier import LOOK_AGAIN_MS
+from ._options import REPLY_PATH
+from ._wire import NOBLOCK, RCVMORE, SNDMORE, ZmqEventCodec, _get, _recv, _send
+
+if TYPE_CHECKING:
+    from ...dispatcher import Dispatcher
+    from ...schemas import SchemaRegistry
+
+# Hellos a pull() skips before it reports that no event came.
+HELLOS_SKIPPED = 64
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """``method`` run with the socket's send lock held (see ``EventSocket.push``)."""
+
+    @functools.wraps(method)
+    def locked(self: EventSocket, *args: Any, **kwargs: Any) -> Any:
+        with self._sending:
+            return method(self, *args, **kwargs)
+
+    return cast(F, locked)
+
+
+class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
+    """A ZeroMQ socket that pushes and pulls events.
+
+    ``serializer`` is a registered name or a :class:`Serializer`; ``accept`` the
+    serializer names this socket may be switched to (default: only its own).
+    ``dispatcher`` receives the error events (default: ``zeroevents_core.events``).
+    ``schemas`` (a :class:`~zeroevents_core.schemas.SchemaRegistry`) is enforced on
+    ``push`` (:class:`SchemaValidationError`, nothing sent) and on ``pull``.
+
+    ``push``, ``flush`` and ``close`` may be called from any number of threads at
+    once (they take the socket's lock); receiving (``pull``, a service) stays on
+    one thread, as the native methods do.
+    """
+
+    # Declared at class level: pyzmq maps unknown attribute names to socket options.
+    _sending: threading.RLock
+
+    def __init__(
+        self,
+        context: zmq.Context[Any],
+        socket_type: int,
+        *,
+        serializer: str | Serializer = "json",
+        confirmed: bool = False,
+        dispatcher: Dispatcher | None = None,
+        accept: Collection[str] | None = None,
+        schemas: SchemaRegistry | None = None,
+    ) -> None:
+        super().__init__(context, socket_type)
+        # Reentrant: negotiated_flush (receiving hellos) calls flush under it.
+        self._sending = threading.RLock()
+        self._init_event_socket(
+            context, socket_type, serializer, confirmed, dispatcher, accept, schemas
+        )
+
+    def send_frames(self, frames: Sequence[bytes], flags: int = 0) -> None:
+        """Send one multipart message frame by frame."""
+        more = flags | SNDMORE
+        for frame in frames[:-1]:
+            _send(self, frame, more)
+        _send(self, frames[-1], flags)
+
+    def recv_frames(self, flags: int = 0) -> list[bytes]:
+        """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
+        if self.identified:
+            return self._recv_identified(flags)
+        frames: list[bytes] = [_recv(self, flags)]
+        while _get(self, RCVMORE):
+            frames.append(_recv(self))
+        return frames
+
+    def recv_ready(self) -> list[bytes] | None:
+        """The frames of one message if one is waiting, else None (never blocks)."""
+        barrier = self.barrier
+        try:
+            if barrier.due:  # the first message after a wait: greet a zeroevents sender
+                return self._recv_greeting(NOBLOCK)
+            if self.routes_replies and not self.identified:
+                return barrier.recv_routed(self, NOBLOCK)
+            return self.recv_frames(NOBLOCK)
+        except zmq.Again:
+            barrier.due = True
+            return None
+
+    def _recv_identified(self, flags: int) -> list[bytes]:
+        return self._identified(self.recv_multipart(flags, copy=False))
+
+    def _recv_greeting(self, flags: int = 0) -> list[bytes]:
+        # Receive one message, looking at its handshake metadata (Barrier.greet).
+        if self.identified:
+            self.barrier.due = True
+            return self._recv_identified(flags)
+        return self.barrier.recv_greeting(self, flags)
+
+    def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
+        """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
+
+        Returns True once sent; in confirmed mode, the ``zeroevents.confirmed``
+        :class:`Message`. When the send fails (timeout, no peer, high-water mark)
+        or no confirmation comes within the receive timeout, fires
+        ``zeroevents.push.error`` (socket, event, payload, address) and returns the
+        first non-None response of its listeners.
+
+        Safe from any number of threads at once: each push holds the socket's lock
+        from encoding to its last frame (to its confirmation in confirmed mode).
+        """
+        if self.schemas is not None:
+            self.check_outgoing(event, payload)
+        # Encoding inside the lock too: a serializer plugin need not be thread-safe.
+        with self._sending:
+            frames = self.encode(event, payload)
+            if address is not None:
+                frames.insert(0, address)
+            handshakes = self.handshakes
+            # A peer refused this socket type: what is sent there waits for ever.
+            blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
+            if not blocked:
+                try:
+                    for frame in frames[:-1]:
+                        _send(self, frame, SNDMORE)
+                    _send(self, frames[-1])
+                    self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
+                    if not self.has_sent:
+                        self.has_sent = True
+                    if self.confirmed and event != CONFIRMED:
+                        return self._await_confirmation(event)
+                    return True
+                except zmq.ZMQError:
+                    pass
+        # Outside the lock: a listener of the error may push on this socket again.
+        return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
+
+    def _await_confirmation(self, event: str) -> Message:
+        # Called with the lock held: no other thread's push can take this reply.
+        timeout = int(self.get(zmq.RCVTIMEO))
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:
+            reply = self.message(self.recv_frames())
+            if is_confirmation(reply, event):
+                return reply
+            self.barrier.hear(reply)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise zmq.Again()
+
+    @_locked
+    def flush(self, timeout_ms: int, peers: int = 1) -> bool:
+        """Wait until ``peers`` receivers have taken every event sent so far.
+
+        Sends the ``zeroevents.flush`` barrier (once per peer: a DEALER deals
+        round-robin) and waits for each confirmation, ``timeout_ms`` at most (-1: no
+        limit). Closing a socket while its receiver sits at its high-water mark can
+        otherwise lose the messages in flight (libzmq issue 4660). Needs a reply
+        path: DEALER or PAIR. Returns whether every barrier was confirmed.
+        """
+        previous = self.get(zmq.RCVTIMEO)
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        try:
+            for _ in range(peers):
+                self.send_frames(self.encode(FLUSH))
+            for _ in range(peers):
+                left = -1 if deadline is None else int((deadline - time.monotonic()) * 1000)
+                if deadline is not None and left <= 0:
+                    return False
+                self.set(zmq.RCVTIMEO, left)
+                self._await_confirmation(FLUSH)
+            return True
+        except zmq.ZMQError:
+            return False
+        finally:
+            self.set(zmq.RCVTIMEO, previous)
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket; waits for a push in progress in another thread."""
+        sending = self.__dict__.get("_sending")  # absent when __init__ failed early
+        if sending is None:
+            super().close(linger)
+            return
+        with sending:
+            super().close(linger)
+
+    @_locked
+    def negotiated_flush(
+        self, connect: Collection[str], hello_timeout_ms: int, timeout_ms: int
+    ) -> bool | None:
+        """The barrier of :meth:`flush`, sent only when every peer that is up said, in
+        answer to this socket's handshake, that it speaks it (``zeroevents.hello``).
+
+        Waits for the handshakes with ``connect`` and for the hellos, up to
+        ``hello_timeout_ms``, then up to ``timeout_ms`` for the confirmations. Returns
+        whether they came; None when the barrier was not sent (a peer that does not
+        speak it, such as the PHP original, or no peer at all, or a socket type
+        without a reply path).
+        """
+        barrier, handshakes = self.barrier, self.handshakes
+        deadline = time.monotonic() + hello_timeout_ms / 1000
+        if handshakes is None or self.type not in REPLY_PATH:
+            return None
+        handshakes.wait(connect, deadline)
+        while True:  # bounded by the deadline
+            peers = barrier.speaking(self, handshakes.live)
+            left = int((deadline - time.monotonic()) * 1000)
+            if peers:
+                return self.flush(timeout_ms, peers)
+            if left <= 0:
+                return None
+            self.poll(min(left, LOOK_AGAIN_MS), zmq.POLLIN)  # a hello, or look again
+
+    def pull(self) -> Any:
+        """Receive one event as a :class:`Message`, confirming it in confirmed mode.
+
+        When nothing arrives within the receive timeout, fires
+        ``zeroevents.pull.error`` (socket) and returns the first non-None response
+        of its listeners; for an event that breaks the socket's contracts, the same
+        with ``zeroevents.schema.error`` (event, payload, failures, address). A message
+        that cannot be decoded raises :class:`DecodeError`.
+        """
+        for _ in range(HELLOS_SKIPPED):
+            try:
+                frames = self._recv_greeting()
+            except zmq.Again:
+                return self.dispatcher.until(PULL_ERROR, self)
+            try:
+                message = self.message(frames)
+            except DecodeError:
+                if self.confirmed:  # confirmed as the original confirms: taken from the wire
+                    self.send_frames(self.confirm_undecodable(frames))
+                raise
+            if not self.barrier.hear(message):
+                break
+        else:
+            return self.dispatcher.until(PULL_ERROR, self)
+        self.confirm(message)
+        failures = self.check_incoming(message)
+        if failures:
+            event, payload, address = message
+            return self.dispatcher.until(SCHEMA_ERROR, event, payload, failures, address)
+        return message
+
+    def confirm(self, message: Message) -> None:
+        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode asks for it."""
+        if self.needs_confirmation(message.event):
+            self.push(CONFIRMED, [message.event], message.address)
+
+    def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
+        """Pull one event and fire it with ``until``; return that response."""
+        message = self.pull()
+        if not isinstance(message, Message):
+            return message
+        if message.event in RESERVED:  # library traffic, never fired
+            return None
+        target = dispatcher if dispatcher is not None else self.dispatcher
+        return target.until(message.event, *message.payload)
