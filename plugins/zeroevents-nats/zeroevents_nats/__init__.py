@@ -35,22 +35,13 @@ from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from typing import Any
 
-from zeroevents_core import Dispatcher, Transport, hookimpl
+from zeroevents_core import ConfigurationError, Dispatcher, Transport, hookimpl
 
-from ._errors import ConnectError, SendError, TransportClosed
 from ._options import DEFAULTS, validate
 from ._sockets import NatsAsyncPoller, NatsAsyncSocket, NatsPoller, NatsSocket
 from ._wire import traceparent
 
-__all__ = [
-    "ConnectError",
-    "NatsAsyncSocket",
-    "NatsSocket",
-    "NatsTransport",
-    "SendError",
-    "TransportClosed",
-    "traceparent",
-]
+__all__ = ["NatsAsyncSocket", "NatsSocket", "NatsTransport", "traceparent"]
 
 
 class NatsTransport(Transport):
@@ -81,11 +72,19 @@ class NatsTransport(Transport):
         durable = options["durable"]
         return f"{servers} {stream}" + ("" if durable is None else f"/{durable}")
 
+    def dead_letter_options(self, value: Any) -> Mapping[str, Any] | str:
+        # validate_options gives the socket its dead-letter subject and clears the
+        # listener's option: the listener never asks for a dead-letter listener.
+        raise ConfigurationError(
+            f"option 'dead_letter': a nats socket dead-letters on its own connection; "
+            f"give a subject such as 'orders.dead', got {value!r}"
+        )
+
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> NatsSocket:
         return NatsSocket(options, dispatcher)
 
-    def poller(self, sockets: Sequence[Any], wakeup_fd: int | None = None) -> NatsPoller:
-        return NatsPoller(sockets, wakeup_fd)
+    def poller(self, sockets: Sequence[Any]) -> NatsPoller:
+        return NatsPoller(sockets)
 
     def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
         closed: int = socket.close()

@@ -27,8 +27,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from zeroevents_core import ConfigurationError
+from zeroevents_core.errors import ConnectError, SendError
 
-from ._errors import ConnectError, SendError
 from ._wire import DELIVERIES, FAILURE, MSG_ID, ORIGIN
 
 log = logging.getLogger("zeroevents_nats")

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nats.aio.msg import Msg
 
 from zeroevents_core import ConfigurationError, DecodeError, Dispatcher, Message, Serializer
+from zeroevents_core.transports import Control
+from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.plugins import get_serializer
 from zeroevents_core.transports.codec import (
     PULL_ERROR,
@@ -35,13 +37,13 @@ from zeroevents_core.transports.codec import (
     resolve_serializer,
 )
 
-from ._errors import SendError, TransportClosed
 from ._link import Delivery, Link, LoopThread
 from ._options import is_subject, subject_of
 from ._wire import decode, encode_body, encode_headers
 
 if TYPE_CHECKING:
     from zeroevents_core.schemas import SchemaFailure, SchemaRegistry
+    from zeroevents_core.security import Rights
 
 # Event names checked as subjects, remembered (bounded: names come from code).
 _SUBJECTS_KEPT = 4096
@@ -49,7 +51,7 @@ _SUBJECTS_KEPT = 4096
 
 def _delivery(message: Message) -> Delivery:
     """The :class:`Delivery` a socket put in ``message.reply_to`` (opaque to the core)."""
-    delivery: Delivery = message[2]  # type: ignore[assignment]
+    delivery: Delivery = message.reply_to
     return delivery
 
 
@@ -65,7 +67,7 @@ class _NatsCodec:
     confirmed = False
     can_reply = False
     sender: str | None = None
-    rights: Any = None
+    rights: Rights | None = None
     schemas: SchemaRegistry | None
     link: Link
 
@@ -170,6 +172,11 @@ class _NatsCodec:
             text = "; ".join(f"at {f.json_path}: {f.message}" for f in failures)
             self._give_up(_delivery(message), f"breaks its contract: {text}")
         return failures
+
+    def control(self, message: Message) -> Control:
+        """Library traffic means nothing on a broker (message() refuses it): given up."""
+        self._give_up(_delivery(message), f"unsolicited reserved event {message.event!r}")
+        return Control.UNSOLICITED
 
     def _give_up(self, delivery: Delivery, failure: str) -> None:
         raise NotImplementedError
@@ -375,13 +382,12 @@ class NatsPoller:
     """What a blocking service waits on: a pipe the sockets' loop threads write to
     when messages arrive, and that :meth:`wake` writes to."""
 
-    def __init__(self, sockets: Sequence[NatsSocket], wakeup_fd: int | None = None) -> None:
+    def __init__(self, sockets: Sequence[NatsSocket]) -> None:
         self._sockets = list(sockets)
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
-        self.signal_fd: int | None = self._write
-        self._fds = [self._read] if wakeup_fd is None else [self._read, wakeup_fd]
+        self.signal_fd: int | None = self._write  # a signal's byte wakes the poll
         self._woken = False
         for socket in self._sockets:
             socket.link.notify = self._arrived
@@ -400,15 +406,11 @@ class NatsPoller:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return []
-            readable, _, _ = select.select(self._fds, [], [], left)
-            if self._read in readable:
+            readable, _, _ = select.select([self._read], [], [], left)
+            if readable:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(self._read, 512):
                         pass
-            if any(fd != self._read for fd in readable):
-                return []  # the service's own wake-up pipe: a stop or a signal
-
-    __call__ = poll  # the core's poller(sockets, wakeup_fd) returns the poll function
 
     def wake(self) -> None:
         self._woken = True
