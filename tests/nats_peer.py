@@ -18,12 +18,20 @@ from typing import Any
 from zeroevents_core import Dispatcher, EventListener, EventService
 
 
-def consume(options: dict[str, Any], record: str) -> None:
-    """Fire every event of the durable consumer, recording its id, until SIGTERM."""
+def consume(options: dict[str, Any], event: str, record: str) -> None:
+    """Fire every event of the durable consumer, recording its id, until SIGTERM.
+
+    Once the service runs (its signal handlers installed: a SIGTERM stops it
+    gracefully), it creates ``record.running.PID``."""
     dispatcher = Dispatcher()
     fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    dispatcher.listen("*.*", lambda number: os.write(fd, b"%d\n" % number))
-    EventService(dispatcher).listen(EventListener(options, dispatcher)).run()
+    running = Path(f"{record}.running.{os.getpid()}")
+    dispatcher.listen(event, lambda number: os.write(fd, b"%d\n" % number))
+    # The first poll's idle, or the first event: either comes from inside run().
+    dispatcher.listen("zeroevents.service.idle", lambda service: running.touch())
+    dispatcher.listen(event, lambda number: running.exists() or running.touch())
+    service = EventService(dispatcher).poll_timeout(100)
+    service.listen(EventListener(options, dispatcher)).run()
 
 
 def produce(options: dict[str, Any], event: str, count: int, batch: int, acked: str) -> None:
@@ -59,7 +67,7 @@ def acked_ids(path: Path) -> set[int]:
     return ids
 
 
-def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_for(condition: Any, timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll ``condition()`` until true; AssertionError naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not condition():

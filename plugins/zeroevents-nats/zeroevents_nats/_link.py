@@ -287,12 +287,14 @@ class Link:
         await self.posted_done()
         pending = list(self.unacked)
         if pending:
+            # No longer than the last one's ack_timeout_ms either.
+            deadline = min(deadline, max(entry[2] for entry in self.unacked.values()))
             await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
         for future in [f for f in pending if not f.done()]:
             entry = self.unacked.pop(future, None)
             future.cancel()
             if entry is not None:
-                self._failed(entry[0], entry[1], f"no PubAck within {timeout * 1000:.0f} ms")
+                self._failed(entry[0], entry[1], "no PubAck before the flush ended")
         return not self.failures
 
     def check_size(self, subject: str, body: bytes, headers: Mapping[str, str]) -> None:
@@ -419,7 +421,11 @@ class Link:
                 await delivery.msg.nak()
         if self.nc is not None and not self.nc.is_closed:
             try:
-                await self.nc.drain()
+                if self._sub is not None:
+                    # Read by fetch(), not by a callback: drain() would wait on it
+                    # for its whole timeout. What it still gets comes back after ack_wait.
+                    await self._sub.unsubscribe()
+                await self.nc.drain()  # the acks and publishes still buffered go out
             except _TRANSIENT as error:
                 log.warning("nats %s: drain failed: %s", self.where, error)
                 await self.nc.close()

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nats.aio.msg import Msg
 
 from zeroevents_core import ConfigurationError, DecodeError, Dispatcher, Message, Serializer
-from zeroevents_core.transports import Control
 from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.plugins import get_serializer
+from zeroevents_core.transports import Control
 from zeroevents_core.transports.codec import (
     PULL_ERROR,
     PUSH_ERROR,
