@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import random
 import shutil
@@ -79,10 +80,8 @@ class Run:
 
     def delete(self) -> None:
         async def delete(js: Any) -> None:
-            try:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(self.stream)
-            except nats.js.errors.NotFoundError:
-                pass
 
         asyncio.run(_admin(self.url, delete))
 
@@ -141,7 +140,9 @@ def test_consumer_killed_at_10_random_points(
         consumer = spawn(consume, shared.consumer, shared.event, str(record))
         # Kill once this many distinct ids were fired (a point already passed: at once).
         wait_for(
-            lambda point=point: len(set(read_ids(record))) >= point or not consumer.is_alive(),
+            lambda point=point, consumer=consumer: (
+                len(set(read_ids(record))) >= point or not consumer.is_alive()
+            ),
             DRAIN_TIMEOUT,
             f"{point} distinct ids fired before a kill",
         )
