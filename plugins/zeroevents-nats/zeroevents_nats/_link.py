@@ -59,6 +59,8 @@ class Link:
         self._sub: Any = None
         # Producer: PubAck futures by publish order, with what a failure reports.
         self.unacked: dict[asyncio.Future[Any], tuple[str, Any, float]] = {}
+        self._order: deque[asyncio.Future[Any]] = deque()  # unacked, oldest first
+        self._acks = asyncio.Event()  # a PubAck came: room in the window
         self.failures: deque[tuple[str, Any, str]] = deque()
         self.released: Callable[[], None] | None = None  # one PubAck came back
         # Consumer: fetched messages not handed out yet; fetched and not settled.
@@ -224,19 +226,16 @@ class Link:
         """Publish without waiting for its PubAck (at most ``max_pending`` outstanding);
         why it could not be sent, or None."""
         assert self.js is not None
-        try:
-            future = await self.js.publish_async(
-                subject,
-                body,
-                headers=headers,
-                wait_stall=self.options["ack_timeout_ms"] / 1000,
-            )
-        except nats.js.errors.TooManyStalledMsgsError:
+        if len(self.unacked) >= self.options["max_pending"] and not await self._window_room():
             return self._unsent(event, f"{self.options['max_pending']} PubAcks still awaited")
+        try:
+            # No wait_stall: its wait_for makes a task per publish (and a write each).
+            future = await self.js.publish_async(subject, body, headers=headers)
         except _TRANSIENT as error:
             return self._unsent(event, f"{type(error).__name__}: {error}")
         deadline = time.monotonic() + self.options["ack_timeout_ms"] / 1000
         self.unacked[future] = (event, payload, deadline)
+        self._order.append(future)
         future.add_done_callback(self._acked)
         self._expire(time.monotonic())
         return None
@@ -255,7 +254,21 @@ class Link:
             self.released()
         return reason
 
+    async def _window_room(self) -> bool:
+        """Wait, ``ack_timeout_ms`` at most, until the window has room; whether it has."""
+        deadline = time.monotonic() + self.options["ack_timeout_ms"] / 1000
+        while len(self.unacked) >= self.options["max_pending"]:
+            self._expire(time.monotonic())
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._acks.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acks.wait(), left)
+        return True
+
     def _acked(self, future: asyncio.Future[Any]) -> None:
+        self._acks.set()
         entry = self.unacked.pop(future, None)
         if self.released is not None:
             self.released()
@@ -270,12 +283,19 @@ class Link:
 
     def _expire(self, now: float) -> None:
         # Deadlines grow with publish order: only the oldest ones can be due.
-        for future, (event, payload, deadline) in list(self.unacked.items())[:64]:
-            if deadline > now:
+        order, unacked = self._order, self.unacked
+        while order:
+            future = order[0]
+            entry = unacked.get(future)
+            if entry is not None and entry[2] > now:
                 return
-            del self.unacked[future]
-            future.cancel()
-            self._failed(event, payload, f"no PubAck within {self.options['ack_timeout_ms']} ms")
+            order.popleft()
+            if entry is not None:
+                del unacked[future]
+                future.cancel()
+                self._failed(
+                    entry[0], entry[1], f"no PubAck within {self.options['ack_timeout_ms']} ms"
+                )
 
     def _failed(self, event: str, payload: Any, reason: str) -> None:
         log.warning("nats %s: publishing %r failed: %s", self.where, event, reason)
