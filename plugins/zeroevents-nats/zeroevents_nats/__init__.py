@@ -36,12 +36,54 @@ from importlib.metadata import version
 from typing import Any
 
 from zeroevents_core import ConfigurationError, Dispatcher, Transport, hookimpl
+from zeroevents_core.transports import CliOption
 
 from ._options import DEFAULTS, validate
 from ._sockets import NatsAsyncPoller, NatsAsyncSocket, NatsPoller, NatsSocket
 from ._wire import traceparent
 
 __all__ = ["NatsAsyncSocket", "NatsSocket", "NatsTransport", "traceparent"]
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigurationError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _yes_no(text: str) -> bool:
+    answers = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
+    if text.lower() not in answers:
+        raise ConfigurationError(f"expected yes or no, got {text!r}")
+    return answers[text.lower()]
+
+
+# ``zeroevents listen/emit --transport nats ...``: the options most runs need.
+_CLI_OPTIONS = (
+    CliOption("--servers", "servers", "a server URL; repeatable", multiple=True, metavar="URL"),
+    CliOption("--stream", "stream", "the JetStream stream", metavar="NAME"),
+    CliOption(
+        "--subjects", "subjects", "the stream's subjects (--create-stream), a consumer's filter; "
+        "repeatable", multiple=True, metavar="SUBJECT",
+    ),
+    CliOption(
+        "--create-stream", "create_stream", "create the stream when it is missing (yes/no)",
+        _yes_no, metavar="YES",
+    ),
+    CliOption("--subject-prefix", "subject_prefix", "put before each event name", metavar="P"),
+    CliOption(
+        "--durable", "durable", "the durable pull consumer to receive from", commands=("listen",),
+        metavar="NAME",
+    ),
+    CliOption(
+        "--dead-letter", "dead_letter", "the subject events given up go to", commands=("listen",),
+        metavar="SUBJECT",
+    ),
+    CliOption(
+        "--max-in-flight", "max_in_flight", "unacknowledged events at most", _count,
+        ("listen",), metavar="N",
+    ),
+)  # fmt: skip
 
 
 class NatsTransport(Transport):
@@ -55,6 +97,10 @@ class NatsTransport(Transport):
     @classmethod
     def describe(cls) -> str:
         return f"nats-py {version('nats-py')}, JetStream (PubAcks, durable pull consumers)"
+
+    @classmethod
+    def cli_options(cls) -> Sequence[CliOption]:
+        return _CLI_OPTIONS
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         checked = validate(options)
