@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import (
     ConfigurationError,
+    ConnectError,
     CoroutineListenerError,
     DecodeError,
     EncodeError,
@@ -34,9 +35,12 @@ from .errors import (
     MissingDependencyError,
     PluginConflictError,
     PluginLoadError,
+    ReceiveError,
     SchemaError,
     SchemaValidationError,
+    SendError,
     SerializationError,
+    TransportClosed,
     TransportError,
     UnknownPluginError,
     ZeroEventsError,
@@ -45,6 +49,7 @@ from .hookspecs import hookimpl
 from .listener import EventListener
 from .matchers import Matcher
 from .plugins import (
+    BUILTIN_TRANSPORT_MODULE,
     PluginInfo,
     get_matcher,
     get_serializer,
@@ -56,11 +61,11 @@ from .plugins import (
     unregister,
     unregister_plugin,
 )
+from .security import AUTH_ERROR, REJECTED
 from .serializers import Serializer
 from .service import IDLE, STOP, EventService, ServiceStats
-from .transports import Message, Transport
+from .transports import AsyncPoller, CliOption, Control, Message, Poller, Received, Transport
 from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR
-from .transports.zmq import EventSocket
 
 if TYPE_CHECKING:
     from .aio import AsyncEventListener, AsyncEventService
@@ -71,34 +76,45 @@ if TYPE_CHECKING:
         check_compatibility,
         compare_folders,
     )
-    from .transports.zmq import AsyncEventSocket
+
+    # The built-in transport's sockets, exported here since 0.x (the contract's
+    # Protocols of the same names are in zeroevents_core.transports).
+    from .transports.zmq import AsyncEventSocket, EventSocket
 
 # Loaded on first use, so that importing the package imports neither asyncio nor
-# jsonschema (about a second, which every process and CLI call would pay).
+# jsonschema (about a second, which every process and CLI call would pay), nor a
+# transport's backend.
 _LAZY = {
-    "AsyncEventListener": "aio",
-    "AsyncEventService": "aio",
-    "AsyncEventSocket": "transports.zmq",
-    "SchemaFailure": "schemas",
-    "SchemaRegistry": "schemas",
-    "CompatibilityReport": "schemas",
-    "check_compatibility": "schemas",
-    "compare_folders": "schemas",
+    "AsyncEventListener": f"{__name__}.aio",
+    "AsyncEventService": f"{__name__}.aio",
+    "AsyncEventSocket": BUILTIN_TRANSPORT_MODULE,
+    "EventSocket": BUILTIN_TRANSPORT_MODULE,
+    "SchemaFailure": f"{__name__}.schemas",
+    "SchemaRegistry": f"{__name__}.schemas",
+    "CompatibilityReport": f"{__name__}.schemas",
+    "check_compatibility": f"{__name__}.schemas",
+    "compare_folders": f"{__name__}.schemas",
 }
 
 __all__ = [
+    "AUTH_ERROR",
     "CONFIRMED",
     "FLUSH",
     "IDLE",
     "PULL_ERROR",
     "PUSH_ERROR",
+    "REJECTED",
     "SCHEMA_ERROR",
     "STOP",
     "AsyncEventListener",
     "AsyncEventService",
     "AsyncEventSocket",
+    "AsyncPoller",
+    "CliOption",
     "CompatibilityReport",
     "ConfigurationError",
+    "ConnectError",
+    "Control",
     "CoroutineListenerError",
     "DecodeError",
     "Dispatcher",
@@ -113,14 +129,19 @@ __all__ = [
     "PluginConflictError",
     "PluginInfo",
     "PluginLoadError",
+    "Poller",
+    "ReceiveError",
+    "Received",
     "SchemaError",
     "SchemaFailure",
     "SchemaRegistry",
     "SchemaValidationError",
+    "SendError",
     "SerializationError",
     "Serializer",
     "ServiceStats",
     "Transport",
+    "TransportClosed",
     "TransportError",
     "UnknownPluginError",
     "ZeroEventsError",
@@ -145,6 +166,6 @@ def __getattr__(name: str) -> Any:
     if name == "events":
         return default_dispatcher()
     if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        module = importlib.import_module(_LAZY[name])
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,34 +27,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .dispatcher import Dispatcher
-from .errors import ConfigurationError, DecodeError, ZeroEventsError
+from .errors import ConfigurationError, ZeroEventsError
 from .listener import BaseListener
-from .security import AUTH_ERROR, REJECTED, sending_as
-from .service import BATCH, IDLE, STOP, ServiceCore
-from .transports import AsyncPoller, Message
-from .transports.codec import (
-    CONFIRMED,
-    HELLO,
-    PULL_ERROR,
-    RESERVED,
-    SCHEMA_ERROR,
-)
+from .plugins import BUILTIN_TRANSPORT_MODULE
+from .service import BATCH, IDLE, STOP, ServiceCore, Steps
+from .transports import AsyncPoller, Received
 
 if TYPE_CHECKING:
     import os
 
     from .schemas import SchemaRegistry
-    from .transports.zmq import AsyncEventSocket
 
 log = logging.getLogger(__name__)
+
+
+def _ignore(signum: int) -> None:
+    log.info("signal %s ignored", signal.Signals(signum).name)
 
 
 class AsyncEventListener(BaseListener):
@@ -63,17 +60,15 @@ class AsyncEventListener(BaseListener):
     Listening on a dispatcher, it is awaited by ``fire_async``; called by a blocking
     ``fire`` from code running in the event loop, it schedules the push as a task on
     the running loop and returns that task (await it, or :meth:`drain` them all).
+    Refused (ConfigurationError) for a transport without ``supports_async``.
     """
+
+    side = "async"
 
     def __init__(
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
     ) -> None:
         super().__init__(options, dispatcher)
-        if not self.transport.supports_async:
-            raise ConfigurationError(
-                f"transport {self.transport.name!r} has no asyncio sockets; "
-                "use EventListener with it"
-            )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
@@ -89,11 +84,9 @@ class AsyncEventListener(BaseListener):
             self._socket = self.transport.open_async_socket(self.options, self.dispatcher)
         return self._socket
 
-    async def push(
-        self, event: str, payload: Sequence[Any] = (), address: bytes | None = None
-    ) -> Any:
+    async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
         """Send one event now (see :meth:`AsyncEventSocket.push`)."""
-        return await self.socket().push(event, payload, address)
+        return await self.socket().push(event, payload, reply_to)
 
     def __call__(self, *payload: Any) -> Any:
         dispatcher = self.dispatcher
@@ -194,7 +187,6 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
         )
         self.max_concurrency = max_concurrency
-        self._signals: dict[int, Callable[[int], Any]] | None = None
         self._running = False
         self._poller: AsyncPoller | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -202,31 +194,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
 
-    def listen_to_signals(
-        self,
-        signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
-        handler: Callable[[int], Any] | None = None,
-    ) -> AsyncEventService:
-        """Handle ``signals`` with ``loop.add_signal_handler`` while :meth:`run` runs
-        (main thread only); ``handler(signum)`` is called in the loop.
-
-        Without ``handler``: SIGINT and SIGTERM stop the service gracefully, SIGHUP
-        is ignored. Called with no signals, the service leaves signals alone.
-        """
-        chosen: dict[int, Callable[[int], Any]] = {}
-        for signum in signals:
-            if handler is not None:
-                chosen[signum] = handler
-            elif signum == signal.SIGHUP:
-                chosen[signum] = _ignore
-            else:
-                chosen[signum] = self._on_signal
-        self._signals = chosen
-        return self
-
-    def _on_signal(self, signum: int) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        self.stop()
+    _ignored_signal = staticmethod(_ignore)
 
     @property
     def running(self) -> bool:
@@ -292,7 +260,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                     ready = await poller.poll(self.timeout_ms)
                     if not ready:
                         if self._running:
-                            await self._fire_guarded(IDLE, self)
+                            await self._run_steps(self._notifying(IDLE, self))
                         continue
                     for socket in ready:
                         await self._drain(socket, loop)
@@ -308,7 +276,9 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                     await asyncio.gather(*self._in_flight, return_exceptions=True)
         finally:
             self._running = False
-            self._poller = None
+            if self._poller is not None:
+                self._poller.close()
+                self._poller = None
             self._loop = None
             for listener in self.listeners:
                 try:
@@ -324,114 +294,59 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             if not self._running:
                 return
             if slots is None:
-                frames = socket.recv_ready()
-                if frames is None:
+                received = socket.recv_ready()
+                if received is None:
                     return
-                await self.handle(socket, frames)
+                await self.handle(socket, received)
                 continue
             await slots.acquire()  # back-pressure: no read while the slots are taken
-            frames = socket.recv_ready() if self._running else None
-            if frames is None:
+            received = socket.recv_ready() if self._running else None
+            if received is None:
                 slots.release()
                 return
-            task = loop.create_task(self._handle_in_slot(socket, frames, slots))
+            task = loop.create_task(self._handle_in_slot(socket, received, slots))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
     async def _handle_in_slot(
-        self, socket: Any, frames: list[bytes], slots: asyncio.Semaphore
+        self, socket: Any, received: Received, slots: asyncio.Semaphore
     ) -> None:
         try:
-            await self.handle(socket, frames)
+            await self.handle(socket, received)
         finally:
             slots.release()
 
-    async def handle(self, socket: Any, frames: list[bytes]) -> None:
+    async def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message, confirm it when asked, then fire it; bad input
         is reported, never raised (the rules of :meth:`EventService.handle`)."""
+        await self._run_steps(self._steps(socket, received))
+
+    async def _run_steps(self, steps: Steps) -> None:
+        # The asyncio driver of the shared steps: each call awaited in turn (a dead
+        # letter with no peer waits its send timeout without blocking the loop).
+        outcome: Any = None
+        error: BaseException | None = None
         try:
-            await self._handle(socket, frames)
+            while True:  # as long as the steps, a handful per message
+                try:
+                    call, args = steps.send(outcome) if error is None else steps.throw(error)
+                except StopIteration:
+                    return
+                outcome, error = None, None
+                try:
+                    outcome = await call(*args)
+                except BaseException as raised:  # handed to the steps, which may go on
+                    error = raised
         except Exception:  # the whole path is guarded: no message ends the loop
-            self._handling_failed(frames)
+            self._handling_failed()
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    async def _handle(self, socket: Any, frames: list[bytes]) -> None:
-        message = self._decode(socket, frames)
-        if isinstance(message, DecodeError):
-            if socket.confirmed:  # the original confirms whatever it took from the wire
-                await socket.send_frames(socket.confirm_undecodable(frames))
-            await self._fire_guarded(PULL_ERROR, socket, message, frames)
-            return
-        if message.event in RESERVED:  # library traffic: a barrier is answered, not fired
-            if message.event == HELLO:  # barrier negotiation, for a socket that also sends
-                socket.barrier.hear(message)
-            elif self._is_barrier(socket, message):
-                await socket.confirm(message)
-            return
-        if socket.rights is not None and self._refused(socket, message):
-            event, _, address = message
-            if socket.confirmed:
-                reason = "outside the sender's rights"
-                await socket.push(CONFIRMED, [event, REJECTED, reason], address)
-            await self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
-            return
-        if socket.confirmed:
-            await socket.confirm(message)
-        failures = self._failures(socket, message)
-        if failures:
-            event, payload, address = message
-            await self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-            await self._send_dead_letter_async(socket, message, frames)
-            return
-        if socket.settles_after_fire:
-            await self._fire_and_settle(socket, message)
-            return
-        if socket.sender is None:  # the common case pays no context variable
-            fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
-        else:
-            with sending_as(socket.sender):
-                fired = await self._fire_guarded(message.event, *message.payload, halt=self.halt)
-        if fired:
-            self.stats.fired += 1
+    async def _fire_event(self, event: str, *payload: Any) -> Any:
+        return await self.dispatcher.fire_async(event, *payload, halt=self.halt)
 
-    async def _fire_and_settle(self, socket: Any, message: Message) -> None:
-        # A broker socket acks after the fire, or naks with the listener's error.
-        try:
-            await self.dispatcher.fire_async(message.event, *message.payload, halt=self.halt)
-        except Exception as error:
-            self._listener_failed(message.event)
-            await socket.settle(message, error)
-            return
-        except (SystemExit, KeyboardInterrupt) as exit:
-            self._exiting(exit)  # left unsettled: the server redelivers it after ack_wait
-            return
-        self.stats.fired += 1
-        await socket.settle(message, None)
-
-    async def _send_dead_letter_async(
-        self, socket: Any, message: Message, frames: list[bytes]
-    ) -> None:
-        # Awaited: a dead letter with no peer waits its send timeout without
-        # blocking the loop (the blocking send stalled it for the whole timeout).
-        dead_letter = self._dead_letters.get(socket, self.dead_letter)
-        if dead_letter is not None:
-            try:
-                kept = frames[1:] if message.address is not None else frames
-                await dead_letter.socket().send_frames(kept)
-            except Exception as error:  # the transport's own send errors too
-                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
-
-    async def _fire_guarded(self, event: str, *payload: Any, halt: bool = False) -> bool:
-        try:
-            await self.dispatcher.fire_async(event, *payload, halt=halt)
-            return True
-        except Exception:
-            self._listener_failed(event)
-            return False
-        except (SystemExit, KeyboardInterrupt) as exit:
-            self._exiting(exit)
-            return False
+    async def _notify(self, event: str, *payload: Any) -> Any:
+        return await self.dispatcher.fire_async(event, *payload)
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
@@ -458,17 +373,11 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 signal.signal(signum, handler)
 
 
-def _ignore(signum: int) -> None:
-    log.info("signal %s ignored", signal.Signals(signum).name)
-
-
-__all__ = ["AsyncEventListener", "AsyncEventService", "AsyncEventSocket"]
+__all__ = ["AsyncEventListener", "AsyncEventService"]
 
 
 def __getattr__(name: str) -> Any:
-    # The ZeroMQ asyncio socket, importable from here as before (it moved to its transport).
-    if name == "AsyncEventSocket":
-        from .transports.zmq import AsyncEventSocket
-
-        return AsyncEventSocket
+    # The built-in transport's asyncio socket and poller, importable from here as in 0.x.
+    if name in ("AsyncEventSocket", "ZmqAsyncPoller"):
+        return getattr(importlib.import_module(BUILTIN_TRANSPORT_MODULE), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -70,7 +70,8 @@ def register_transports(register: Callable[[type[Transport]], Any]) -> None:
 
     Called once, the first time any transport is looked up, with a ``register``
     callback. Call ``register(cls)`` for each :class:`~zeroevents_core.transports.Transport`
-    subclass; its ``name`` is what the ``transport`` option takes (``"zmq"`` is built in).
+    subclass; its ``name`` is what the ``transport`` option takes (the built-in one:
+    ``plugins.DEFAULT_TRANSPORT``).
 
     A transport checks its options when a listener is configured
     (``validate_options``), opens sockets from them, waits on many of them at

@@ -13,12 +13,12 @@ import threading
 from collections.abc import Mapping
 from difflib import get_close_matches
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
-from .plugins import get_transport
+from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
 from .transports import Transport
 from .transports.codec import resolve_accept, resolve_serializer
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .schemas import SchemaRegistry
 
 COMMON_DEFAULTS: Mapping[str, Any] = {
-    "transport": "zmq",
+    "transport": DEFAULT_TRANSPORT,
     "serializer": "json",
     "accept": None,
     "confirmed": False,
@@ -48,15 +48,20 @@ def load_schemas(spec: Any, *, strict: bool) -> SchemaRegistry | None:
 
 
 def dead_letter_options(value: Any) -> Mapping[str, Any] | str:
-    """Listener options for a ``dead_letter`` option: an endpoint (a PUSH socket
-    connects to it), a connection name, or a dict of options (PUSH by default)."""
-    if isinstance(value, str):
-        return {"connect": value, "socket_type": "PUSH"} if "://" in value else value
+    """Listener options for a service's ``dead_letter`` option: a dict names its
+    transport (the default one otherwise); an endpoint whose scheme is a registered
+    transport's name (``memory://orders``) goes to that transport; the transport
+    says what the value means (``Transport.dead_letter_options``)."""
+    name = COMMON_DEFAULTS["transport"]
     if isinstance(value, Mapping):
-        return {"socket_type": "PUSH", **value}
-    raise ConfigurationError(
-        f"option 'dead_letter': expected an endpoint, a connection name or options, got {value!r}"
-    )
+        name = value.get("transport", name)
+    elif isinstance(value, str) and "://" in value:
+        scheme = value.partition("://")[0]
+        if any(info.name == scheme for info in list_plugins() if info.kind == "transport"):
+            name = scheme
+    if not isinstance(name, str):
+        raise ConfigurationError(f"option 'transport': expected a name, got {name!r}")
+    return get_transport(name).dead_letter_options(value)
 
 
 def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[str, Any]]:
@@ -111,10 +116,20 @@ class BaseListener:
     """What the blocking and the asyncio listeners share: checked options, the
     dispatcher whose ``firing()`` names the forwarded event, the dead letter."""
 
+    # The side of the transport this flavour uses (Transport.supports_sync/_async).
+    side: ClassVar[str] = "sync"
+
     def __init__(
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
     ) -> None:
         self.transport, self.options = resolve_options(options)
+        if not getattr(self.transport, f"supports_{self.side}"):
+            other = "AsyncEventListener" if self.side == "sync" else "EventListener"
+            raise ConfigurationError(
+                f"transport {self.transport.name!r} has no "
+                f"{'blocking' if self.side == 'sync' else 'asyncio'} sockets "
+                f"(supports_{self.side} is false): use {other} with it"
+            )
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
@@ -125,10 +140,10 @@ class BaseListener:
         self.dead_letter: Any = (
             None
             if dead_letter is None
-            else self.sibling(dead_letter_options(dead_letter), self.dispatcher)
+            else self.sibling(self.transport.dead_letter_options(dead_letter), self.dispatcher)
         )
         """Where a service sends the events this listener's socket receives that
-        break their contracts, frames intact; None: they are dropped."""
+        break their contracts, as received (``forward``); None: they are dropped."""
 
     @classmethod
     def sibling(
@@ -144,7 +159,7 @@ class BaseListener:
             self.dispatcher = dispatcher
 
     def __repr__(self) -> str:
-        where = self.options.get("bind") or self.options.get("connect") or ""
+        where = self.transport.where(self.options)
         return f"<{type(self).__name__} {self.options['transport']} {where}>"
 
 
@@ -176,8 +191,8 @@ class EventListener(BaseListener):
         return socket.push(event, payload)
 
     def close(self) -> int:
-        """Close the socket and its context, behind the flush barrier where the peers
-        speak it (queued sends get up to LINGER).
+        """Close the socket as its transport does (ZeroMQ: behind the flush barrier
+        where the peers speak it, queued sends get up to LINGER).
 
         Returns how many of the events sent may not have been delivered (also logged
         as a warning): 0 when every one was, or when nothing says otherwise; the

@@ -47,12 +47,17 @@ ENTRY_POINT_GROUP = "zeroevents"
 CORE_DISTRIBUTION = "zeroevents-core"
 LOAD_PLUGINS_VARIABLE = "ZEROEVENTS_LOAD_PLUGINS"
 
+# The built-in transport: the default of the ``transport`` option, and the module
+# that also holds the socket classes the package root and ``aio`` exported in 0.x.
+DEFAULT_TRANSPORT = "zmq"
+BUILTIN_TRANSPORT_MODULE = "zeroevents_core.transports.zmq"
+
 DEFAULT_PLUGINS = (
     "zeroevents_core.serializers.json",
     "zeroevents_core.serializers.string",
     "zeroevents_core.matchers.glob",
     "zeroevents_core.matchers.segments",
-    "zeroevents_core.transports.zmq",
+    BUILTIN_TRANSPORT_MODULE,
 )
 
 Kind = Literal["serializer", "matcher", "transport"]

@@ -1,8 +1,8 @@
 """Who may fire what: rights per authenticated sender, whatever the transport.
 
-A transport that authenticates its peers (ZeroMQ CURVE with its allow list, see
-``transports/zmq/_security.py``) names the sender of each message it receives: the
-name of the key the peer proved it holds. ``Rights`` maps those names to the
+A transport that authenticates its peers (ZeroMQ CURVE with its allow list, in
+the built-in transport's ``_security`` module) names the sender of each message it
+receives: the name of the key the peer proved it holds. ``Rights`` maps those names to the
 event-name patterns each may fire, read with a matcher plugin (the service's);
 a service never fires an event outside its sender's rights, and fires
 ``zeroevents.auth.error`` instead. Listeners ask who sent what they are handling

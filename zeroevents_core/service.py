@@ -3,7 +3,7 @@
     EventService().listen(EventListener({"bind": "ipc:///tmp/my.ipc"})).run()
 
 A long-running service survives bad input: a message that cannot be decoded
-fires ``zeroevents.pull.error`` (socket, error, frames) and is counted; a
+fires ``zeroevents.pull.error`` (socket, error, what was received) and is counted; a
 listener that raises is logged with the event name and counted. Neither stops
 the loop. Firing ``zeroevents.service.stop``, calling :meth:`EventService.stop`
 (from any thread) or SIGINT/SIGTERM ends :meth:`run` after the event in hand.
@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
-from .security import AUTH_ERROR, REJECTED, sending_as
-from .transports import Message, Poller, Transport
-from .transports.codec import CONFIRMED, FLUSH, HELLO, PULL_ERROR, RESERVED, SCHEMA_ERROR
+from .security import AUTH_ERROR, sending_as
+from .transports import Control, Message, Poller, Received, Transport
+from .transports.codec import PULL_ERROR, RESERVED, SCHEMA_ERROR
 
 if TYPE_CHECKING:
     from .schemas import SchemaRegistry
@@ -39,6 +39,10 @@ STOP = "zeroevents.service.stop"
 BATCH = 1024
 
 SignalHandler = Callable[[int, FrameType | None], Any]
+# Each call the shared per-message steps ask for: a callable and its arguments.
+Steps = Generator[tuple[Callable[..., Any], tuple[Any, ...]], Any, None]
+# The reason of a negative confirmation for an event outside its sender's rights.
+OUTSIDE_RIGHTS = "outside the sender's rights"
 
 
 @dataclass
@@ -104,6 +108,7 @@ class ServiceCore(Generic[L]):
         self.timeout_ms = -1
         self.stats = ServiceStats()
         self._exit: SystemExit | KeyboardInterrupt | None = None
+        self._signals: dict[int, Any] | None = None
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -139,34 +144,86 @@ class ServiceCore(Generic[L]):
             for socket, listener in zip(sockets, self.listeners, strict=True)
         }
 
-    def _decode(self, socket: Any, frames: list[bytes]) -> Message | DecodeError:
-        """Count one received message and decode it; the error when it cannot be
-        (counted and logged; the caller fires ``zeroevents.pull.error``)."""
-        self.stats.received += 1
+    # The per-message decision, written once for both flavours: a generator of the
+    # calls to make (each a callable and its arguments), sent each call's result or
+    # thrown its exception. EventService calls them, AsyncEventService awaits them.
+
+    def _steps(self, socket: Any, received: Received) -> Steps:
+        """What to do with one received message: decode, library traffic, rights,
+        confirm, contracts (error event, dead letter), fire; bad input is counted."""
+        stats = self.stats
+        stats.received += 1
         try:
-            message: Message = socket.message(frames)
-            return message
+            message: Message = socket.message(received)
         except DecodeError as error:
-            self._undecodable(error)
-            return error
+            stats.decode_errors += 1
+            log.warning("dropped a message that cannot be decoded: %s", error)
+            yield socket.undecodable, (received,)
+            yield from self._notifying(PULL_ERROR, socket, error, received)
+            return
+        event = message.event
+        if event in RESERVED:  # library traffic: never fired
+            control = socket.control(message)
+            if control is Control.ANSWER:
+                yield socket.confirm, (message,)
+            elif control is Control.UNSOLICITED:
+                stats.unsolicited += 1
+                log.warning("dropped an unsolicited %r", event)
+            return
+        if socket.rights is not None and self._refused(socket, message):
+            yield socket.refuse, (message, OUTSIDE_RIGHTS)
+            yield from self._notifying(AUTH_ERROR, socket.sender, event, message.reply_to)
+            return
+        if socket.confirmed:
+            yield socket.confirm, (message,)
+        if socket.schemas is not None or self.schemas is not None:
+            failures = self._failures(socket, message)
+            if failures:
+                payload, reply_to = message.payload, message.reply_to
+                yield from self._notifying(SCHEMA_ERROR, event, payload, failures, reply_to)
+                yield from self._dead_letter(socket, message)
+                return
+        try:
+            if socket.sender is None:  # the common case pays no context variable
+                yield self._fire_event, (event, *message.payload)
+            else:
+                with sending_as(socket.sender):
+                    yield self._fire_event, (event, *message.payload)
+        except Exception as error:
+            self._listener_failed(event)
+            if getattr(socket, "settles_after_fire", False):
+                yield socket.settle, (message, error)
+            return
+        stats.fired += 1
+        # A broker's socket (nats) acks only now that every listener returned.
+        if getattr(socket, "settles_after_fire", False):
+            yield socket.settle, (message, None)
 
-    def _undecodable(self, error: DecodeError) -> None:
-        self.stats.decode_errors += 1
-        log.warning("dropped a message that cannot be decoded: %s", error)
+    def _notifying(self, event: str, *payload: Any) -> Steps:
+        """Fire a library event (an error, idle); a listener that raises is logged."""
+        try:
+            yield self._notify, (event, *payload)
+        except Exception:
+            self._listener_failed(event)
 
-    def _is_barrier(self, socket: Any, message: Message) -> bool:
-        """Whether a reserved ``message`` is a flush barrier to answer; any other
-        reserved event arrived unsolicited (counted, logged, dropped). Neither is fired."""
-        if message.event == FLUSH and socket.can_reply:
-            return True
-        self.stats.unsolicited += 1
-        log.warning("dropped an unsolicited %r", message.event)
-        return False
+    def _dead_letter(self, socket: Any, message: Message) -> Steps:
+        dead_letter = self._dead_letters.get(socket, self.dead_letter)
+        if dead_letter is not None:
+            try:
+                yield dead_letter.socket().forward, (message,)
+            except Exception as error:  # the transport's own send errors too
+                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+
+    def _fire_event(self, event: str, *payload: Any) -> Any:
+        """Fire a received event on the dispatcher (each flavour its way)."""
+        raise NotImplementedError
+
+    def _notify(self, event: str, *payload: Any) -> Any:
+        """Fire a library event on the dispatcher (each flavour its way)."""
+        raise NotImplementedError
 
     def _failures(self, socket: Any, message: Message) -> list[Any]:
         """The contract failures of ``message`` (counted and logged when there are some)."""
-        if socket.schemas is None and self.schemas is None:
-            return []
         failures: list[Any] = socket.check_incoming(message, self.schemas)
         if failures:
             self.stats.schema_errors += 1
@@ -179,12 +236,7 @@ class ServiceCore(Generic[L]):
 
     def _refused(self, socket: Any, message: Message) -> bool:
         """Whether the socket's rights forbid ``message`` to its sender (counted, logged)."""
-        rights = socket.rights
-        if (
-            rights is None
-            or message.event in RESERVED
-            or rights.allows(socket.sender, message.event)
-        ):
+        if socket.rights.allows(socket.sender, message.event):
             return False
         self.stats.auth_errors += 1
         log.warning(
@@ -194,14 +246,36 @@ class ServiceCore(Generic[L]):
         )
         return True
 
-    def _send_dead_letter(self, socket: Any, message: Message, frames: list[bytes]) -> None:
-        dead_letter = self._dead_letters.get(socket, self.dead_letter)
-        if dead_letter is not None:
-            try:
-                address = message.address
-                dead_letter.socket().send_frames(frames[1:] if address is not None else frames)
-            except Exception as error:  # the transport's own send errors too
-                log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+    # Signals, the same rules in both flavours; each installs them its way.
+
+    def listen_to_signals(
+        self,
+        signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+        handler: Callable[..., Any] | None = None,
+    ) -> Self:
+        """Handle ``signals`` while ``run`` runs (installed from the main thread).
+
+        Without ``handler``: SIGINT and SIGTERM stop the service gracefully, SIGHUP
+        is ignored. Called with no signals, the service leaves signals alone. The
+        blocking service calls ``handler(signum, frame)``, the asyncio one
+        ``handler(signum)`` in its loop.
+        """
+        chosen: dict[int, Any] = {}
+        for signum in signals:
+            if handler is not None:
+                chosen[signum] = handler
+            elif signum == signal.SIGHUP:
+                chosen[signum] = self._ignored_signal
+            else:
+                chosen[signum] = self._on_signal
+        self._signals = chosen
+        return self
+
+    _ignored_signal: Any = None  # what each flavour installs for an ignored signal
+
+    def _on_signal(self, signum: int, *_: Any) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        self.stop()
 
     def stop(self, *_: Any) -> None:
         """End the run after the events in hand (each service class says how)."""
@@ -219,9 +293,9 @@ class ServiceCore(Generic[L]):
         if exit is not None:
             raise exit
 
-    def _handling_failed(self, frames: list[bytes]) -> None:
+    def _handling_failed(self) -> None:
         self.stats.internal_errors += 1
-        log.exception("dropped a message whose handling failed (%d frames)", len(frames))
+        log.exception("dropped a message whose handling failed")
 
     def _listener_failed(self, event: str) -> None:
         self.stats.listener_errors += 1
@@ -243,35 +317,11 @@ class EventService(ServiceCore[EventListener]):
         super().__init__(
             dispatcher, schemas=schemas, strict=strict, dead_letter=dead_letter, halt=halt
         )
-        self._signals: dict[int, SignalHandler | int] | None = None
         self._running = False
         self._poller: Poller | None = None
         self._waking = threading.RLock()  # guards _poller between stop() and run()'s end
 
-    def listen_to_signals(
-        self,
-        signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
-        handler: SignalHandler | None = None,
-    ) -> EventService:
-        """Handle ``signals`` while :meth:`run` runs (installed from the main thread).
-
-        Without ``handler``: SIGINT and SIGTERM stop the service gracefully, SIGHUP
-        is ignored. Called with no signals, the service leaves signals alone.
-        """
-        chosen: dict[int, SignalHandler | int] = {}
-        for signum in signals:
-            if handler is not None:
-                chosen[signum] = handler
-            elif signum == signal.SIGHUP:
-                chosen[signum] = signal.SIG_IGN
-            else:
-                chosen[signum] = self._on_signal
-        self._signals = chosen
-        return self
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        self.stop()
+    _ignored_signal = signal.SIG_IGN
 
     def stop(self, *_: Any) -> None:
         """End :meth:`run` after the event in hand; safe from threads and signal handlers."""
@@ -309,14 +359,14 @@ class EventService(ServiceCore[EventListener]):
                 return
             dispatcher.listen(STOP, self.stop)
             previous, previous_wakeup = self._install_signals(poller.signal_fd)
-            timeout_ms = self.timeout_ms
             while self._running:
+                timeout_ms = self.timeout_ms  # a listener may change it (the CLI's drain)
                 ready = poller.poll(timeout_ms)
                 if not ready:
                     # Empty: the timeout, or a wake (a stop, or a signal whose handler
                     # did not stop: no idle then when there is no timeout).
                     if self._running and timeout_ms >= 0:
-                        self._fire_guarded(IDLE, self)
+                        self._run_steps(self._notifying(IDLE, self))
                     continue
                 for socket in ready:
                     self._drain(socket)
@@ -356,76 +406,37 @@ class EventService(ServiceCore[EventListener]):
         for _ in range(BATCH):
             if not self._running:
                 return
-            frames = socket.recv_ready()
-            if frames is None:
+            received = socket.recv_ready()
+            if received is None:
                 return
-            self.handle(socket, frames)
+            self.handle(socket, received)
 
-    def handle(self, socket: Any, frames: list[bytes]) -> None:
+    def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""
+        self._run_steps(self._steps(socket, received))
+
+    def _run_steps(self, steps: Steps) -> None:
+        # The blocking driver of the shared steps: each call made in turn.
+        outcome: Any = None
+        error: BaseException | None = None
         try:
-            self._handle(socket, frames)
+            while True:  # as long as the steps, a handful per message
+                try:
+                    call, args = steps.send(outcome) if error is None else steps.throw(error)
+                except StopIteration:
+                    return
+                outcome, error = None, None
+                try:
+                    outcome = call(*args)
+                except BaseException as raised:  # handed to the steps, which may go on
+                    error = raised
         except Exception:  # the whole path is guarded: no message ends the loop
-            self._handling_failed(frames)
+            self._handling_failed()
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    def _handle(self, socket: Any, frames: list[bytes]) -> None:
-        # The per-event path of the service: the common case costs only the checks
-        # it needs (no contracts, not confirmed) before the fire.
-        stats = self.stats
-        stats.received += 1
-        try:
-            message: Message = socket.message(frames)
-        except DecodeError as error:
-            self._undecodable(error)
-            if socket.confirmed:  # the original confirms whatever it took from the wire
-                socket.send_frames(socket.confirm_undecodable(frames))
-            self._fire_guarded(PULL_ERROR, socket, error, frames)
-            return
-        event, payload, address = message
-        if event in RESERVED:  # library traffic: a barrier is answered, nothing is fired
-            if event == HELLO:  # barrier negotiation, for a socket that also sends
-                socket.barrier.hear(message)
-            elif self._is_barrier(socket, message):
-                socket.confirm(message)
-            return
-        if socket.rights is not None and self._refused(socket, message):
-            if socket.confirmed:
-                socket.push(CONFIRMED, [event, REJECTED, "outside the sender's rights"], address)
-            self._fire_guarded(AUTH_ERROR, socket.sender, event, address)
-            return
-        if socket.confirmed:
-            socket.confirm(message)
-        if socket.schemas is not None or self.schemas is not None:
-            failures = self._failures(socket, message)
-            if failures:
-                self._fire_guarded(SCHEMA_ERROR, event, payload, failures, address)
-                self._send_dead_letter(socket, message, frames)
-                return
-        try:
-            fire = self.dispatcher.until if self.halt else self.dispatcher.fire
-            if socket.sender is None:
-                fire(event, *payload)
-            else:
-                with sending_as(socket.sender):
-                    fire(event, *payload)
-        except Exception as error:
-            self._listener_failed(event)
-            if socket.settles_after_fire:
-                socket.settle(message, error)
-            return
-        if socket.settles_after_fire:
-            socket.settle(message, None)
-        stats.fired += 1
+    def _fire_event(self, event: str, *payload: Any) -> Any:
+        return (self.dispatcher.until if self.halt else self.dispatcher.fire)(event, *payload)
 
-    def _fire_guarded(self, event: str, *payload: Any) -> bool:
-        try:
-            self.dispatcher.fire(event, *payload)
-            return True
-        except Exception:
-            self._listener_failed(event)
-            return False
-        except (SystemExit, KeyboardInterrupt) as exit:
-            self._exiting(exit)
-            return False
+    def _notify(self, event: str, *payload: Any) -> Any:
+        return self.dispatcher.fire(event, *payload)

@@ -1,7 +1,7 @@
 """The transport contract: what the core asks of a transport, and nothing of ZeroMQ.
 
 A transport is a small class behind :class:`Transport`, registered by name through
-``hookspecs.register_transports``; ``zmq`` (:mod:`.zmq`) is built in::
+``hookspecs.register_transports``; the ZeroMQ one is built in::
 
     Transport
       name, supports_sync, supports_async, defaults, describe()
@@ -69,7 +69,8 @@ class Message(NamedTuple):
 class Control(enum.Enum):
     """What a socket did with a message carrying a reserved (library) name."""
 
-    HANDLED = "handled"  # library traffic, dealt with (a flush barrier answered, a hello heard)
+    HANDLED = "handled"  # library traffic, dealt with inside the socket (a hello heard)
+    ANSWER = "answer"  # library traffic to answer: the service calls confirm(message)
     UNSOLICITED = "unsolicited"  # nobody asked for it: the service counts it, logs, drops
 
 
@@ -137,12 +138,14 @@ class EventSocket(Protocol):
         ...
 
     def undecodable(self, received: Received) -> None:
-        """Answer what cannot be decoded as the link's peers expect (zmq confirmed
+        """Answer what cannot be decoded as the link's peers expect (ZeroMQ confirmed
         mode: the original's confirmation of whatever it took off the wire)."""
         ...
 
     def control(self, message: Message) -> Control:
-        """Deal with library traffic (a reserved name); never fired."""
+        """Deal with library traffic (a reserved name), never fired; ``ANSWER`` when
+        it waits for an answer that the service sends with :meth:`confirm` (so that
+        the asyncio flavour awaits it: ``control`` itself never blocks)."""
         ...
 
     def forward(self, message: Message) -> None:
@@ -206,7 +209,7 @@ class Poller(Protocol):
     """What a blocking service waits on: made once per run by ``Transport.poller``.
 
     ``signal_fd``: a file descriptor the service gives to ``signal.set_wakeup_fd``
-    so that a signal landing just before :meth:`poll` still wakes it (zmq: a pipe
+    so that a signal landing just before :meth:`poll` still wakes it (ZeroMQ: a pipe
     the poll waits on); None when the poller wakes on signals by itself.
     """
 

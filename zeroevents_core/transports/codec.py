@@ -1,9 +1,11 @@
 """The wire layout of one event, shared by every socket class (sync and asyncio).
 
 Frame 0 is the event name in UTF-8, then one frame per payload argument, each
-encoded on its own by the socket's serializer. On a ZeroMQ ROUTER the peer's
-address frame comes first. With ``confirmed`` on, a receiver answers each event
-with ``zeroevents.confirmed`` carrying the received event's name.
+encoded on its own by the socket's serializer. A transport that puts frames of
+its own before them (a ZeroMQ ROUTER's routing frame) strips them before
+decoding and shifts the frame index of a DecodeError. With ``confirmed`` on, a
+receiver answers each event with ``zeroevents.confirmed`` carrying the received
+event's name.
 """
 
 from __future__ import annotations
@@ -73,14 +75,13 @@ class EventCodec:
     _serializer: Serializer
     _accept: frozenset[str]
     confirmed: bool
-    routes_replies: bool  # whether frame 0 on the wire is the peer's address
     can_reply: bool = True  # whether a received event can be answered (confirmed, flush)
     # Broker sockets (nats) ack after the fire: the service then calls
     # settle(message, error) once the listeners returned (error: what one raised).
     settles_after_fire: bool = False
     schemas: SchemaRegistry | None  # contracts checked on send and on receive
     max_name_bytes: int = DEFAULT_MAX_NAME_BYTES  # of frame 0, the event name
-    max_frames: int = DEFAULT_MAX_FRAMES  # of one event, the name included, no address
+    max_frames: int = DEFAULT_MAX_FRAMES  # of one event, the name included
     # On links that authenticate peers: the last received message's sender, and
     # what each sender may fire (see zeroevents_core.security).
     sender: str | None = None
@@ -143,7 +144,7 @@ class EventCodec:
         return frames
 
     def decode(self, frames: Sequence[bytes]) -> tuple[str, list[Any]]:
-        """``(event, payload)`` from the frames of one event (no address frame)."""
+        """``(event, payload)`` from the frames of one event."""
         # Two comparisons on the hot path; which limit and by how much, off it.
         if len(frames) > self.max_frames or (frames and len(frames[0]) > self.max_name_bytes):
             raise self._over_limit(frames)
@@ -156,38 +157,31 @@ class EventCodec:
             raise self._locate(exc) from None
 
     def _over_limit(self, frames: Sequence[bytes]) -> DecodeError:
-        # Frame indexes as on the wire: the first frame past the limit, or the name.
-        offset = 1 if self.routes_replies else 0
+        # The first frame past the limit, or the name.
         if len(frames) > self.max_frames:
             return DecodeError(
                 f"{len(frames)} frames is over the limit of {self.max_frames} frames "
                 "per event (option 'max_frames')",
-                frame=offset + self.max_frames,
+                frame=self.max_frames,
             )
         return DecodeError(
             f"event name of {len(frames[0])} bytes is over the limit of "
             f"{self.max_name_bytes} bytes (option 'max_name_bytes')",
-            frame=offset,
+            frame=0,
         )
 
     def _locate(self, exc: Exception) -> DecodeError:
-        # The DecodeError for a failed decode, with the frame index as on the wire.
-        offset = 1 if self.routes_replies else 0
+        # The DecodeError for a failed decode, with the frame index in the event.
         if isinstance(exc, IndexError):
-            return DecodeError("no event name: the message is empty", frame=offset)
+            return DecodeError("no event name: the message is empty", frame=0)
         if isinstance(exc, UnicodeDecodeError):
-            return DecodeError(f"event name is not UTF-8: {exc}", frame=offset)
+            return DecodeError(f"event name is not UTF-8: {exc}", frame=0)
         assert isinstance(exc, DecodeError)
-        index = None if exc.frame is None else exc.frame + offset + 1
+        index = None if exc.frame is None else exc.frame + 1
         return DecodeError(exc.reason, frame=index, serializer=exc.serializer)
 
     def message(self, frames: Sequence[bytes]) -> Message:
-        """A :class:`Message` from raw frames as received, address frame included."""
-        if self.routes_replies:
-            if len(frames) < 2:
-                raise DecodeError("message has no event frame after the address", frame=1)
-            event, payload = self.decode(frames[1:])
-            return Message(event, payload, bytes(frames[0]))
+        """A :class:`Message` from the frames of one event."""
         event, payload = self.decode(frames)
         return Message(event, payload)
 

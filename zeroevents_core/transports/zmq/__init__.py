@@ -38,6 +38,7 @@ from ._options import (
 from ._poller import ZmqPoller
 from ._security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 from ._socket import EventSocket
+from ._wire import transport_error
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
@@ -170,6 +171,12 @@ class ZmqTransport(Transport):
         return ZmqAsyncPoller(sockets)
 
     async def close_async_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
+        try:
+            return await self._close_async(socket, options)
+        except zmq.ZMQError as error:
+            raise transport_error(error, f"close the socket on {self.where(options)}") from None
+
+    async def _close_async(self, socket: Any, options: Mapping[str, Any]) -> int:
         import asyncio  # asyncio loaded only by those who use it
 
         undelivered = 0
@@ -229,7 +236,7 @@ class ZmqTransport(Transport):
             curve = options["security"]
             if curve is not None:
                 step = "set up CURVE"
-                where = ", ".join([*options["bind"], *options["connect"]])
+                where = self.where(options)
                 socket.zap = secure(socket, curve, where)
                 socket.identified = curve.is_server
                 if curve.rights is not None:
@@ -256,6 +263,12 @@ class ZmqTransport(Transport):
     def close_socket(self, socket: Any, options: Mapping[str, Any]) -> int:
         """Close ``socket`` behind the flush barrier where every peer speaks it; return
         how many of the events it sent may not have been delivered (logged)."""
+        try:
+            return self._close_blocking(socket, options)
+        except zmq.ZMQError as error:
+            raise transport_error(error, f"close the socket on {self.where(options)}") from None
+
+    def _close_blocking(self, socket: Any, options: Mapping[str, Any]) -> int:
         undelivered = 0
         barrier, handshakes = socket.barrier, socket.handshakes
         if barrier.sent:
@@ -317,11 +330,15 @@ def register_transports(register: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    # The asyncio socket loads asyncio: only for those who use it.
+    # The asyncio socket and poller load asyncio: only for those who use them.
     if name == "AsyncEventSocket":
         from ._async_socket import AsyncEventSocket
 
         return AsyncEventSocket
+    if name == "ZmqAsyncPoller":
+        from ._async_poller import ZmqAsyncPoller
+
+        return ZmqAsyncPoller
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -330,6 +347,8 @@ __all__ = [
     "AsyncEventSocket",
     "EventSocket",
     "Message",
+    "ZmqAsyncPoller",
+    "ZmqPoller",
     "ZmqTransport",
     "endpoints_of",
 ]

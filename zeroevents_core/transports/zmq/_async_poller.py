@@ -9,10 +9,12 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from ._wire import transport_error
+
 
 class ZmqAsyncPoller:
-    """The ``zmq`` transport's :class:`~.transports.AsyncPoller`: a ``zmq.asyncio.Poller``
-    that an asyncio service can wake up."""
+    """The ``zmq`` transport's :class:`~zeroevents_core.transports.AsyncPoller`: a
+    ``zmq.asyncio.Poller`` that an asyncio service can wake up."""
 
     def __init__(self, sockets: Sequence[Any]) -> None:
         self._poller = zmq.asyncio.Poller()
@@ -35,6 +37,8 @@ class ZmqAsyncPoller:
                 if deadline is not None and loop.time() >= deadline:
                     return []
                 continue
+            except zmq.ZMQError as error:
+                raise transport_error(error, "poll") from None
             finally:
                 self._pending = None
             found = [socket for socket, _ in ready]
@@ -50,3 +54,6 @@ class ZmqAsyncPoller:
             pending.set_result([])
         else:
             self._woken = True
+
+    def close(self) -> None:
+        """Nothing to release: the sockets are their listeners' to close."""

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
 
+from ...errors import SendError
 from ...serializers import Serializer
 from .. import Message
 from ..codec import (
     CONFIRMED,
-    FLUSH,
-    PULL_ERROR,
     PUSH_ERROR,
     RESERVED,
-    SCHEMA_ERROR,
-    is_confirmation,
 )
-from ._wire import NOBLOCK, RCVMORE, SNDMORE, ZmqEventCodec
+from ._wire import (
+    GREET,
+    NOBLOCK,
+    PUSH,
+    RCVMORE,
+    RECV,
+    SEND,
+    SNDMORE,
+    Step,
+    ZmqEventCodec,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
@@ -110,6 +117,8 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         except zmq.Again:
             barrier.due = True
             return None
+        except zmq.ZMQError as error:
+            raise transport_error(error, "receive") from None
         while _get(self, RCVMORE):
             frames.append(_recv(self))
         return frames
@@ -125,30 +134,38 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         return self._identified(parts)
 
     async def push(
-        self, event: str, payload: Sequence[Any] = (), address: bytes | None = None
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: bytes | None = None,
+        *,
+        address: bytes | None = None,
     ) -> Any:
-        """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
+        """Send ``event`` with ``payload`` (to the peer ``reply_to`` on a ROUTER;
+        ``address`` is its deprecated name).
 
         Returns True once sent; in confirmed mode, the ``zeroevents.confirmed``
         :class:`Message`. When the send fails or no confirmation comes within the
         receive timeout, fires ``zeroevents.push.error`` (socket, event, payload,
-        address) and returns the first non-None response of its listeners.
+        reply_to) and returns the first non-None response of its listeners.
         """
+        if address is not None:
+            reply_to = address
         if self.schemas is not None:
             self.check_outgoing(event, payload)
         frames = self.encode(event, payload)
-        if address is not None:
-            frames.insert(0, address)
+        if reply_to is not None:
+            frames.insert(0, reply_to)
         handshakes = self.handshakes
         if handshakes is not None and handshakes.failures and handshakes.blocked():
-            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, address)
+            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
         try:
             if self.confirmed and event != CONFIRMED:
                 async with self._confirming:
                     await self.send_frames(frames)
                     self.barrier.note_sent()
                     self.has_sent = True
-                    return await self._await_confirmation(event)
+                    return await self._drive(self._confirmation(event))
             if not self._send_now(frames):
                 await self.send_multipart(frames)
             self.barrier.note_sent()
@@ -156,37 +173,40 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
                 self.has_sent = True
             return True
         except zmq.ZMQError:
-            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, address)
+            return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
 
-    async def _await_confirmation(self, event: str) -> Message:
-        timeout = int(self.get(zmq.RCVTIMEO))
-        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
-        while True:
-            reply = self.message(await self.recv_multipart())
-            if is_confirmation(reply, event):
-                return reply
-            self.barrier.hear(reply)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise zmq.Again()
+    async def _drive(self, step: Step) -> Any:
+        """Run a shared step (see :mod:`._wire`) with awaited I/O."""
+        outcome: Any = None
+        error: zmq.ZMQError | None = None
+        while True:  # as long as the step, whose own loops are bounded
+            try:
+                kind, arg = step.send(outcome) if error is None else step.throw(error)
+            except StopIteration as done:
+                return done.value
+            outcome, error = None, None
+            try:
+                if kind in (RECV, GREET):
+                    if arg is not None:
+                        self.set(zmq.RCVTIMEO, arg)
+                    outcome = await self.recv_multipart()
+                elif kind == SEND:
+                    await self.send_frames(arg)
+                elif kind == PUSH:
+                    outcome = await self.push(*arg)
+                else:
+                    outcome = await self.dispatcher.until_async(*arg)
+            except zmq.ZMQError as raised:
+                error = raised
 
     async def flush(self, timeout_ms: int, peers: int = 1) -> bool:
         """Wait until ``peers`` receivers have taken every event sent so far (the
         ``zeroevents.flush`` barrier of :meth:`EventSocket.flush`)."""
         previous = self.get(zmq.RCVTIMEO)
-        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         try:
             async with self._confirming:
-                for _ in range(peers):
-                    await self.send_multipart(self.encode(FLUSH))
-                for _ in range(peers):
-                    left = -1 if deadline is None else int((deadline - time.monotonic()) * 1000)
-                    if deadline is not None and left <= 0:
-                        return False
-                    self.set(zmq.RCVTIMEO, left)
-                    await self._await_confirmation(FLUSH)
-            return True
-        except zmq.ZMQError:
-            return False
+                flushed: bool = await self._drive(self._flushing(timeout_ms, peers))
+                return flushed
         finally:
             if not self.closed:
                 self.set(zmq.RCVTIMEO, previous)
@@ -195,23 +215,36 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         """Receive one event as a :class:`Message`, confirming it in confirmed mode
         (the error events as :meth:`EventSocket.pull` fires them)."""
         try:
-            frames = await self.recv_multipart()
-        except zmq.Again:
-            return await self.dispatcher.until_async(PULL_ERROR, self)
-        message = self.message(frames)
-        await self.confirm(message)
-        failures = self.check_incoming(message)
-        if failures:
-            event, payload, address = message
-            return await self.dispatcher.until_async(
-                SCHEMA_ERROR, event, payload, failures, address
-            )
-        return message
+            return await self._drive(self._pulling())
+        except zmq.ZMQError as error:
+            raise transport_error(error, "receive") from None
 
     async def confirm(self, message: Message) -> None:
-        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode asks for it."""
+        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode (or a
+        flush barrier) asks for it."""
         if self.needs_confirmation(message.event):
-            await self.push(CONFIRMED, [message.event], message.address)
+            await self.push(CONFIRMED, [message.event], message.reply_to)
+
+    async def refuse(self, message: Message, reason: str) -> None:
+        """In confirmed mode, the negative confirmation (``rejected``, ``reason``)."""
+        if self.confirmed:
+            await self.push(*self._refusal(message, reason))
+
+    async def undecodable(self, received: list[bytes]) -> None:
+        """In confirmed mode, confirm what cannot be decoded, as the original does."""
+        if self.confirmed:
+            await self._send_or_raise(self.confirm_undecodable(received), "send a confirmation")
+
+    async def forward(self, message: Message) -> None:
+        """Send ``message`` on as it was received (a dead letter), awaited: one with no
+        peer waits its send timeout without blocking the loop; SendError if it cannot."""
+        await self._send_or_raise(self._forwarded(message), f"forward {message.event!r}")
+
+    async def _send_or_raise(self, frames: list[bytes], doing: str) -> None:
+        try:
+            await self.send_frames(frames)
+        except zmq.ZMQError as error:
+            raise transport_error(error, doing, SendError) from None
 
     async def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
         """Pull one event and fire it with ``until_async``; return that response."""

@@ -10,6 +10,8 @@ from typing import Any
 
 import zmq
 
+from ._wire import transport_error
+
 
 class ZmqPoller:
     """The ``zmq`` transport's :class:`~zeroevents_core.transports.Poller`.
@@ -30,7 +32,10 @@ class ZmqPoller:
         self._poller.register(self._read, zmq.POLLIN)
 
     def poll(self, timeout_ms: int) -> list[Any]:
-        ready = self._poller.poll(None if timeout_ms < 0 else timeout_ms)
+        try:
+            ready = self._poller.poll(None if timeout_ms < 0 else timeout_ms)
+        except zmq.ZMQError as error:
+            raise transport_error(error, "poll") from None
         found = [socket for socket, _ in ready if socket != self._read]
         if not found:
             self._drain()

@@ -16,28 +16,35 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import zmq
 
-from ...errors import DecodeError
+from ...errors import SendError
 from ...serializers import Serializer
 from .. import Message
 from ..codec import (
     CONFIRMED,
-    FLUSH,
-    PULL_ERROR,
     PUSH_ERROR,
     RESERVED,
-    SCHEMA_ERROR,
-    is_confirmation,
 )
 from ._barrier import LOOK_AGAIN_MS
 from ._options import REPLY_PATH
-from ._wire import NOBLOCK, RCVMORE, SNDMORE, ZmqEventCodec, _get, _recv, _send
+from ._wire import (
+    GREET,
+    NOBLOCK,
+    PUSH,
+    RCVMORE,
+    RECV,
+    SEND,
+    SNDMORE,
+    Step,
+    ZmqEventCodec,
+    _get,
+    _recv,
+    _send,
+    transport_error,
+)
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
     from ...schemas import SchemaRegistry
-
-# Hellos a pull() skips before it reports that no event came.
-HELLOS_SKIPPED = 64
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,6 +123,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         except zmq.Again:
             barrier.due = True
             return None
+        except zmq.ZMQError as error:
+            raise transport_error(error, "receive") from None
 
     def _recv_identified(self, flags: int) -> list[bytes]:
         return self._identified(self.recv_multipart(flags, copy=False))
@@ -127,25 +136,35 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             return self._recv_identified(flags)
         return self.barrier.recv_greeting(self, flags)
 
-    def push(self, event: str, payload: Sequence[Any] = (), address: bytes | None = None) -> Any:
-        """Send ``event`` with ``payload`` (to ``address`` on a ROUTER).
+    def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: bytes | None = None,
+        *,
+        address: bytes | None = None,
+    ) -> Any:
+        """Send ``event`` with ``payload`` (to the peer ``reply_to`` on a ROUTER;
+        ``address`` is its deprecated name).
 
         Returns True once sent; in confirmed mode, the ``zeroevents.confirmed``
         :class:`Message`. When the send fails (timeout, no peer, high-water mark)
         or no confirmation comes within the receive timeout, fires
-        ``zeroevents.push.error`` (socket, event, payload, address) and returns the
+        ``zeroevents.push.error`` (socket, event, payload, reply_to) and returns the
         first non-None response of its listeners.
 
         Safe from any number of threads at once: each push holds the socket's lock
         from encoding to its last frame (to its confirmation in confirmed mode).
         """
+        if address is not None:
+            reply_to = address
         if self.schemas is not None:
             self.check_outgoing(event, payload)
         # Encoding inside the lock too: a serializer plugin need not be thread-safe.
         with self._sending:
             frames = self.encode(event, payload)
-            if address is not None:
-                frames.insert(0, address)
+            if reply_to is not None:
+                frames.insert(0, reply_to)
             handshakes = self.handshakes
             # A peer refused this socket type: what is sent there waits for ever.
             blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
@@ -158,24 +177,38 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                     if not self.has_sent:
                         self.has_sent = True
                     if self.confirmed and event != CONFIRMED:
-                        return self._await_confirmation(event)
+                        return self._drive(self._confirmation(event))
                     return True
                 except zmq.ZMQError:
                     pass
         # Outside the lock: a listener of the error may push on this socket again.
-        return self.dispatcher.until(PUSH_ERROR, self, event, payload, address)
+        return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
 
-    def _await_confirmation(self, event: str) -> Message:
-        # Called with the lock held: no other thread's push can take this reply.
-        timeout = int(self.get(zmq.RCVTIMEO))
-        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
-        while True:
-            reply = self.message(self.recv_frames())
-            if is_confirmation(reply, event):
-                return reply
-            self.barrier.hear(reply)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise zmq.Again()
+    def _drive(self, step: Step) -> Any:
+        """Run a shared step (see :mod:`._wire`) with blocking I/O."""
+        outcome: Any = None
+        error: zmq.ZMQError | None = None
+        while True:  # as long as the step, whose own loops are bounded
+            try:
+                kind, arg = step.send(outcome) if error is None else step.throw(error)
+            except StopIteration as done:
+                return done.value
+            outcome, error = None, None
+            try:
+                if kind == RECV:
+                    if arg is not None:
+                        self.set(zmq.RCVTIMEO, arg)
+                    outcome = self.recv_frames()
+                elif kind == GREET:
+                    outcome = self._recv_greeting()
+                elif kind == SEND:
+                    self.send_frames(arg)
+                elif kind == PUSH:
+                    outcome = self.push(*arg)
+                else:
+                    outcome = self.dispatcher.until(*arg)
+            except zmq.ZMQError as raised:
+                error = raised
 
     @_locked
     def flush(self, timeout_ms: int, peers: int = 1) -> bool:
@@ -188,19 +221,9 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         path: DEALER or PAIR. Returns whether every barrier was confirmed.
         """
         previous = self.get(zmq.RCVTIMEO)
-        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
         try:
-            for _ in range(peers):
-                self.send_frames(self.encode(FLUSH))
-            for _ in range(peers):
-                left = -1 if deadline is None else int((deadline - time.monotonic()) * 1000)
-                if deadline is not None and left <= 0:
-                    return False
-                self.set(zmq.RCVTIMEO, left)
-                self._await_confirmation(FLUSH)
-            return True
-        except zmq.ZMQError:
-            return False
+            flushed: bool = self._drive(self._flushing(timeout_ms, peers))
+            return flushed
         finally:
             self.set(zmq.RCVTIMEO, previous)
 
@@ -246,35 +269,41 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         When nothing arrives within the receive timeout, fires
         ``zeroevents.pull.error`` (socket) and returns the first non-None response
         of its listeners; for an event that breaks the socket's contracts, the same
-        with ``zeroevents.schema.error`` (event, payload, failures, address). A message
-        that cannot be decoded raises :class:`DecodeError`.
+        with ``zeroevents.schema.error`` (event, payload, failures, reply_to). A
+        message that cannot be decoded raises :class:`DecodeError`; a socket that
+        cannot receive, a :class:`TransportError`.
         """
-        for _ in range(HELLOS_SKIPPED):
-            try:
-                frames = self._recv_greeting()
-            except zmq.Again:
-                return self.dispatcher.until(PULL_ERROR, self)
-            try:
-                message = self.message(frames)
-            except DecodeError:
-                if self.confirmed:  # confirmed as the original confirms: taken from the wire
-                    self.send_frames(self.confirm_undecodable(frames))
-                raise
-            if not self.barrier.hear(message):
-                break
-        else:
-            return self.dispatcher.until(PULL_ERROR, self)
-        self.confirm(message)
-        failures = self.check_incoming(message)
-        if failures:
-            event, payload, address = message
-            return self.dispatcher.until(SCHEMA_ERROR, event, payload, failures, address)
-        return message
+        try:
+            return self._drive(self._pulling())
+        except zmq.ZMQError as error:
+            raise transport_error(error, "receive") from None
 
     def confirm(self, message: Message) -> None:
-        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode asks for it."""
+        """Answer ``message`` with ``zeroevents.confirmed`` when confirmed mode (or a
+        flush barrier) asks for it."""
         if self.needs_confirmation(message.event):
-            self.push(CONFIRMED, [message.event], message.address)
+            self.push(CONFIRMED, [message.event], message.reply_to)
+
+    def refuse(self, message: Message, reason: str) -> None:
+        """In confirmed mode, the negative confirmation (``rejected``, ``reason``)."""
+        if self.confirmed:
+            self.push(*self._refusal(message, reason))
+
+    def undecodable(self, received: list[bytes]) -> None:
+        """In confirmed mode, confirm what cannot be decoded, as the original does."""
+        if self.confirmed:
+            self._send_or_raise(self.confirm_undecodable(received), "send a confirmation")
+
+    def forward(self, message: Message) -> None:
+        """Send ``message`` on as it was received (a dead letter); SendError if it cannot."""
+        self._send_or_raise(self._forwarded(message), f"forward {message.event!r}")
+
+    def _send_or_raise(self, frames: list[bytes], doing: str) -> None:
+        try:
+            with self._sending:
+                self.send_frames(frames)
+        except zmq.ZMQError as error:
+            raise transport_error(error, doing, SendError) from None
 
     def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
         """Pull one event and fire it with ``until``; return that response."""

@@ -1,17 +1,36 @@
-"""The ZeroMQ side of the wire: the routing frame a ROUTER puts before each event,
-the wire frame indexes that follow from it, and the confirmation the PHP original
-sends for a message it cannot decode. Shared by the blocking and asyncio sockets.
+"""What the blocking and the asyncio ZeroMQ sockets share: the ZeroMQ side of the
+wire (the routing frame a ROUTER puts before each event and the frame indexes that
+follow from it, the confirmation the PHP original sends for a message it cannot
+decode, the library traffic) and, written once as sans-IO steps, the logic of
+waiting for a confirmation, the flush barrier and ``pull``.
+
+A step is a generator that yields what it needs done (:data:`SEND` frames,
+:data:`RECV` one message, :data:`PUSH` an event, :data:`FIRE` an error event) and is
+sent the outcome; pyzmq's errors are thrown into it. Each socket class has a thin
+driver that does the I/O its way (``recv`` or ``await recv``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Collection, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from ...errors import DecodeError, ReceiveError, TransportClosed, TransportError
+from ...security import REJECTED
 from ...serializers import Serializer
-from ..codec import CONFIRMED, EventCodec
+from .. import Control, Message
+from ..codec import (
+    CONFIRMED,
+    FLUSH,
+    HELLO,
+    PULL_ERROR,
+    SCHEMA_ERROR,
+    EventCodec,
+    is_confirmation,
+)
 from ._barrier import Barrier
 from ._monitor import Handshakes
 
@@ -30,6 +49,46 @@ _ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
 _send = zmq.backend.Socket.send
 _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get
+
+
+# Hellos a pull() skips before it reports that no event came.
+HELLOS_SKIPPED = 64
+
+# What a step asks its driver for, and what it is sent back.
+SEND = "send"  # (SEND, frames) -> None
+RECV = "recv"  # (RECV, timeout_ms or None to keep RCVTIMEO) -> the frames of one message
+GREET = "greet"  # (GREET, None) -> as RECV, greeting a zeroevents sender (the barrier)
+PUSH = "push"  # (PUSH, (event, payload, reply_to)) -> what push returns
+FIRE = "fire"  # (FIRE, (event, *payload)) -> the first answer of its listeners (until)
+Op = tuple[str, Any]
+Step = Generator[Op, Any, Any]
+
+
+class _FramedMessage(Message):
+    """A received Message that keeps its frames, so that a dead letter goes on intact;
+    otherwise a Message (its repr, its pickle)."""
+
+    frames: Sequence[bytes]
+
+    def __repr__(self) -> str:
+        return Message.__repr__(Message(*self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Message, tuple(self)
+
+
+# The hot path makes each message without the named tuple's keyword-handling __new__.
+_new_message = tuple.__new__
+
+
+def transport_error(
+    error: zmq.ZMQError, doing: str, kind: type[TransportError] = ReceiveError
+) -> TransportError:
+    """The contract's error for a pyzmq one (none crosses the transport's boundary):
+    ``kind``, or TransportClosed for a socket or context already closed."""
+    if error.errno in (zmq.ENOTSOCK, zmq.ETERM):
+        return TransportClosed(f"cannot {doing}: the socket is closed ({error})")
+    return kind(f"cannot {doing}: {error}")
 
 
 def _default_dispatcher() -> Dispatcher:
@@ -97,6 +156,101 @@ class ZmqEventCodec(EventCodec):
     @property
     def dispatcher(self) -> Dispatcher:
         return self._dispatcher if self._dispatcher is not None else _default_dispatcher()
+
+    def message(self, frames: Sequence[bytes]) -> Message:
+        """A :class:`Message` from the frames as received, a ROUTER's routing frame
+        included (its ``reply_to``); DecodeError with the frame index on the wire."""
+        if not self.routes_replies:
+            event, payload = self.decode(frames)
+            message = _new_message(_FramedMessage, (event, payload, None))
+        else:
+            if len(frames) < 2:
+                raise DecodeError("message has no event frame after the address", frame=1)
+            try:
+                event, payload = self.decode(frames[1:])
+            except DecodeError as error:  # indexes in the event: one more on the wire
+                frame = None if error.frame is None else error.frame + 1
+                raise DecodeError(error.reason, frame=frame, serializer=error.serializer) from None
+            message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
+        message.frames = frames
+        return message
+
+    def control(self, message: Message) -> Control:
+        """A hello is heard (the barrier's negotiation, on a socket that also sends); a
+        flush barrier is answered where an answer can go; the rest came unsolicited."""
+        if message.event == HELLO:
+            self.barrier.hear(message)
+            return Control.HANDLED
+        if message.event == FLUSH and self.can_reply:
+            return Control.ANSWER
+        return Control.UNSOLICITED
+
+    def _forwarded(self, message: Message) -> list[bytes]:
+        # A dead letter's frames: as received (the routing frame dropped), or encoded.
+        frames = getattr(message, "frames", None)
+        if frames is None:
+            return self.encode(message.event, message.payload)
+        return list(frames[1:] if message.reply_to is not None else frames)
+
+    @staticmethod
+    def _refusal(message: Message, reason: str) -> tuple[str, list[Any], Any]:
+        return CONFIRMED, [message.event, REJECTED, reason], message.reply_to
+
+    # The sans-IO steps, driven by each socket class.
+
+    def _confirmation(self, event: str, timeout_ms: int | None = None) -> Step:
+        """Receive until the confirmation of ``event`` (hellos heard on the way);
+        zmq.Again once the receive timeout has passed without it."""
+        timeout = int(self.get(zmq.RCVTIMEO)) if timeout_ms is None else timeout_ms  # type: ignore[attr-defined]
+        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+        while True:  # bounded by the deadline, or by RCVTIMEO for each receive
+            reply = self.message((yield RECV, timeout_ms))
+            if is_confirmation(reply, event):
+                return reply
+            self.barrier.hear(reply)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise zmq.Again()
+
+    def _flushing(self, timeout_ms: int, peers: int) -> Step:
+        """The barrier: one ``zeroevents.flush`` per peer, then each confirmation, within
+        ``timeout_ms`` (-1: no limit); whether every one came."""
+        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
+        try:
+            for _ in range(peers):
+                yield SEND, self.encode(FLUSH)
+            for _ in range(peers):
+                left = -1 if deadline is None else int((deadline - time.monotonic()) * 1000)
+                if deadline is not None and left <= 0:
+                    return False
+                yield from self._confirmation(FLUSH, left)
+            return True
+        except zmq.ZMQError:
+            return False
+
+    def _pulling(self) -> Step:
+        """One event received, confirmed and checked (see ``EventSocket.pull``)."""
+        for _ in range(HELLOS_SKIPPED):
+            try:
+                frames = yield GREET, None
+            except zmq.Again:
+                return (yield FIRE, (PULL_ERROR, self))
+            try:
+                message = self.message(frames)
+            except DecodeError:
+                if self.confirmed:  # confirmed as the original confirms: taken from the wire
+                    yield SEND, self.confirm_undecodable(frames)
+                raise
+            if not self.barrier.hear(message):
+                break
+        else:
+            return (yield FIRE, (PULL_ERROR, self))
+        if self.needs_confirmation(message.event):
+            yield PUSH, (CONFIRMED, [message.event], message.reply_to)
+        failures = self.check_incoming(message)
+        if failures:
+            event, payload, reply_to = message
+            return (yield FIRE, (SCHEMA_ERROR, event, payload, failures, reply_to))
+        return message
 
     def _identified(self, parts: list[zmq.Frame]) -> list[bytes]:
         """The frames of a message received whole as ``zmq.Frame``s on a CURVE server:
