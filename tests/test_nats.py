@@ -281,6 +281,37 @@ def test_an_event_breaking_its_contract_is_dead_lettered_and_terminated(names: N
     assert consumer_info(names).num_ack_pending == 0  # terminated, never redelivered
 
 
+def test_a_service_dead_letter_on_nats_gets_the_rejected_event(names: Names) -> None:
+    """Without a listener 'dead_letter' subject: terminated, and forwarded to the
+    service's own dead letter (nats options: published behind its subject_prefix)."""
+    schemas = SchemaRegistry()
+    schemas.add(f"{names.root}.orders.created", {"type": "integer"})
+    producer = EventListener(names.producer(), Dispatcher())
+    producer.socket().push(f"{names.root}.orders.created", ["not an int"])
+    producer.close()
+    dead = {"transport": "nats", "servers": SHARED, "subject_prefix": f"{names.root}.dl"}
+    events = Dispatcher()
+    service = EventService(events, dead_letter=dead).poll_timeout(50)
+    service.listen(EventListener(names.consumer(schemas=schemas), events))
+    events.listen("zeroevents.service.idle", lambda _: _stored(names, 2) and service.stop())
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    thread.join(60)
+
+    assert not thread.is_alive()
+    assert service.stats.schema_errors == 1
+
+    async def forwarded(js: Any) -> Any:
+        subject = f"{names.root}.dl.{names.root}.orders.created"
+        sub = await js.pull_subscribe(subject, durable="dl", stream=names.stream)
+        (message,) = await sub.fetch(1, timeout=5)
+        return message
+
+    assert admin(forwarded).data == len(b'"not an int"').to_bytes(4, "big") + b'"not an int"'
+    info = consumer_info(names)
+    assert (info.num_ack_pending, info.num_redelivered) == (0, 0)  # terminated at once
+
+
 def test_an_undecodable_message_fires_pull_error_and_is_dead_lettered(names: Names) -> None:
     errors: list[Any] = []
     events = Dispatcher()

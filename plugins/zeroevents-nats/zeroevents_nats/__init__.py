@@ -105,7 +105,8 @@ class NatsTransport(Transport):
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         checked = validate(options)
         # The socket dead-letters on its own connection (with the failure in the
-        # headers), so the listener makes no dead-letter listener of its own.
+        # headers), so the listener makes no dead-letter listener of its own: what
+        # dead_letter_options(value) could make would not know these servers.
         checked["dead_letter_subject"] = checked["dead_letter"]
         checked["dead_letter"] = None
         return checked
@@ -119,11 +120,14 @@ class NatsTransport(Transport):
         return f"{servers} {stream}" + ("" if durable is None else f"/{durable}")
 
     def dead_letter_options(self, value: Any) -> Mapping[str, Any] | str:
-        # validate_options gives the socket its dead-letter subject and clears the
-        # listener's option: the listener never asks for a dead-letter listener.
+        """A service's ``dead_letter`` on NATS: producer options (forwarded events are
+        published to their names behind its ``subject_prefix``). A listener's own
+        ``dead_letter`` is a subject its socket publishes to (see validate_options)."""
+        if isinstance(value, Mapping):
+            return {**value, "transport": "nats"}
         raise ConfigurationError(
-            f"option 'dead_letter': a nats socket dead-letters on its own connection; "
-            f"give a subject such as 'orders.dead', got {value!r}"
+            "option 'dead_letter': a service's nats dead letter is a dict of nats options "
+            f"such as {{'transport': 'nats', 'subject_prefix': 'dead'}}, got {value!r}"
         )
 
     def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> NatsSocket:

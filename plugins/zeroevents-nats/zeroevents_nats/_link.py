@@ -367,10 +367,14 @@ class Link:
                 await msg.ack()
                 return
             deliveries = msg.metadata.num_delivered or 1
-            given_up = final or deliveries >= self.options["max_deliver"]
-            if given_up and await self._dead_letter(msg, failure, deliveries):
-                await msg.term()
-                return
+            if final or deliveries >= self.options["max_deliver"]:
+                stored = await self._dead_letter(msg, failure, deliveries)
+                # Without a dead-letter subject, a rejected event (undecodable, against
+                # its contract) is terminated: no retry can cure it. A failing listener's
+                # stays in the stream.
+                if stored or (final and stored is None):
+                    await msg.term()
+                    return
             backoff = self.options["backoff_ms"]
             await msg.nak(delay=backoff[min(deliveries, len(backoff)) - 1] / 1000)
         except _TRANSIENT as error:
@@ -380,20 +384,20 @@ class Link:
             self.held -= 1
             self._room.set()
 
-    async def _dead_letter(self, msg: Msg, failure: str, deliveries: int) -> bool:
-        """Publish ``msg`` to the dead-letter subject with its failure; whether it is stored."""
+    async def _dead_letter(self, msg: Msg, failure: str, deliveries: int) -> bool | None:
+        """Publish ``msg`` to the dead-letter subject with its failure; whether it is
+        stored (None: there is no ``dead_letter`` subject)."""
         subject = self.options["dead_letter_subject"]
         if subject is None:
             log.error(
-                "nats %s: %r on %s failed %d times: %s; no 'dead_letter' subject, kept in "
-                "the stream",
+                "nats %s: given up %r on %s after %d deliveries, no 'dead_letter' subject: %s",
                 self.where,
                 (msg.headers or {}).get("Zeroevents-Event"),
                 msg.subject,
                 deliveries,
                 failure,
             )
-            return False
+            return None
         assert self.js is not None
         headers = {k: v for k, v in (msg.headers or {}).items() if k != MSG_ID}
         # One line: NATS headers cannot hold a line break.
