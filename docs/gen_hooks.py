@@ -5,7 +5,9 @@ A page holding one of these markers gets it replaced by generated Markdown:
 - ``<!-- generated: hookspecs -->``: every ``@hookspec`` of
   ``zeroevents_core/hookspecs.py`` with its signature and docstring;
 - ``<!-- generated: plugin-bases -->``: the methods of the ``Serializer``,
-  ``Matcher`` and ``Transport`` base classes that a plugin implements or inherits;
+  ``Matcher`` and ``Transport`` base classes that a plugin implements or inherits,
+  and of the Protocols a transport's sockets and pollers implement
+  (``EventSocket``, ``AsyncEventSocket``, ``Poller``, ``AsyncPoller``);
 - ``<!-- generated: cli-help -->``: the ``--help`` output of ``zeroevents`` and of
   each of its subcommands, when ``zeroevents_core/cli.py`` exists.
 
@@ -34,6 +36,10 @@ PLUGIN_BASES = [
     ("serializers/__init__.py", "Serializer", "zeroevents_core.Serializer"),
     ("matchers/__init__.py", "Matcher", "zeroevents_core.Matcher"),
     ("transports/__init__.py", "Transport", "zeroevents_core.Transport"),
+    ("transports/__init__.py", "EventSocket", "zeroevents_core.transports.EventSocket"),
+    ("transports/__init__.py", "AsyncEventSocket", "zeroevents_core.transports.AsyncEventSocket"),
+    ("transports/__init__.py", "Poller", "zeroevents_core.transports.Poller"),
+    ("transports/__init__.py", "AsyncPoller", "zeroevents_core.transports.AsyncPoller"),
 ]
 
 
@@ -111,8 +117,11 @@ def _class_node(module: ast.Module, name: str) -> ast.ClassDef:
 def plugin_bases_reference() -> str:
     """The public methods and class attributes of each plugin base class."""
     parts = ["*Generated from the base classes' source when the site is built.*\n"]
+    documented: dict[str, str] = {}  # method name -> the first class that documents it
     for relative, class_name, heading in PLUGIN_BASES:
         cls = _class_node(_source(relative), class_name)
+        # What a Protocol lists, a transport's socket or poller must have.
+        protocol = any(ast.unparse(base) == "Protocol" for base in cls.bases)
         parts.append(f"### `{heading}`\n\n{rst_to_markdown(ast.get_docstring(cls) or '')}\n")
         attributes = [
             f"`{ast.unparse(node.target)}: {ast.unparse(node.annotation)}"
@@ -130,14 +139,26 @@ def plugin_bases_reference() -> str:
             if node.name.startswith("_") and node.name != "__init__":
                 continue
             decorators = _decorators(node)
-            kind = "**abstract**" if "abstractmethod" in decorators else "inherited"
+            if protocol:
+                kind = "**required**"
+            else:
+                kind = "**abstract**" if "abstractmethod" in decorators else "inherited"
             doc = rst_to_markdown(ast.get_docstring(node) or "").split("\n\n")[0]
             doc = " ".join(doc.split())
+            if doc:
+                documented.setdefault(node.name, class_name)
+            elif node.name in documented:  # the asyncio mirror of a documented method
+                doc = f"as `{documented[node.name]}.{node.name}`."
             args = re.sub(r"^(self|cls)(, )?", "", ast.unparse(node.args))
             returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+            if "property" in decorators:
+                returns = f": {ast.unparse(node.returns)}" if node.returns else ""
+                rows.append(f"- `{node.name}{returns}` ({kind}, a property): {doc}")
+                continue
             # A list, not a table: a signature's "|" needs no escape (which a code
             # span in a table cell would show) and a long one cuts no column.
-            rows.append(f"- `{node.name}({args}){returns}` ({kind}): {doc}")
+            awaited = "async " if isinstance(node, ast.AsyncFunctionDef) else ""
+            rows.append(f"- `{awaited}{node.name}({args}){returns}` ({kind}): {doc}")
         parts.append("\n".join(rows) + "\n")
     return "\n".join(parts)
 

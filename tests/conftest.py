@@ -113,3 +113,17 @@ def consumers(tmp_path: Path) -> Iterator[Consumers]:
     made = Consumers(tmp_path)
     yield made
     made.close()
+
+
+# The shared transport suite (tests/transport_suite.py, tests/test_transport_*.py) ----
+
+
+@pytest.fixture(params=["zmq-ipc", "zmq-tcp", "memory", "udp-docs"])
+def transport_link(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A receiver's and a sender's options on one transport (each test runs on each)."""
+    from transport_suite import VARIANTS, Link
+
+    assert request.param in VARIANTS
+    made = Link(request.param, tmp_path)
+    yield made
+    made.close()

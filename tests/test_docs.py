@@ -73,6 +73,8 @@ def test_site_builds_strict_with_generated_references(tmp_path: Path) -> None:
         assert f'id="{name}"' in plugins, f"hook {name} missing from the generated reference"
     for cls in ("Serializer", "Matcher", "Transport"):
         assert f"zeroevents_core.{cls}" in plugins
+    for protocol in ("EventSocket", "AsyncEventSocket", "Poller", "AsyncPoller"):
+        assert f"zeroevents_core.transports.{protocol}" in plugins
     for page in site.rglob("*.html"):
         html = page.read_text()
         assert "<!-- generated:" not in html, f"marker left in {page}"

@@ -58,6 +58,7 @@ DEFAULT_PLUGINS = (
     "zeroevents_core.matchers.glob",
     "zeroevents_core.matchers.segments",
     BUILTIN_TRANSPORT_MODULE,
+    "zeroevents_core.transports.memory",
 )
 
 Kind = Literal["serializer", "matcher", "transport"]

@@ -111,8 +111,16 @@ def _transport(name: str | None) -> tuple[str, list[str]]:
     from ..listener import COMMON_DEFAULTS
     from ..plugins import list_plugins
 
-    installed = sorted(info.name for info in list_plugins() if info.kind == "transport")
+    transports = [info for info in list_plugins() if info.kind == "transport"]
+    # The demo runs two processes: a transport within one (memory) cannot carry it.
+    in_process = {info.name for info in transports if getattr(info.obj, "in_process", False)}
+    installed = sorted(info.name for info in transports if info.name not in in_process)
     chosen = name or COMMON_DEFAULTS["transport"]
+    if chosen in in_process:
+        raise UsageError(
+            f"--transport {chosen}: it links the threads of one process, and the demo "
+            f"runs two; installed: {', '.join(installed)}"
+        )
     if chosen not in installed:
         raise UsageError(
             f"--transport {chosen}: no such transport installed; installed: {', '.join(installed)}"

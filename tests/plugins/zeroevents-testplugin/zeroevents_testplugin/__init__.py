@@ -2,7 +2,8 @@
 
 ``hexjson``: JSON written as hexadecimal text, a real round trip through a codec
 of its own (so tests can tell it from ``json``). ``exact``: a matcher with no
-wildcards at all.
+wildcards at all. ``synconly``: the memory transport without its asyncio side
+(``supports_async = False``), for the capability checks.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from typing import Any
 
 from zeroevents_core import DecodeError, Matcher, Serializer, hookimpl
+from zeroevents_core.transports.memory import MemoryTransport
 
 
 class HexJsonSerializer(Serializer):
@@ -81,3 +83,15 @@ def register_serializers(register: Any) -> None:
 @hookimpl
 def register_matchers(register: Any) -> None:
     register(ExactMatcher)
+
+
+class SyncOnlyTransport(MemoryTransport):
+    """Blocking sockets only: the asyncio listeners must refuse it, naming it."""
+
+    name = "synconly"
+    supports_async = False
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    register(SyncOnlyTransport)
