@@ -460,3 +460,38 @@ def test_a_failure_with_line_breaks_fits_in_one_dead_letter_header(names: Names)
 def _stored(names: Names, count: int) -> bool:
     info = admin(lambda js: js.stream_info(names.stream))
     return bool(info.state.messages >= count)
+
+
+def test_a_graceful_stop_finishes_in_flight_events_and_acks_them(names: Names) -> None:
+    """Stopped while four slow listeners run (asyncio, max_concurrency 4): they finish
+    and are acked, the events fetched but not handed out are nak'ed back; a second run
+    fires the rest, so that each event is fired exactly once over both."""
+    producer = EventListener(names.producer(), Dispatcher())
+    for number in range(30):
+        producer.socket().push(f"{names.root}.orders.created", [number])
+    producer.close()
+    fired: list[int] = []
+    started: list[int] = []
+
+    async def run_once(stop_at: int | None) -> None:
+        events = Dispatcher()
+        service = AsyncEventService(events, max_concurrency=4).poll_timeout(50)
+
+        async def slow(number: int) -> None:
+            started.append(number)
+            if len(started) == stop_at:
+                service.stop()
+            await asyncio.sleep(0.05)
+            fired.append(number)
+
+        events.listen(f"{names.root}.orders.*", slow)
+        events.listen("zeroevents.service.idle", lambda _: len(fired) == 30 and service.stop())
+        # ack_wait far beyond the test: only the naks of the close bring the rest back.
+        options = names.consumer(ack_wait_ms=600_000)
+        service.listen(AsyncEventListener(options, events))
+        await asyncio.wait_for(service.run(), 120)
+
+    asyncio.run(run_once(stop_at=5))
+    assert 5 <= len(fired) < 30  # stopped; the 4 in flight then finished
+    asyncio.run(run_once(stop_at=None))
+    assert sorted(fired) == list(range(30))

@@ -434,6 +434,12 @@ class Link:
         wait for the PubAcks, then drain the connection. Whether every PubAck came."""
         self._closing = True  # also our own drain's disconnection: not logged
         if self._fetcher is not None:
+            # Let the fetch in progress end (fetch_wait_ms at most): cancelled, the
+            # messages it holds would stay unacked on the server until ack_wait.
+            self._room.set()
+            wait = self.options["fetch_wait_ms"] / 1000 + 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._fetcher), wait)
             self._fetcher.cancel()
             await asyncio.gather(self._fetcher, return_exceptions=True)
         flushed = await self.flush(timeout)
