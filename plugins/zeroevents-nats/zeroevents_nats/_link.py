@@ -417,12 +417,16 @@ class Link:
             return False
 
     async def next_ready(self) -> Msg | None:
-        """The next fetched message, ``fetch_wait_ms`` at most (for ``pull``)."""
-        if not self.ready:
+        """The next fetched message, ``receive_timeout_ms`` at most (for ``pull``)."""
+        deadline = time.monotonic() + self.options["receive_timeout_ms"] / 1000
+        while not self.ready:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
             self.arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.arrived.wait(), self.options["fetch_wait_ms"] / 1000)
-        return self.ready.popleft() if self.ready else None
+                await asyncio.wait_for(self.arrived.wait(), left)
+        return self.ready.popleft()
 
     async def consumer_info(self) -> Any:
         return await self._sub.consumer_info()

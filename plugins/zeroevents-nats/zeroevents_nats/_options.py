@@ -22,6 +22,7 @@ DEFAULTS: Mapping[str, Any] = {
     "max_in_flight": 512,
     "fetch_batch": 256,
     "fetch_wait_ms": 1000,
+    "receive_timeout_ms": 2000,
     "ack_wait_ms": 30000,
     "max_deliver": 5,
     "backoff_ms": [1000, 5000, 30000],
@@ -41,6 +42,7 @@ _POSITIVE = ("max_pending", "max_in_flight", "fetch_batch", "max_name_bytes", "m
 _MILLISECONDS = (
     "ack_timeout_ms",
     "fetch_wait_ms",
+    "receive_timeout_ms",
     "ack_wait_ms",
     "connect_timeout_ms",
     "reconnect_wait_ms",

@@ -76,6 +76,11 @@ class _NatsCodec:
         self.dispatcher = dispatcher
         self._serializer = resolve_serializer(options["serializer"])
         self._accept = resolve_accept(options["accept"], self._serializer)
+        if self._serializer.name not in self._accept:
+            raise ConfigurationError(
+                f"serializer {self._serializer.name!r} is not in this socket's accept list "
+                f"({', '.join(sorted(self._accept))})"
+            )
         accepted = [get_serializer(name) for name in sorted(self._accept)]
         self._by_type = {s.content_type: s for s in accepted}
         self._by_type[self._serializer.content_type] = self._serializer
@@ -232,7 +237,8 @@ class NatsSocket(_NatsCodec):
         return acked
 
     def pull(self) -> Any:
-        """Receive one event (``fetch_wait_ms`` at most), ack it, check its contract."""
+        """Receive one event (``receive_timeout_ms`` at most: else ``zeroevents.pull.error``),
+        check its contract, ack it."""
         received = self._thread.call(self.link.next_ready(), timeout=None)
         if received is None:
             return self.dispatcher.until(PULL_ERROR, self)
