@@ -7,10 +7,12 @@ or restart a server are in test_nats_kill.py, on private servers.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -495,3 +497,22 @@ def test_a_graceful_stop_finishes_in_flight_events_and_acks_them(names: Names) -
     assert 5 <= len(fired) < 30  # stopped; the 4 in flight then finished
     asyncio.run(run_once(stop_at=None))
     assert sorted(fired) == list(range(30))
+
+
+def test_every_option_is_documented_with_its_default() -> None:
+    from zeroevents_nats import NatsTransport
+
+    page = (Path(__file__).parent.parent / "docs" / "nats.md").read_text()
+    section = page.split("## Options of the nats transport", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
+    documented = {key: default for key, default in rows}
+    expected = {key: repr(value).replace("'", '"') for key, value in NatsTransport.defaults.items()}
+    assert documented == expected
+
+
+def test_every_cli_flag_sets_an_option_of_the_transport() -> None:
+    from zeroevents_nats import NatsTransport
+
+    keys = {option.key for option in NatsTransport.cli_options()}
+    assert keys <= set(NatsTransport.defaults) | {"dead_letter"}
+    assert {"servers", "stream", "subjects", "durable"} <= keys
