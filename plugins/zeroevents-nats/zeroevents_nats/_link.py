@@ -74,8 +74,7 @@ class Link:
         # What other threads posted, run in order by the loop.
         self._posted: deque[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = deque()
         self._posting = False
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._drainer: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- opening -------------------------------------------------------------
@@ -187,36 +186,41 @@ class Link:
         """Run ``await work(*args)`` in the loop, after what was posted before (any thread)."""
         self._posted.append((work, args))
         if not self._posting:
-            # Reset by the loop before it takes the first item: a post after the
-            # reset schedules again, one before it is taken by the running drain.
             self._posting = True
             assert self.loop is not None
             self.loop.call_soon_threadsafe(self._start_posted)
 
     def _start_posted(self) -> None:
-        self._idle.clear()
-        assert self.loop is not None
-        self.loop.create_task(self._run_posted())
+        # One drainer at a time: two would interleave the posts of one thread.
+        if self._drainer is None:
+            assert self.loop is not None
+            self._drainer = self.loop.create_task(self._run_posted())
 
     async def _run_posted(self) -> None:
-        self._posting = False
         posted = self._posted
         try:
-            while posted:
-                work, args = posted.popleft()
-                try:
-                    await work(*args)
-                except Exception:
-                    log.exception("nats %s: posted work failed", self.where)
+            while True:
+                # Reset before looking: a post after this schedules again, one before
+                # it is taken here.
+                self._posting = False
+                if not posted:
+                    return
+                while posted:
+                    work, args = posted.popleft()
+                    try:
+                        await work(*args)
+                    except Exception:
+                        log.exception("nats %s: posted work failed", self.where)
         finally:
-            if not self._posting:
-                self._idle.set()
+            self._drainer = None
 
     async def posted_done(self) -> None:
         """Wait until what other threads posted so far has run."""
-        while self._posting or self._posted or not self._idle.is_set():
-            await self._idle.wait()
-            await asyncio.sleep(0)
+        while self._posted or self._drainer is not None:
+            if self._drainer is not None:
+                await asyncio.shield(self._drainer)
+            else:
+                await asyncio.sleep(0)  # a drainer is about to start
 
     # -- producer ------------------------------------------------------------
 
