@@ -34,12 +34,16 @@ from zeroevents_core.demo import user_code
 from zeroevents_core.demo.command import CONTRACTS
 from zeroevents_core.demo.orders import BROKEN
 from zeroevents_core.demo.wording import explain
+from zeroevents_core.plugins import list_plugins
 from zeroevents_core.schemas import SchemaRegistry
 from zeroevents_core.transports.zmq import ZmqTransport
 
 ZEROEVENTS = Path(sys.executable).parent / "zeroevents"
 # Generous: the demo starts two fresh interpreters on a possibly busy 2-core machine.
 WAIT = 120.0
+# What a user's .venv holds: the test plugin distribution (with its tape transport)
+# is left out, as in the README's demo command.
+USER_ENV = {**os.environ, "ZEROEVENTS_LOAD_PLUGINS": "zeroevents-msgpack"}
 CAPTURE_SECONDS = 0.25
 MAX_STILL_SECONDS = 0.5
 COUNTERS = re.compile(
@@ -75,6 +79,7 @@ def test_demo_shows_the_code_then_rejections_then_figures_and_next_step() -> Non
         text=True,
         timeout=WAIT,
         check=False,
+        env=USER_ENV,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -107,6 +112,7 @@ def test_an_unknown_transport_is_refused_naming_the_installed_ones() -> None:
         text=True,
         timeout=WAIT,
         check=False,
+        env=USER_ENV,
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--transport carrier-pigeon" in done.stderr
@@ -139,7 +145,17 @@ def test_with_two_transports_installed_the_demo_lists_them_and_offers_the_choice
 ) -> None:
     out = io.StringIO()
     assert demo.run(events=30, transport="zmq", out=out) == 0
-    assert "transport   zmq  (installed: pigeon, zmq; --transport NAME picks one)" in out.getvalue()
+    installed = ", ".join(
+        sorted(
+            i.name
+            for i in list_plugins()
+            if i.kind == "transport" and not getattr(i.obj, "in_process", False)
+        )
+    )
+    assert "pigeon, " in installed
+    assert (
+        f"transport   zmq  (installed: {installed}; --transport NAME picks one)" in out.getvalue()
+    )
     # Installed, but the demo has no endpoint for it: said, not attempted.
     with pytest.raises(UsageError, match="--transport pigeon: the demo does not know how"):
         demo.run(events=30, transport="pigeon", out=io.StringIO())
