@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from zeroevents_core import ConfigurationError, Dispatcher, EventListener, Message
+from zeroevents_core import ConfigurationError, Dispatcher, EventListener, EventService, Message
 from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.listener import resolve_options
 from zeroevents_core.plugins import get_transport
@@ -128,7 +128,7 @@ def test_a_connect_before_the_bind_waits_for_it(link: Link, name: str) -> None:
     receiver = link.open(bind=name)
     pushing.join(60)
     assert pushed == [True]
-    assert receiver.message(receiver.recv_ready()) == ("early", [1], sender._queue)
+    assert receiver.message(receiver.recv_ready()) == ("early", [1], sender.inbox)
 
 
 def test_a_push_with_no_receiver_fires_push_error_after_the_send_timeout(
@@ -144,7 +144,7 @@ def test_a_full_queue_makes_the_push_wait_then_fail(link: Link, name: str) -> No
     sender = link.open(connect=name, send_timeout_ms=50)
     assert [sender.push("e", [n]) for n in range(3)] == [True, True, "push failed"]
     assert link.failed == [("e", [2])]
-    assert len(receiver._queue.items) == 2  # bounded: the third never queued
+    assert len(receiver.inbox.items) == 2  # bounded: the third never queued
 
 
 def test_a_waiting_push_goes_once_the_receiver_takes_one(link: Link, name: str) -> None:
@@ -167,7 +167,7 @@ def test_many_connectors_fan_in_to_one_binder(link: Link, name: str) -> None:
         sender.push("from", [number])
     got = [receiver.message(receiver.recv_ready()) for _ in senders]
     assert [m.payload for m in got] == [[0], [1], [2]]
-    assert [m.reply_to for m in got] == [s._queue for s in senders]
+    assert [m.reply_to for m in got] == [s.inbox for s in senders]
 
 
 def test_a_reply_goes_to_the_sender_it_names(link: Link, name: str) -> None:
@@ -239,7 +239,7 @@ def test_flush_waits_until_the_receiver_took_everything(link: Link, name: str) -
     taking = threading.Thread(target=take_later)
     taking.start()
     assert sender.flush(30000) is True
-    assert not receiver._queue.items  # it returned once all five were taken
+    assert not receiver.inbox.items  # it returned once all five were taken
     taking.join(60)
 
 
@@ -378,3 +378,42 @@ def test_the_demo_which_runs_two_processes_refuses_it() -> None:
 
     with pytest.raises(ZeroEventsError, match="--transport memory: it links the threads of one"):
         demo.run(events=30, transport="memory", out=io.StringIO())
+
+
+def test_a_closing_receiver_does_not_wait_for_its_confirmations_to_be_read(
+    link: Link, name: str
+) -> None:
+    receiver = link.open(bind=name, confirmed=True, flush_timeout_ms=200)
+    sender = link.open(connect=name, confirmed=True, receive_timeout_ms=0)
+    assert sender.push("late") == "push failed"  # gave up before the answer
+    assert receiver.pull().event == "late"  # answered now: nobody will read it
+    assert link.close(receiver) == 0
+
+
+def test_one_service_receives_on_two_names(name: str) -> None:
+    dispatcher = Dispatcher()
+    got: list[tuple[Any, ...]] = []
+    done = threading.Event()
+
+    def record(*payload: Any) -> None:
+        got.append(payload)
+        if len(got) == 2:
+            done.set()
+
+    dispatcher.listen("orders.*", record)
+    service = EventService(dispatcher).poll_timeout(50)
+    for suffix in ("-a", "-b"):
+        listener = EventListener({"transport": "memory", "bind": name + suffix}, dispatcher)
+        listener.socket()
+        service.listen(listener)
+    serving = threading.Thread(target=service.run)
+    serving.start()
+    try:
+        for suffix in ("-b", "-a"):
+            with EventListener({"transport": "memory", "connect": name + suffix}) as sender:
+                sender.socket().push("orders.created", [suffix])
+        assert done.wait(60)
+    finally:
+        service.stop()
+        serving.join(60)
+    assert sorted(got) == [("-a",), ("-b",)]

@@ -75,20 +75,23 @@ def register_transports(register: Callable[[type[Transport]], Any]) -> None:
 
     A transport checks its options when a listener is configured
     (``validate_options``), opens sockets from them, waits on many of them at
-    once for a service, and closes what it opened. It has two sides; a
-    transport that has only one says so with ``supports_sync`` /
-    ``supports_async`` (class attributes), and the listeners refuse the other:
+    once for a service, and closes what it opened; the whole contract, typed, is
+    in :mod:`zeroevents_core.transports`. It has two sides; a transport that has
+    only one says so with ``supports_sync`` / ``supports_async`` (class
+    attributes), and the listeners refuse the other naming it:
 
-    - blocking: ``open_socket`` (sockets with ``push`` / ``pull`` / ``confirm``
-      / ``recv_ready``), ``poller(sockets, wakeup_fd)`` returning
-      ``poll(timeout_ms) -> ready sockets``, and ``close_socket``;
-    - asyncio (``supports_async = True``): ``open_async_socket`` (the same
-      methods, ``push`` / ``pull`` / ``confirm`` awaitable, ``recv_ready``
-      never blocking), ``async_poller(sockets)`` returning an
-      :class:`~zeroevents_core.transports.AsyncPoller` (``await poll(timeout_ms)``
-      and ``wake()``, which a stop calls), and ``await close_async_socket``,
-      which must not block the event loop for long (flush off the loop).
+    - blocking: ``open_socket`` (an
+      :class:`~zeroevents_core.transports.EventSocket`), ``poller(sockets)`` (a
+      :class:`~zeroevents_core.transports.Poller`: ``poll``, ``wake``,
+      ``signal_fd``, ``close``) and ``close_socket``;
+    - asyncio: ``open_async_socket`` (an
+      :class:`~zeroevents_core.transports.AsyncEventSocket`, the same methods
+      awaitable where they wait), ``async_poller(sockets)`` (an
+      :class:`~zeroevents_core.transports.AsyncPoller`) and ``await
+      close_async_socket``, which must not block the event loop for long.
 
-    Both sides encode with :class:`~zeroevents_core.transports.codec.EventCodec`
-    and fire the same error events.
+    The core never looks inside what a socket received: the socket decodes it
+    (most with :class:`~zeroevents_core.transports.codec.EventCodec`), answers it,
+    forwards dead letters, and maps its backend's errors to the
+    :class:`~zeroevents_core.errors.TransportError` subclasses.
     """

@@ -17,7 +17,6 @@ import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
@@ -38,7 +37,6 @@ STOP = "zeroevents.service.stop"
 # Messages taken from one ready socket before the others get their turn.
 BATCH = 1024
 
-SignalHandler = Callable[[int, FrameType | None], Any]
 # Each call the shared per-message steps ask for: a callable and its arguments.
 Steps = Generator[tuple[Callable[..., Any], tuple[Any, ...]], Any, None]
 # The reason of a negative confirmation for an event outside its sender's rights.

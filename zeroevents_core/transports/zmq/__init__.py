@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import zmq
 
@@ -42,8 +42,11 @@ from ._wire import transport_error
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
+    from ._async_poller import ZmqAsyncPoller
+    from ._async_socket import AsyncEventSocket
 
 log = logging.getLogger("zeroevents_core.transports")
+S = TypeVar("S", bound="EventSocket | AsyncEventSocket")
 
 # Contexts: a persistent one per thread count is shared by the whole process.
 _persistent: dict[int, zmq.Context[Any]] = {}
@@ -157,15 +160,17 @@ class ZmqTransport(Transport):
             f"got {value!r}"
         )
 
-    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def open_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> EventSocket:
         return self._open(EventSocket, options, dispatcher)
 
-    def open_async_socket(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def open_async_socket(
+        self, options: Mapping[str, Any], dispatcher: Dispatcher
+    ) -> AsyncEventSocket:
         from ._async_socket import AsyncEventSocket  # asyncio loaded only by those who use it
 
         return self._open(AsyncEventSocket, options, dispatcher)
 
-    def async_poller(self, sockets: Sequence[Any]) -> Any:
+    def async_poller(self, sockets: Sequence[Any]) -> ZmqAsyncPoller:
         from ._async_poller import ZmqAsyncPoller
 
         return ZmqAsyncPoller(sockets)
@@ -200,7 +205,7 @@ class ZmqTransport(Transport):
         await asyncio.to_thread(_close, socket, options)
         return undelivered
 
-    def _open(self, cls: type[Any], options: Mapping[str, Any], dispatcher: Dispatcher) -> Any:
+    def _open(self, cls: type[S], options: Mapping[str, Any], dispatcher: Dispatcher) -> S:
         context = _context(options["threads"], options["is_persistent"])
         socket = cls(
             context,

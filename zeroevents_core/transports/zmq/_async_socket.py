@@ -15,7 +15,6 @@ from .. import Message
 from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
-    RESERVED,
 )
 from ._wire import (
     GREET,
@@ -195,7 +194,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
                 elif kind == PUSH:
                     outcome = await self.push(*arg)
                 else:
-                    outcome = await self.dispatcher.until_async(*arg)
+                    outcome = await arg[0].until_async(*arg[1:])
             except zmq.ZMQError as raised:
                 error = raised
 
@@ -248,10 +247,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
 
     async def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
         """Pull one event and fire it with ``until_async``; return that response."""
-        message = await self.pull()
-        if not isinstance(message, Message):
-            return message
-        if message.event in RESERVED:  # library traffic, never fired
-            return None
-        target = dispatcher if dispatcher is not None else self.dispatcher
-        return await target.until_async(message.event, *message.payload)
+        try:
+            return await self._drive(self._pulling_and_firing(dispatcher))
+        except zmq.ZMQError as error:
+            raise transport_error(error, "receive") from None

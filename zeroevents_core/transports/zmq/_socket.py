@@ -22,7 +22,6 @@ from .. import Message
 from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
-    RESERVED,
 )
 from ._barrier import LOOK_AGAIN_MS
 from ._options import REPLY_PATH
@@ -206,7 +205,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                 elif kind == PUSH:
                     outcome = self.push(*arg)
                 else:
-                    outcome = self.dispatcher.until(*arg)
+                    outcome = arg[0].until(*arg[1:])
             except zmq.ZMQError as raised:
                 error = raised
 
@@ -307,10 +306,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     def pull_and_fire(self, dispatcher: Dispatcher | None = None) -> Any:
         """Pull one event and fire it with ``until``; return that response."""
-        message = self.pull()
-        if not isinstance(message, Message):
-            return message
-        if message.event in RESERVED:  # library traffic, never fired
-            return None
-        target = dispatcher if dispatcher is not None else self.dispatcher
-        return target.until(message.event, *message.payload)
+        try:
+            return self._drive(self._pulling_and_firing(dispatcher))
+        except zmq.ZMQError as error:
+            raise transport_error(error, "receive") from None

@@ -27,6 +27,7 @@ from ..codec import (
     FLUSH,
     HELLO,
     PULL_ERROR,
+    RESERVED,
     SCHEMA_ERROR,
     EventCodec,
     is_confirmation,
@@ -59,7 +60,7 @@ SEND = "send"  # (SEND, frames) -> None
 RECV = "recv"  # (RECV, timeout_ms or None to keep RCVTIMEO) -> the frames of one message
 GREET = "greet"  # (GREET, None) -> as RECV, greeting a zeroevents sender (the barrier)
 PUSH = "push"  # (PUSH, (event, payload, reply_to)) -> what push returns
-FIRE = "fire"  # (FIRE, (event, *payload)) -> the first answer of its listeners (until)
+FIRE = "fire"  # (FIRE, (dispatcher, event, *payload)) -> its listeners' first answer (until)
 Op = tuple[str, Any]
 Step = Generator[Op, Any, Any]
 
@@ -98,8 +99,9 @@ def _default_dispatcher() -> Dispatcher:
 
 
 class ZmqEventCodec(EventCodec):
-    """What the blocking and the asyncio ZeroMQ event sockets share beyond the wire
-    rules: their set-up and their dispatcher."""
+    """What the blocking and the asyncio ZeroMQ event sockets share beyond the v1
+    layout of :class:`EventCodec`: their set-up and dispatcher, the routing frame,
+    library traffic (:meth:`control`), and the sans-IO steps their drivers run."""
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _serializer: Serializer
@@ -107,7 +109,7 @@ class ZmqEventCodec(EventCodec):
     _dispatcher: Dispatcher | None
     schemas: SchemaRegistry | None
     confirmed: bool
-    routes_replies: bool
+    routes_replies: bool  # a ROUTER: frame 0 on the wire is the peer's routing id
     can_reply: bool
     has_sent: bool = False
     barrier: Barrier
@@ -233,7 +235,7 @@ class ZmqEventCodec(EventCodec):
             try:
                 frames = yield GREET, None
             except zmq.Again:
-                return (yield FIRE, (PULL_ERROR, self))
+                return (yield FIRE, (self.dispatcher, PULL_ERROR, self))
             try:
                 message = self.message(frames)
             except DecodeError:
@@ -243,14 +245,25 @@ class ZmqEventCodec(EventCodec):
             if not self.barrier.hear(message):
                 break
         else:
-            return (yield FIRE, (PULL_ERROR, self))
+            return (yield FIRE, (self.dispatcher, PULL_ERROR, self))
         if self.needs_confirmation(message.event):
             yield PUSH, (CONFIRMED, [message.event], message.reply_to)
         failures = self.check_incoming(message)
         if failures:
             event, payload, reply_to = message
-            return (yield FIRE, (SCHEMA_ERROR, event, payload, failures, reply_to))
+            return (yield FIRE, (self.dispatcher, SCHEMA_ERROR, event, payload, failures, reply_to))
         return message
+
+    def _pulling_and_firing(self, dispatcher: Dispatcher | None) -> Step:
+        """One event pulled and fired with ``until`` on ``dispatcher`` (default: the
+        socket's); its answer. Library traffic is not fired: None."""
+        message = yield from self._pulling()
+        if not isinstance(message, Message):
+            return message
+        if message.event in RESERVED:
+            return None
+        target = dispatcher if dispatcher is not None else self.dispatcher
+        return (yield FIRE, (target, message.event, *message.payload))
 
     def _identified(self, parts: list[zmq.Frame]) -> list[bytes]:
         """The frames of a message received whole as ``zmq.Frame``s on a CURVE server:
