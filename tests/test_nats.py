@@ -10,6 +10,7 @@ import asyncio
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,6 +191,33 @@ def test_round_trip_asyncio(names: Names) -> None:
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
 
 
+def test_an_event_is_acked_only_once_its_listeners_returned(names: Names) -> None:
+    """Asked from inside the listener, ten times over two seconds (the server applies
+    acks on its own time), the server still counts the event unacked."""
+    producer = EventListener(names.producer(), Dispatcher())
+    producer.socket().push(f"{names.root}.orders.created", [1])
+    producer.close()
+    during: list[int] = []
+    events = Dispatcher()
+    listener = EventListener(names.consumer(), events)
+
+    def watch(number: int) -> None:
+        seen = []
+        for _ in range(10):
+            seen.append(listener.socket().consumer_info().num_ack_pending)
+            time.sleep(0.2)
+        during.append(min(seen))
+
+    events.listen(f"{names.root}.orders.*", watch)
+    serve_listener = EventService(events).poll_timeout(50).listen(listener)
+    events.listen("zeroevents.service.idle", lambda _: during and serve_listener.stop())
+    thread = threading.Thread(target=serve_listener.run)
+    thread.start()
+    thread.join(60)
+    assert during == [1]
+    assert consumer_info(names).num_ack_pending == 0  # acked after it returned
+
+
 def test_message_layout_headers_and_body(names: Names) -> None:
     """What other NATS clients see: the documented headers and length-prefixed frames."""
     events = Dispatcher()
@@ -210,6 +238,28 @@ def test_message_layout_headers_and_body(names: Names) -> None:
     assert message.headers["Nats-Msg-Id"]
     frames = [b'{"a":1}', b"2"]
     assert message.data == b"".join(len(f).to_bytes(4, "big") + f for f in frames)
+
+
+def test_the_trace_context_of_the_producer_travels_in_traceparent(names: Names) -> None:
+    from zeroevents_nats import traceparent
+
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    producer = EventListener(names.producer(), Dispatcher())
+    token = traceparent.set(trace)
+    try:
+        producer.socket().push(f"{names.root}.orders.traced", [])
+    finally:
+        traceparent.reset(token)
+    producer.socket().push(f"{names.root}.orders.plain", [])
+    producer.close()
+
+    async def read(js: Any) -> Any:
+        sub = await js.pull_subscribe(f"{names.root}.>", durable="raw", stream=names.stream)
+        return await sub.fetch(2, timeout=5)
+
+    traced, plain = admin(read)
+    assert traced.headers["traceparent"] == trace
+    assert "traceparent" not in plain.headers
 
 
 def test_a_listener_that_raises_gets_naks_then_the_dead_letter(names: Names) -> None:
