@@ -464,6 +464,15 @@ def test_orjson_and_json_are_wire_compatible_on_the_vectors() -> None:
     assert get_serializer("orjson").unserialize(expected[:-1]) == payload[:-1]
 
 
+@pytest.mark.parametrize("value", [-(2**63) - 1, -(10**19) + 1, 2**64, -(2**63), 2**64 - 1])
+def test_orjson_reads_integers_past_its_range_exactly(value: int) -> None:
+    # orjson holds -2**63 .. 2**64 - 1 and reads the others as floats: found by the
+    # property test below with -2**63 - 1, a 19-digit integer.
+    frame = get_serializer("json").serialize([value])
+    [read] = get_serializer("orjson").unserialize(frame)
+    assert read == value and type(read) is int
+
+
 # --- property tests
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)

@@ -16,3 +16,58 @@ FRAMES = [
     '"при/вет"'.encode(),
     b"{}",
 ]
+
+# Wire v2 (docs/wire-format.md, "Wire v2"): each vector is (arguments, frames in hex);
+# the page shows the same hex, checked by tests/test_envelope.py.
+V2_PRODUCER = bytes(range(16))
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+V2_EVENTS = [
+    (
+        {"seq": 1, "content_type": "json", "headers": {}, "ack_requested": False},
+        "orders.created",
+        [b'{"id":1}'],
+        [
+            "",
+            "5a450201"
+            "00"
+            "000102030405060708090a0b0c0d0e0f"
+            "0000000000000001"
+            "04" + b"json".hex() + "000e" + b"orders.created".hex() + "0000",
+            b'{"id":1}'.hex(),
+        ],
+    ),
+    (
+        {
+            "seq": 42,
+            "content_type": "msgpack",
+            "headers": {"traceparent": TRACEPARENT},
+            "ack_requested": True,
+        },
+        "ping",
+        [],
+        [
+            "",
+            "5a450201"
+            "01"
+            "000102030405060708090a0b0c0d0e0f"
+            "000000000000002a"
+            "07" + b"msgpack".hex() + "0004" + b"ping".hex() + "0001"
+            "000b" + b"traceparent".hex() + "0037" + TRACEPARENT.encode().hex(),
+        ],
+    ),
+]
+V2_ACK = (
+    {"cumulative": 41, "ranges": ((43, 45), (50, 50))},
+    [
+        "",
+        "5a450202"
+        "00"
+        "000102030405060708090a0b0c0d0e0f"
+        "0000000000000029"
+        "0002"
+        "000000000000002b"
+        "000000000000002d"
+        "0000000000000032"
+        "0000000000000032",
+    ],
+)

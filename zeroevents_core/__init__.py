@@ -43,6 +43,7 @@ from .errors import (
     TransportClosed,
     TransportError,
     UnknownPluginError,
+    WindowFullError,
     ZeroEventsError,
 )
 from .hookspecs import hookimpl
@@ -67,6 +68,12 @@ from .service import IDLE, STOP, EventService, ServiceStats
 from .transports import AsyncPoller, CliOption, Control, Message, Poller, Received, Transport
 from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR
 
+# The built-in transport's blocking socket, exported here since 0.x (the contract's
+# Protocol of the same name is zeroevents_core.transports.EventSocket). Imported
+# now, not lazily: the console script's quiet Ctrl-C window above covers the import
+# of pyzmq, which a KeyboardInterrupt must not cut in half.
+from .transports.zmq import EventSocket
+
 if TYPE_CHECKING:
     from .aio import AsyncEventListener, AsyncEventService
     from .schemas import (
@@ -76,19 +83,14 @@ if TYPE_CHECKING:
         check_compatibility,
         compare_folders,
     )
-
-    # The built-in transport's sockets, exported here since 0.x (the contract's
-    # Protocols of the same names are in zeroevents_core.transports).
-    from .transports.zmq import AsyncEventSocket, EventSocket
+    from .transports.zmq import AsyncEventSocket
 
 # Loaded on first use, so that importing the package imports neither asyncio nor
-# jsonschema (about a second, which every process and CLI call would pay), nor a
-# transport's backend.
+# jsonschema (about a second, which every process and CLI call would pay).
 _LAZY = {
     "AsyncEventListener": f"{__name__}.aio",
     "AsyncEventService": f"{__name__}.aio",
     "AsyncEventSocket": BUILTIN_TRANSPORT_MODULE,
-    "EventSocket": BUILTIN_TRANSPORT_MODULE,
     "SchemaFailure": f"{__name__}.schemas",
     "SchemaRegistry": f"{__name__}.schemas",
     "CompatibilityReport": f"{__name__}.schemas",
@@ -144,6 +146,7 @@ __all__ = [
     "TransportClosed",
     "TransportError",
     "UnknownPluginError",
+    "WindowFullError",
     "ZeroEventsError",
     "check_compatibility",
     "compare_folders",

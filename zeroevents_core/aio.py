@@ -40,7 +40,7 @@ from .errors import ConfigurationError, ZeroEventsError
 from .listener import BaseListener
 from .plugins import BUILTIN_TRANSPORT_MODULE
 from .service import BATCH, IDLE, STOP, ServiceCore, Steps
-from .transports import AsyncPoller, Received
+from .transports import AsyncPoller, Message, Received
 
 if TYPE_CHECKING:
     import os
@@ -319,7 +319,18 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     async def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message, confirm it when asked, then fire it; bad input
         is reported, never raised (the rules of :meth:`EventService.handle`)."""
-        await self._run_steps(self._steps(socket, received))
+        try:
+            routed = self._route(socket, received)
+        except Exception:  # the whole path is guarded: no message ends the loop
+            self._handling_failed()
+            return
+        if not isinstance(routed, Message):
+            await self._run_steps(routed)
+            return
+        try:
+            await self._fire_counted(routed)
+        except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
+            self._exiting(exit)
 
     async def _run_steps(self, steps: Steps) -> None:
         # The asyncio driver of the shared steps: each call awaited in turn (a dead
@@ -342,8 +353,14 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    async def _fire_event(self, event: str, *payload: Any) -> Any:
-        return await self.dispatcher.fire_async(event, *payload, halt=self.halt)
+    async def _fire_counted(self, message: Message) -> Exception | None:
+        try:
+            await self.dispatcher.fire_async(message.event, *message.payload, halt=self.halt)
+        except Exception as error:
+            self._listener_failed(message.event)
+            return error
+        self.stats.fired += 1
+        return None
 
     async def _notify(self, event: str, *payload: Any) -> Any:
         return await self.dispatcher.fire_async(event, *payload)

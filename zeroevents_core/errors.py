@@ -13,6 +13,7 @@ alone is enough to find it::
     ├── PluginLoadError (ImportError)          an entry point that failed to load
     ├── ListenerError (TypeError)
     │   └── CoroutineListenerError
+    ├── WindowFullError                        at-least-once: the send window is full
     ├── SerializationError
     │   ├── EncodeError (ValueError)
     │   └── DecodeError (ValueError)           with the frame index on the wire
@@ -93,6 +94,18 @@ class ListenerError(ZeroEventsError, TypeError):
 class CoroutineListenerError(ListenerError):
     """A coroutine function listened to an event fired with the blocking ``fire``:
     its coroutine would never run. Fire with ``await fire_async(...)`` instead."""
+
+
+class WindowFullError(ZeroEventsError):
+    """At-least-once delivery: as many events as the ``window`` option allows are
+    in flight unacknowledged, so no other can be sent until some are."""
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        super().__init__(
+            f"{window} events are in flight unacknowledged, the most the option 'window' "
+            "allows: wait for acknowledgements (flush) or raise 'window'"
+        )
 
 
 class SerializationError(ZeroEventsError):

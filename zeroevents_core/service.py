@@ -146,19 +146,36 @@ class ServiceCore(Generic[L]):
     # calls to make (each a callable and its arguments), sent each call's result or
     # thrown its exception. EventService calls them, AsyncEventService awaits them.
 
-    def _steps(self, socket: Any, received: Received) -> Steps:
-        """What to do with one received message: decode, library traffic, rights,
-        confirm, contracts (error event, dead letter), fire; bad input is counted."""
-        stats = self.stats
-        stats.received += 1
+    def _route(self, socket: Any, received: Received) -> Message | Steps:
+        """Count and decode one received message: the Message when firing it is all
+        there is to do (the common case pays for no generator), else its steps."""
+        self.stats.received += 1
         try:
             message: Message = socket.message(received)
         except DecodeError as error:
-            stats.decode_errors += 1
-            log.warning("dropped a message that cannot be decoded: %s", error)
-            yield socket.undecodable, (received,)
-            yield from self._notifying(PULL_ERROR, socket, error, received)
-            return
+            return self._undecodable(socket, received, error)
+        if (
+            socket.confirmed
+            or socket.rights is not None
+            or socket.sender is not None
+            or socket.schemas is not None
+            or self.schemas is not None
+            or message.event in RESERVED
+            or getattr(socket, "settles_after_fire", False)
+        ):
+            return self._steps(socket, message)
+        return message
+
+    def _undecodable(self, socket: Any, received: Received, error: DecodeError) -> Steps:
+        self.stats.decode_errors += 1
+        log.warning("dropped a message that cannot be decoded: %s", error)
+        yield socket.undecodable, (received,)
+        yield from self._notifying(PULL_ERROR, socket, error, received)
+
+    def _steps(self, socket: Any, message: Message) -> Steps:
+        """What to do with a decoded message: library traffic, rights, confirm,
+        contracts (error event, dead letter), fire."""
+        stats = self.stats
         event = message.event
         if event in RESERVED:  # library traffic: never fired
             control = socket.control(message)
@@ -181,21 +198,15 @@ class ServiceCore(Generic[L]):
                 yield from self._notifying(SCHEMA_ERROR, event, payload, failures, reply_to)
                 yield from self._dead_letter(socket, message)
                 return
-        try:
-            if socket.sender is None:  # the common case pays no context variable
-                yield self._fire_event, (event, *message.payload)
-            else:
-                with sending_as(socket.sender):
-                    yield self._fire_event, (event, *message.payload)
-        except Exception as error:
-            self._listener_failed(event)
-            if getattr(socket, "settles_after_fire", False):
-                yield socket.settle, (message, error)
-            return
-        stats.fired += 1
-        # A broker's socket (nats) acks only now that every listener returned.
+        if socket.sender is None:
+            failure = yield self._fire_counted, (message,)
+        else:
+            with sending_as(socket.sender):
+                failure = yield self._fire_counted, (message,)
+        # A broker's socket (nats) acks only now that every listener returned (naks
+        # with the error when one raised).
         if getattr(socket, "settles_after_fire", False):
-            yield socket.settle, (message, None)
+            yield socket.settle, (message, failure)
 
     def _notifying(self, event: str, *payload: Any) -> Steps:
         """Fire a library event (an error, idle); a listener that raises is logged."""
@@ -212,8 +223,10 @@ class ServiceCore(Generic[L]):
             except Exception as error:  # the transport's own send errors too
                 log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
 
-    def _fire_event(self, event: str, *payload: Any) -> Any:
-        """Fire a received event on the dispatcher (each flavour its way)."""
+    def _fire_counted(self, message: Message) -> Any:
+        """Fire a received event on the dispatcher, counted once its listeners
+        returned, logged when one raised (each flavour its way); the exception a
+        listener raised, else None."""
         raise NotImplementedError
 
     def _notify(self, event: str, *payload: Any) -> Any:
@@ -411,7 +424,18 @@ class EventService(ServiceCore[EventListener]):
 
     def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""
-        self._run_steps(self._steps(socket, received))
+        try:
+            routed = self._route(socket, received)
+        except Exception:  # the whole path is guarded: no message ends the loop
+            self._handling_failed()
+            return
+        if not isinstance(routed, Message):
+            self._run_steps(routed)
+            return
+        try:
+            self._fire_counted(routed)
+        except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
+            self._exiting(exit)
 
     def _run_steps(self, steps: Steps) -> None:
         # The blocking driver of the shared steps: each call made in turn.
@@ -433,8 +457,15 @@ class EventService(ServiceCore[EventListener]):
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    def _fire_event(self, event: str, *payload: Any) -> Any:
-        return (self.dispatcher.until if self.halt else self.dispatcher.fire)(event, *payload)
+    def _fire_counted(self, message: Message) -> Exception | None:
+        fire = self.dispatcher.until if self.halt else self.dispatcher.fire
+        try:
+            fire(message.event, *message.payload)
+        except Exception as error:
+            self._listener_failed(message.event)
+            return error
+        self.stats.fired += 1
+        return None
 
     def _notify(self, event: str, *payload: Any) -> Any:
         return self.dispatcher.fire(event, *payload)

@@ -17,7 +17,7 @@ whichever JSON serializer each end uses:
   by the core encoder, which also decides what is an error;
 * orjson writes NaN and infinities as ``null``: a frame with ``null`` in it is
   encoded again by the core encoder, which refuses them (no silent loss);
-* orjson reads integers beyond 64 bits as floats: a frame with a run of 20 digits
+* orjson reads integers below -2**63 or above 2**64 - 1 as floats: a frame with a run of 19 digits
   is decoded by the core decoder, which keeps them exact;
 * nesting up to 511, the decode budget and the empty frame (read as null) as the core;
 * non-finite numbers (``1e999``) and lone surrogates are refused, by both;
@@ -39,11 +39,12 @@ from zeroevents_core.serializers.php_floats import php_json_bytes
 __all__ = ["OrjsonSerializer"]
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-# 2**64 has 20 digits: any integer orjson cannot hold has at least that many in a
-# row. Mapping digits to "0" and the rest to " " then searching for twenty "0"s is
-# two C-level passes, several times cheaper than a regular expression.
+# orjson holds integers from -2**63 to 2**64 - 1: one it cannot hold has at least 19
+# digits in a row (-2**63 - 1 has 19). Mapping digits to "0" and the rest to " "
+# then searching for nineteen "0"s is two C-level passes, several times cheaper than
+# a regular expression.
 _DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
-_TWENTY_DIGITS = b"0" * 20
+_LONG_DIGITS = b"0" * 19
 
 
 class OrjsonSerializer(Serializer):
@@ -69,7 +70,7 @@ class OrjsonSerializer(Serializer):
         if not frame:
             return None
         check_json_limits(frame, self)
-        if _TWENTY_DIGITS in frame.translate(_DIGITS_TO_ZERO):
+        if _LONG_DIGITS in frame.translate(_DIGITS_TO_ZERO):
             return self._core.loads(frame)
         return orjson.loads(frame)
 

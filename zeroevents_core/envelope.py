@@ -1,0 +1,373 @@
+"""Wire v2: the envelope of an event and the acknowledgement, as frames (no I/O).
+
+A v2 message starts with an **empty frame 0**, where v1 has the event name: the
+Python v1 decoder refuses an empty name (``DecodeError``, frame 0) and the PHP
+original fires nothing for it (``if ($event = ...)`` is false for ``""``). So a v1
+receiver never fires a v2 message under a garbled name. Frame 1 starts with the
+magic ``b"ZE\\x02"`` and a kind byte; a v2 receiver tells the two wires apart from
+those bytes alone, with no option (:func:`kind_of`).
+
+    event        [b"", header (the event name inside), payload frame, ...]
+    acknowledge  [b"", ack]
+
+The exact bytes, with vectors: docs/wire-format.md, section "Wire v2". Every
+length is checked against the receiver's limits before anything is decoded, and
+a refusal is a ``DecodeError`` naming the field and the frame's index on the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
+
+from .errors import ConfigurationError, DecodeError
+
+MAGIC = b"ZE\x02"
+EVENT_KIND = 0x01
+ACK_KIND = 0x02
+EVENT_PREFIX = MAGIC + bytes([EVENT_KIND])
+ACK_PREFIX = MAGIC + bytes([ACK_KIND])
+# Flag bits of an event header: the sender wants acknowledgements (at-least-once).
+ACK_REQUESTED = 0x01
+_KNOWN_FLAGS = ACK_REQUESTED
+PRODUCER_ID_BYTES = 16
+MAX_SEQ = 2**64 - 1
+
+# magic+kind, flags, producer id, sequence number, content type length
+_EVENT_HEAD = struct.Struct(">4sB16sQB")
+# magic+kind, flags, producer id, cumulative sequence number, range count
+_ACK_HEAD = struct.Struct(">4sB16sQH")
+_RANGE = struct.Struct(">QQ")
+_U16 = struct.Struct(">H")
+
+# Defaults of the receiving limits (options of the same names, docs/configuration.md);
+# the first two are v1's (transports/codec.py), which this module must not import.
+DEFAULT_MAX_NAME_BYTES = 255
+DEFAULT_MAX_FRAMES = 64
+DEFAULT_MAX_HEADERS = 32
+DEFAULT_MAX_HEADER_BYTES = 8192
+DEFAULT_MAX_ACK_RANGES = 256
+
+
+class Kind(enum.Enum):
+    """Which wire a received message speaks, from its first two frames."""
+
+    V1 = "v1"
+    EVENT = "v2 event"
+    ACK = "v2 acknowledgement"
+
+
+class Limits(NamedTuple):
+    """What one received v2 message may hold; the same keys as v1 for the name and
+    the frames (``max_frames`` counts the name and the payload frames, as in v1:
+    frame 0 and the header are not counted)."""
+
+    max_name_bytes: int = DEFAULT_MAX_NAME_BYTES
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES  # keys and values, UTF-8, all together
+    max_ack_ranges: int = DEFAULT_MAX_ACK_RANGES
+
+
+DEFAULT_LIMITS = Limits()
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
+def new_producer_id() -> bytes:
+    """A producer id: 16 random bytes, drawn once per listener instance."""
+    return os.urandom(PRODUCER_ID_BYTES)
+
+
+def event_id(producer: bytes, seq: int) -> str:
+    """The id of event ``seq`` of ``producer``: unique as long as producer ids are
+    (128 random bits), the same on every retransmission, not a field on the wire."""
+    return f"{producer.hex()}-{seq:016x}"
+
+
+class Envelope(NamedTuple):
+    """Who sent an event and in which order, what its payload frames are made with
+    (the serializer's name) and its headers (trace context, user headers)."""
+
+    producer: bytes
+    seq: int
+    content_type: str
+    headers: Mapping[str, str] = NO_HEADERS
+    ack_requested: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return event_id(self.producer, self.seq)
+
+
+class V2Event(NamedTuple):
+    """A decoded v2 event: the payload frames are left to the serializer named by
+    ``envelope.content_type``."""
+
+    envelope: Envelope
+    event: str
+    frames: list[bytes]
+
+
+class Ack(NamedTuple):
+    """A receiver's acknowledgement of ``producer``'s events: every sequence number
+    up to ``cumulative`` (0: none) and each ``(first, last)`` range, inclusive."""
+
+    producer: bytes
+    cumulative: int
+    ranges: tuple[tuple[int, int], ...] = ()
+
+
+def kind_of(frames: Sequence[bytes], offset: int = 0) -> Kind:
+    """Which wire ``frames`` (without a ROUTER address) speak. An empty frame 0
+    without the v2 magic next is V1, which the v1 decoder then refuses."""
+    if len(frames) < 2 or len(frames[0]) != 0 or frames[1][:3] != MAGIC:
+        return Kind.V1
+    kind = frames[1][3:4]
+    if kind == EVENT_PREFIX[3:]:
+        return Kind.EVENT
+    if kind == ACK_PREFIX[3:]:
+        return Kind.ACK
+    raise DecodeError(f"unknown v2 message kind {kind.hex() or 'missing'}", frame=offset + 1)
+
+
+def encode_event(
+    envelope: Envelope,
+    event: str,
+    frames: Sequence[bytes],
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[bytes]:
+    """The frames of a v2 event; refuses (``ConfigurationError`` naming the field)
+    what a receiver with ``limits`` would refuse."""
+    producer, seq, content_type, headers, ack_requested = envelope
+    try:
+        raw_type, name = content_type.encode(), event.encode()
+        header = _EVENT_HEAD.pack(
+            EVENT_PREFIX, ACK_REQUESTED if ack_requested else 0, producer, seq, len(raw_type)
+        )
+    except (AttributeError, struct.error):
+        raise _refusal(envelope, event) from None
+    if len(producer) != PRODUCER_ID_BYTES or not seq or not raw_type or not name:
+        raise _refusal(envelope, event)
+    if len(name) > min(limits.max_name_bytes, 0xFFFF):
+        raise ConfigurationError(
+            f"event name of {len(name)} bytes is over the limit of {limits.max_name_bytes} "
+            f"bytes (option 'max_name_bytes'): {event[:40]!r}..."
+        )
+    extra = _encode_headers(headers, limits) if headers else b"\x00\x00"
+    return [b"", b"".join((header, raw_type, _U16.pack(len(name)), name, extra)), *frames]
+
+
+def _refusal(envelope: Envelope, event: object) -> ConfigurationError:
+    # What is wrong in an envelope that could not be encoded (off the hot path).
+    producer, seq, content_type = envelope.producer, envelope.seq, envelope.content_type
+    if not isinstance(producer, bytes) or len(producer) != PRODUCER_ID_BYTES:
+        return ConfigurationError(
+            f"producer id must be {PRODUCER_ID_BYTES} bytes, got {producer!r}"
+        )
+    if not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+        return ConfigurationError(f"sequence number must be an int from 1 to 2**64-1, got {seq!r}")
+    if not isinstance(content_type, str) or not 1 <= len(content_type.encode()) <= 255:
+        return ConfigurationError(
+            f"content type must be a str of 1 to 255 bytes, got {content_type!r}"
+        )
+    if not isinstance(event, str):
+        return ConfigurationError(f"event name must be a str, got {event!r}")
+    return ConfigurationError("event name must not be empty")
+
+
+def _encode_headers(headers: Mapping[str, str], limits: Limits) -> bytes:
+    if len(headers) > limits.max_headers:
+        raise ConfigurationError(
+            f"{len(headers)} headers is over the limit of {limits.max_headers} "
+            "(option 'max_headers')"
+        )
+    out = bytearray(_U16.pack(len(headers)))
+    size = 0
+    for key, value in headers.items():
+        try:
+            raw_key, raw_value = key.encode(), value.encode()
+        except AttributeError:
+            raise ConfigurationError(
+                f"header {key!r} must be a str with a str value, got {value!r}"
+            ) from None
+        if not raw_key:
+            raise ConfigurationError("a header key must not be empty")
+        size += len(raw_key) + len(raw_value)
+        if size > limits.max_header_bytes:
+            raise ConfigurationError(
+                f"headers are over the limit of {limits.max_header_bytes} bytes at {key!r} "
+                "(option 'max_header_bytes')"
+            )
+        out += _U16.pack(len(raw_key)) + raw_key + _U16.pack(len(raw_value)) + raw_value
+    return bytes(out)
+
+
+def decode_event(
+    frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset: int = 0
+) -> V2Event:
+    """A :class:`V2Event` from frames :func:`kind_of` called EVENT; ``offset`` is 1
+    after a ROUTER address, so that error frame indexes are those of the wire."""
+    # The name (in the header) and the payload frames count as in v1; frame 0 does not.
+    if len(frames) - 1 > limits.max_frames:
+        raise DecodeError(
+            f"{len(frames) - 1} frames is over the limit of {limits.max_frames} frames "
+            "per event (option 'max_frames')",
+            frame=offset + 1 + limits.max_frames,
+        )
+    envelope, event = _decode_header(frames[1], limits, offset + 1)
+    return V2Event(envelope, event, list(frames[2:]))
+
+
+def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str]:
+    size = len(header)
+    head = _EVENT_HEAD.size
+    if size < head:
+        raise _short("event header", head, 0, size, frame)
+    _, flags, producer, seq, type_length = _EVENT_HEAD.unpack_from(header)
+    if flags & ~_KNOWN_FLAGS:
+        raise DecodeError(f"unknown flags {flags:#04x} in the event header", frame=frame)
+    if seq == 0:
+        raise DecodeError("sequence number 0 (they start at 1)", frame=frame)
+    if not type_length:
+        raise DecodeError("empty content type", frame=frame)
+    position = head + type_length
+    content_type = _text(header, head, position, "content type", frame)
+    if position + 2 > size:
+        raise _short("length of the event name", 2, position, size, frame)
+    name_length = header[position] << 8 | header[position + 1]
+    if name_length > limits.max_name_bytes:
+        raise DecodeError(
+            f"event name of {name_length} bytes is over the limit of "
+            f"{limits.max_name_bytes} bytes (option 'max_name_bytes')",
+            frame=frame,
+        )
+    if not name_length:
+        raise DecodeError("event name is empty", frame=frame)
+    event = _text(header, position + 2, position + 2 + name_length, "event name", frame)
+    position += 2 + name_length
+    if position + 2 > size:
+        raise _short("header count", 2, position, size, frame)
+    count = header[position] << 8 | header[position + 1]
+    position += 2
+    if count > limits.max_headers:
+        raise DecodeError(
+            f"{count} headers is over the limit of {limits.max_headers} (option 'max_headers')",
+            frame=frame,
+        )
+    headers: dict[str, str] = {}
+    total = 0  # bytes of keys and values
+    for index in range(count):
+        # key length, key, value length, value; messages are made only on a refusal
+        fields: list[str] = []
+        for _ in range(2):
+            if position + 2 > size:
+                raise _short(_field(index, fields, "length of "), 2, position, size, frame)
+            length = header[position] << 8 | header[position + 1]
+            position += 2
+            total += length
+            if total > limits.max_header_bytes:
+                raise DecodeError(
+                    f"headers are over the limit of {limits.max_header_bytes} bytes at header "
+                    f"{index} (option 'max_header_bytes')",
+                    frame=frame,
+                )
+            if position + length > size:
+                raise _short(_field(index, fields), length, position, size, frame)
+            try:
+                fields.append(header[position : position + length].decode())
+            except UnicodeDecodeError as exc:
+                raise DecodeError(
+                    f"{_field(index, fields)} is not UTF-8: {exc}", frame=frame
+                ) from None
+            position += length
+        key, value = fields
+        if not key:
+            raise DecodeError(f"header key {index} is empty", frame=frame)
+        if key in headers:
+            raise DecodeError(f"header {key!r} is given twice", frame=frame)
+        headers[key] = value
+    if position != size:
+        raise DecodeError(f"{size - position} bytes after the end of the event header", frame=frame)
+    return Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED)), event
+
+
+def _field(index: int, fields: list[str], prefix: str = "") -> str:
+    # The name of the header field being read: its key, or its value once the key is read.
+    return f"{prefix}header key {index}" if not fields else f"{prefix}header {fields[0]!r}"
+
+
+def _text(data: bytes, start: int, end: int, what: str, frame: int) -> str:
+    if end > len(data):
+        raise _short(what, end - start, start, len(data), frame)
+    try:
+        return data[start:end].decode()
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{what} is not UTF-8: {exc}", frame=frame) from None
+
+
+def _short(what: str, length: int, position: int, size: int, frame: int) -> DecodeError:
+    return DecodeError(
+        f"{what} needs {length} bytes at offset {position}, {size - position} left", frame=frame
+    )
+
+
+def encode_ack(ack: Ack, limits: Limits = DEFAULT_LIMITS) -> list[bytes]:
+    """The frames of an acknowledgement (at most ``limits.max_ack_ranges`` ranges)."""
+    if len(ack.producer) != PRODUCER_ID_BYTES:
+        raise ConfigurationError(
+            f"producer id must be {PRODUCER_ID_BYTES} bytes, got {ack.producer!r}"
+        )
+    if len(ack.ranges) > limits.max_ack_ranges:
+        raise ConfigurationError(
+            f"{len(ack.ranges)} ranges is over the limit of {limits.max_ack_ranges} per "
+            "acknowledgement (option 'max_ack_ranges')"
+        )
+    if not 0 <= ack.cumulative <= MAX_SEQ:
+        raise ConfigurationError(f"cumulative sequence number {ack.cumulative} is not 0 to 2**64-1")
+    out = bytearray(_ACK_HEAD.pack(ACK_PREFIX, 0, ack.producer, ack.cumulative, len(ack.ranges)))
+    for first, last in ack.ranges:
+        if not 1 <= first <= last <= MAX_SEQ:
+            raise ConfigurationError(
+                f"acknowledged range ({first}, {last}) is not 1 <= first <= last"
+            )
+        out += _RANGE.pack(first, last)
+    return [b"", bytes(out)]
+
+
+def decode_ack(frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset: int = 0) -> Ack:
+    """An :class:`Ack` from frames :func:`kind_of` called ACK."""
+    if len(frames) != 2:
+        raise DecodeError(
+            f"an acknowledgement is 2 frames, got {len(frames)}", frame=offset + min(len(frames), 2)
+        )
+    frame = offset + 1
+    data = frames[1]
+    size, head = len(data), _ACK_HEAD.size
+    if size < head:
+        raise _short("acknowledgement", head, 0, size, frame)
+    _, flags, producer, cumulative, count = _ACK_HEAD.unpack_from(data)
+    if flags:
+        raise DecodeError(f"unknown flags {flags:#04x} in the acknowledgement", frame=frame)
+    if count > limits.max_ack_ranges:
+        raise DecodeError(
+            f"{count} ranges is over the limit of {limits.max_ack_ranges} per acknowledgement "
+            "(option 'max_ack_ranges')",
+            frame=frame,
+        )
+    end = head + _RANGE.size * count
+    if size < end:
+        index, position = divmod(size - head, _RANGE.size)
+        raise _short(f"range {index}", _RANGE.size, size - position, size, frame)
+    if size > end:
+        raise DecodeError(f"{size - end} bytes after the end of the acknowledgement", frame=frame)
+    ranges = tuple(_RANGE.iter_unpack(data[head:]))
+    for index, (first, last) in enumerate(ranges):
+        if not 1 <= first <= last:
+            raise DecodeError(
+                f"range {index} ({first}, {last}) is not 1 <= first <= last", frame=frame
+            )
+    return Ack(producer, cumulative, ranges)
