@@ -28,6 +28,7 @@ EDITABLE = [
     "plugins/zeroevents-msgpack",
     "plugins/zeroevents-cbor",
     "plugins/zeroevents-php",
+    "plugins/zeroevents-nats",
     "contrib/zeroevents-orjson",
 ]
 # Only the test command installs it: a user's demo .venv should not list a fake plugin.

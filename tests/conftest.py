@@ -122,7 +122,7 @@ def consumers(tmp_path: Path) -> Iterator[Consumers]:
 # The shared transport suite (tests/transport_suite.py, tests/test_transport_*.py) ----
 
 
-@pytest.fixture(params=["zmq-ipc", "zmq-tcp", "memory", "udp-docs"])
+@pytest.fixture(params=["zmq-ipc", "zmq-tcp", "memory", "udp-docs", "nats"])
 def transport_link(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A receiver's and a sender's options on one transport (each test runs on each)."""
     from transport_suite import VARIANTS, Link

@@ -21,7 +21,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -36,7 +36,8 @@ from zeroevents_core import (
     unregister_plugin,
 )
 
-VARIANTS = ("zmq-ipc", "zmq-tcp", "memory", "udp-docs")
+VARIANTS = ("zmq-ipc", "zmq-tcp", "memory", "udp-docs", "nats")
+NATS = "nats://127.0.0.1:4222"
 IDLE = "zeroevents.service.idle"
 PULL_ERROR = "zeroevents.pull.error"
 PUSH_ERROR = "zeroevents.push.error"
@@ -79,13 +80,35 @@ class Link:
     _opened: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.kind == "nats":
+            self._nats_streams()
         if self.kind == "udp-docs":
             plugin = docs_transport(self.folder)
             register_plugin(plugin)
             self._opened.append(lambda: unregister_plugin(plugin))
         self.endpoint = self._endpoint("link")
 
+    def _nats_streams(self) -> None:
+        """The shared JetStream server (skipped where it is not), with a stream and
+        subjects of this test's own for the link and one for its dead letters,
+        deleted at teardown."""
+        import pytest
+
+        pytest.importorskip("zeroevents_nats", reason="zeroevents-nats is not installed")
+        with closing(socket.socket()) as probe:
+            if probe.connect_ex(("127.0.0.1", 4222)) != 0:
+                pytest.skip("no NATS server with JetStream on 127.0.0.1:4222")
+        tag = f"{os.getpid()}x{next(_names)}"
+        self.nats_root = f"suite{tag}"
+        self._opened.append(lambda: _delete_streams(f"SUITE{tag}", f"SUITEDEAD{tag}"))
+
+    def _nats(self, root: str, **options: Any) -> dict[str, Any]:
+        stream = root.replace("suitedead", "SUITEDEAD").replace("suite", "SUITE")
+        return {"transport": "nats", "servers": NATS, "stream": stream, **options}
+
     def _endpoint(self, what: str) -> str:
+        if self.kind == "nats":  # what where() shows: the stream
+            return f"SUITE{self.nats_root.removeprefix('suite')}"
         if self.kind == "zmq-ipc":
             return f"ipc://{self.folder}/{what}.ipc"
         if self.kind == "zmq-tcp":
@@ -110,11 +133,31 @@ class Link:
 
     def receiver(self, **options: Any) -> dict[str, Any]:
         """Options of the listener a service binds."""
+        if self.transport == "nats":
+            self._no_confirmed_mode(options)
+            # A failing listener's event comes back after the test (backoff), not in it.
+            return self._nats(
+                self.nats_root, subjects=f"{self.nats_root}.>", create_stream=True,
+                durable="suite", backoff_ms=[600_000], **options,
+            )  # fmt: skip
         return {"transport": self.transport, "bind": self.endpoint, **options}
 
     def sender(self, **options: Any) -> dict[str, Any]:
         """Options of a listener that connects to the receiver."""
+        if self.transport == "nats":
+            self._no_confirmed_mode(options)
+            return self._nats(
+                self.nats_root, subjects=f"{self.nats_root}.>", create_stream=True,
+                subject_prefix=self.nats_root, **options,
+            )  # fmt: skip
         return {"transport": self.transport, "connect": self.endpoint, **options}
+
+    @staticmethod
+    def _no_confirmed_mode(options: dict[str, Any]) -> None:
+        if options.get("confirmed"):
+            import pytest
+
+            pytest.skip("nats has no confirmed mode: PubAcks and acks after the fire")
 
     def timeouts(self, ms: int) -> dict[str, Any]:
         """Options that make a send, a receive, a confirmation and a close give up
@@ -123,12 +166,21 @@ class Link:
             return {"socket_options": {"SNDTIMEO": ms, "RCVTIMEO": ms, "LINGER": ms}}
         if self.transport == "memory":
             return {"send_timeout_ms": ms, "receive_timeout_ms": ms, "flush_timeout_ms": ms}
+        if self.transport == "nats":
+            return {"ack_timeout_ms": ms, "receive_timeout_ms": ms, "flush_timeout_ms": ms}
         return {"timeout_ms": ms}
 
     def sink(self) -> tuple[dict[str, Any], str, dict[str, Any]]:
         """A dead-letter sink: the options it binds with, a listener's ``dead_letter``
         value that sends to it, and the full options of a sender to it (what a
         service-wide ``dead_letter``, which knows no transport, is given)."""
+        if self.transport == "nats":  # a stream of its own, that the link's filter misses
+            root = self.nats_root.replace("suite", "suitedead")
+            sink = self._nats(
+                root, subjects=f"{root}.>", create_stream=True, durable="sink",
+                receive_timeout_ms=int(WAIT * 1000),
+            )  # fmt: skip
+            return sink, f"{root}.letters", self._nats(root, subject_prefix=root)
         endpoint = self._endpoint("dead")
         if self.transport == "zmq":  # a zmq dead letter is a PUSH socket
             return (
@@ -161,6 +213,8 @@ class Link:
                 udp.sendto(packed, (host, int(port)))
 
             return send
+        if self.transport == "nats":  # the frames as they are: a name header, the body
+            return lambda frames: _nats_publish_raw(self.nats_root, frames)
         listener = EventListener(self.sender())
         self._opened.append(listener.close)
         return lambda frames: listener.socket().send_frames(frames)
@@ -168,6 +222,43 @@ class Link:
     def close(self) -> None:
         while self._opened:
             self._opened.pop()()
+
+
+def _nats_publish_raw(root: str, frames: Sequence[bytes]) -> None:
+    import asyncio
+
+    import nats
+
+    async def publish() -> None:
+        nc = await nats.connect(NATS)
+        headers = {"Zeroevents-Event": frames[0].decode(), "Content-Type": "application/json"}
+        body = b"".join(struct.pack("!I", len(frame)) + frame for frame in frames[1:])
+        js = nc.jetstream()
+        # As the link's own listeners would (an asyncio one connects on first use).
+        await js.add_stream(name=root.replace("suite", "SUITE"), subjects=[f"{root}.>"])
+        await js.publish(f"{root}.raw", body, headers=headers)
+        await nc.close()
+
+    # In a thread of its own: the asyncio tests call it from inside their loop.
+    thread = threading.Thread(target=asyncio.run, args=(publish(),))
+    thread.start()
+    thread.join(WAIT)
+
+
+def _delete_streams(*streams: str) -> None:
+    import asyncio
+
+    import nats
+    import nats.js.errors
+
+    async def delete() -> None:
+        nc = await nats.connect(NATS)
+        for stream in streams:
+            with suppress(nats.js.errors.NotFoundError):
+                await nc.jetstream().delete_stream(stream)
+        await nc.close()
+
+    asyncio.run(delete())
 
 
 class Running:

@@ -353,13 +353,14 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    async def _fire_counted(self, message: Message) -> None:
+    async def _fire_counted(self, message: Message) -> Exception | None:
         try:
             await self.dispatcher.fire_async(message.event, *message.payload, halt=self.halt)
-        except Exception:
+        except Exception as error:
             self._listener_failed(message.event)
-            return
+            return error
         self.stats.fired += 1
+        return None
 
     async def _notify(self, event: str, *payload: Any) -> Any:
         return await self.dispatcher.fire_async(event, *payload)

@@ -161,6 +161,7 @@ class ServiceCore(Generic[L]):
             or socket.schemas is not None
             or self.schemas is not None
             or message.event in RESERVED
+            or getattr(socket, "settles_after_fire", False)
         ):
             return self._steps(socket, message)
         return message
@@ -198,10 +199,14 @@ class ServiceCore(Generic[L]):
                 yield from self._dead_letter(socket, message)
                 return
         if socket.sender is None:
-            yield self._fire_counted, (message,)
+            failure = yield self._fire_counted, (message,)
         else:
             with sending_as(socket.sender):
-                yield self._fire_counted, (message,)
+                failure = yield self._fire_counted, (message,)
+        # A broker's socket (nats) acks only now that every listener returned (naks
+        # with the error when one raised).
+        if getattr(socket, "settles_after_fire", False):
+            yield socket.settle, (message, failure)
 
     def _notifying(self, event: str, *payload: Any) -> Steps:
         """Fire a library event (an error, idle); a listener that raises is logged."""
@@ -220,7 +225,8 @@ class ServiceCore(Generic[L]):
 
     def _fire_counted(self, message: Message) -> Any:
         """Fire a received event on the dispatcher, counted once its listeners
-        returned, logged when one raised (each flavour its way)."""
+        returned, logged when one raised (each flavour its way); the exception a
+        listener raised, else None."""
         raise NotImplementedError
 
     def _notify(self, event: str, *payload: Any) -> Any:
@@ -451,14 +457,15 @@ class EventService(ServiceCore[EventListener]):
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
 
-    def _fire_counted(self, message: Message) -> None:
+    def _fire_counted(self, message: Message) -> Exception | None:
         fire = self.dispatcher.until if self.halt else self.dispatcher.fire
         try:
             fire(message.event, *message.payload)
-        except Exception:
+        except Exception as error:
             self._listener_failed(message.event)
-            return
+            return error
         self.stats.fired += 1
+        return None
 
     def _notify(self, event: str, *payload: Any) -> Any:
         return self.dispatcher.fire(event, *payload)

@@ -76,6 +76,9 @@ class EventCodec:
     _accept: frozenset[str]
     confirmed: bool
     can_reply: bool = True  # whether a received event can be answered (confirmed, flush)
+    # Broker sockets (nats) ack after the fire: the service then calls
+    # settle(message, error) once the listeners returned (error: what one raised).
+    settles_after_fire: bool = False
     schemas: SchemaRegistry | None  # contracts checked on send and on receive
     max_name_bytes: int = DEFAULT_MAX_NAME_BYTES  # of frame 0, the event name
     max_frames: int = DEFAULT_MAX_FRAMES  # of one event, the name included
