@@ -7,8 +7,11 @@ or restart a server are in test_nats_kill.py, on private servers.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -566,3 +569,27 @@ def test_every_cli_flag_sets_an_option_of_the_transport() -> None:
     keys = {option.key for option in NatsTransport.cli_options()}
     assert keys <= set(NatsTransport.defaults) | {"dead_letter"}
     assert {"servers", "stream", "subjects", "durable"} <= keys
+
+
+def test_the_cli_emits_and_listens_over_nats(names: Names) -> None:
+    # `zeroevents emit/listen --transport nats` with the transport's own flags: the
+    # command line reaches the broker through the contract only.
+    zeroevents = Path(sys.executable).with_name("zeroevents")
+    flags = ["--transport", "nats", "--servers", SHARED, "--stream", names.stream]
+    flags += ["--subjects", names.subjects]
+    event = [f"{names.root}.orders.created", '{"id": 7}']
+    sent = subprocess.run(
+        [str(zeroevents), "emit", *flags, "--create-stream", "yes", *event],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    heard = subprocess.run(
+        [str(zeroevents), "listen", *flags, "--durable", "cli", "--count", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert heard.returncode == 0, heard.stderr
+    assert json.loads(heard.stdout) == {
+        "event": f"{names.root}.orders.created",
+        "payload": [{"id": 7}],
+    }
+    assert f"listening on {SHARED} {names.stream}/cli (nats, json)" in heard.stderr

@@ -37,7 +37,7 @@ def build_parser(
     commands = parser.add_subparsers(dest="command", title="commands")
     plain = command in PLAIN_COMMANDS
     name = transport or default_transport()
-    selected = Selected(name, (), NeutralCommandLine(name, None)) if plain else select(name)
+    selected = Selected(name, (), NeutralCommandLine(name)) if plain else select(name)
     listen.add_parser(commands, common, selected)
     emit.add_parser(commands, common, selected)
     plugins.add_parser(commands, common)

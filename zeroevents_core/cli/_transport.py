@@ -87,9 +87,8 @@ class CommandLine(Protocol):
 class NeutralCommandLine:
     """The part of a transport that says nothing of its own (the contract only)."""
 
-    def __init__(self, name: str, transport_class: type[Any] | None) -> None:
+    def __init__(self, name: str) -> None:
         self._name = name
-        self._transport_class = transport_class  # made when needed: --help needs none
 
     def prepare(self, command: str, options: dict[str, Any], timeout: float | None) -> None:
         return None
@@ -98,9 +97,12 @@ class NeutralCommandLine:
         return self._name
 
     def where(self, options: Mapping[str, Any]) -> str:
-        made = self._transport_class
-        text = made().where(options) if made is not None and hasattr(made, "where") else ""
-        return str(text) or self._name
+        # The contract's where() reads checked options, defaults merged in: the
+        # command line has only the ones given.
+        from ..listener import resolve_options
+
+        transport, checked = resolve_options(dict(options))
+        return str(transport.where(checked)) or self._name
 
     def open_failed(self, error: ZeroEventsError, options: Mapping[str, Any]) -> ZeroEventsError:
         return error
@@ -157,7 +159,7 @@ def select(name: str) -> Selected:
     cli_options = getattr(transport_class, "cli_options", None)
     made = getattr(transport_class, "cli_command_line", None)
     command_line: CommandLine = (
-        made() if made is not None else NeutralCommandLine(name, transport_class)
+        made() if made is not None else NeutralCommandLine(name)
     )
     return Selected(name, tuple(cli_options()) if cli_options else (), command_line)
 

@@ -162,7 +162,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
         try:
             for event, payload in events:
                 if waiting:  # once, after the first event is known good
-                    socket.check_outgoing(event, payload)
+                    if socket.schemas is not None:  # the contract's attribute
+                        socket.schemas.check(event, payload)
                     command_line.await_receiver(socket, options, args.timeout)
                     waiting = False
                 if socket.push(event, payload) is FAILED:
