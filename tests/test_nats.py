@@ -593,3 +593,20 @@ def test_the_cli_emits_and_listens_over_nats(names: Names) -> None:
         "payload": [{"id": 7}],
     }
     assert f"listening on {SHARED} {names.stream}/cli (nats, json)" in heard.stderr
+
+
+def test_the_cli_dead_letters_an_undecodable_message_once(names: Names) -> None:
+    # `listen` decodes each message before its service does: the socket must give an
+    # undecodable one up (dead letter + term) once, not once per decode.
+    admin(lambda js: js.add_stream(name=names.stream, subjects=[names.subjects]))
+    admin(lambda js: js.publish(f"{names.root}.orders.x", b"no headers"))
+    zeroevents = Path(sys.executable).with_name("zeroevents")
+    flags = ["--transport", "nats", "--servers", SHARED, "--stream", names.stream]
+    flags += ["--subjects", f"{names.root}.orders.*", "--durable", "cli"]
+    heard = subprocess.run(
+        [str(zeroevents), "listen", *flags, "--dead-letter", names.dead, "--timeout", "3"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "no 'Zeroevents-Event' header" in heard.stderr
+    stored = admin(lambda js: js.stream_info(names.stream))
+    assert stored.state.messages == 2  # the garbage and one dead letter

@@ -94,6 +94,7 @@ class _NatsCodec:
         self._subjects: dict[str, str] = {}
         self.link = Link(options)
         self.closed = False
+        self._last_decoded: tuple[Msg, Message | DecodeError] | None = None
 
     @property
     def serializer(self) -> Serializer:
@@ -143,7 +144,24 @@ class _NatsCodec:
         return ready.popleft() if ready else None
 
     def message(self, received: Msg) -> Message:
-        """Decode; an undecodable message is dead-lettered and terminated, then raised."""
+        """Decode; an undecodable message is dead-lettered and terminated, then raised.
+
+        Asked again for the same message (a caller that decodes before the service
+        does, as ``zeroevents listen``), it answers the same without settling twice."""
+        last = self._last_decoded
+        if last is not None and last[0] is received:
+            if isinstance(last[1], DecodeError):
+                raise last[1]
+            return last[1]
+        try:
+            message = self._decode(received)
+        except DecodeError as error:
+            self._last_decoded = (received, error)
+            raise
+        self._last_decoded = (received, message)
+        return message
+
+    def _decode(self, received: Msg) -> Message:
         delivery = Delivery(received)
         try:
             message = decode(
