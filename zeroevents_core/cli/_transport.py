@@ -158,9 +158,7 @@ def select(name: str) -> Selected:
     transport_class = lookup("transport", name).obj
     cli_options = getattr(transport_class, "cli_options", None)
     made = getattr(transport_class, "cli_command_line", None)
-    command_line: CommandLine = (
-        made() if made is not None else NeutralCommandLine(name)
-    )
+    command_line: CommandLine = made() if made is not None else NeutralCommandLine(name)
     return Selected(name, tuple(cli_options()) if cli_options else (), command_line)
 
 
