@@ -24,6 +24,16 @@ looks inside what was received, so the wire layout stays the transport's own
 boundary: a transport maps them to the :class:`~..errors.TransportError`
 subclasses (``ConnectError``, ``SendError``, ``ReceiveError``,
 ``TransportClosed``); a wrong option is a ``ConfigurationError``.
+
+Two optional parts, for transports that need them:
+
+- a socket whose class sets ``settles_after_fire = True`` gets
+  ``settle(message, error)`` (awaited on asyncio) once the listeners of ``message``
+  returned, ``error`` being what one of them raised or None: a broker acknowledges
+  there, after the fire, never before (the nats plugin);
+- ``Transport.cli_command_line()`` returns what the command line does for this
+  transport beyond its flags (waiting for a receiver, a closing barrier, commands of
+  its own such as ZeroMQ's ``keys``); without it the CLI uses the contract alone.
 """
 
 from __future__ import annotations
