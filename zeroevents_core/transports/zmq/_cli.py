@@ -24,6 +24,9 @@ DEFAULT_TYPE = "dealer"
 PUB_SETTLE = 0.5
 # After --count on a socket that can answer: how long to wait for the sender's flush.
 DRAIN_MS = 500
+# How long a command stays up after a wrong pairing: the peer's probe waits 0.5 s
+# (PROBE_TIMEOUT of _monitor) for this socket's greeting.
+PAIRING_GRACE = 0.5
 # How long emit waits after sending for a receiver's hello before it takes the
 # receiver for one without the flush barrier (the PHP original).
 HELLO_TIMEOUT_MS = 200
@@ -161,7 +164,14 @@ class ZmqCommandLine:
     def watch_failures(self, socket: Any, on_failure: Callable[[str], None]) -> list[str]:
         """Report each peer whose socket type does not pair with this one (from the
         socket monitor's thread); return those that came before."""
-        socket.handshakes.on_failure.append(on_failure)
+
+        def after_a_grace(message: str) -> None:
+            # The peer saw the same failure and probes this socket to name its type
+            # in its own error: stay bound while it does.
+            time.sleep(PAIRING_GRACE)
+            on_failure(message)
+
+        socket.handshakes.on_failure.append(after_a_grace)
         return list(socket.handshakes.failures.values())
 
     def settle(self, options: Mapping[str, Any]) -> float:
