@@ -40,7 +40,8 @@ from typing import Any
 import zmq
 
 from zeroevents_core import Dispatcher, EventListener, EventService, EventSocket, get_serializer
-from zeroevents_core.transports.zmq._wire import SNDMORE, _send
+from zeroevents_core.transports.zmq._barrier import _send
+from zeroevents_core.transports.zmq._wire import SNDMORE
 
 # An order as examples/contracts/orders.created.json describes it.
 ORDER = {

@@ -16,6 +16,7 @@ from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
 )
+from ._barrier import _get, _recv, _send
 from ._wire import (
     GREET,
     NOBLOCK,
@@ -32,12 +33,6 @@ from ._wire import (
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
     from ...schemas import SchemaRegistry
-
-# The compiled receive, as the blocking socket uses it: the service drains ready
-# messages without a Future per message.
-_recv = zmq.backend.Socket.recv
-_send = zmq.backend.Socket.send
-_get = zmq.backend.Socket.get
 
 
 class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):

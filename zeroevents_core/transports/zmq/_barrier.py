@@ -42,6 +42,8 @@ LOOK_AGAIN_MS = 5
 
 NOBLOCK = int(zmq.NOBLOCK)
 RCVMORE = int(zmq.RCVMORE)
+# The hot path calls the compiled methods directly: pyzmq's Python-level send
+# wrapper (routing ids, groups) costs as much as the send itself for small frames.
 _send = zmq.backend.Socket.send
 _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get

@@ -23,7 +23,7 @@ from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
 )
-from ._barrier import LOOK_AGAIN_MS
+from ._barrier import LOOK_AGAIN_MS, _get, _recv, _send
 from ._options import REPLY_PATH
 from ._wire import (
     GREET,
@@ -35,9 +35,6 @@ from ._wire import (
     SNDMORE,
     Step,
     ZmqEventCodec,
-    _get,
-    _recv,
-    _send,
     transport_error,
 )
 

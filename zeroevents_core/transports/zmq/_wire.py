@@ -45,11 +45,6 @@ RCVMORE = int(zmq.RCVMORE)
 ROUTER = int(zmq.ROUTER)
 # Socket types that can answer what they receive (confirmations, the flush barrier).
 _ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
-# The hot path calls the compiled methods directly: pyzmq's Python-level send
-# wrapper (routing ids, groups) costs as much as the send itself for small frames.
-_send = zmq.backend.Socket.send
-_recv = zmq.backend.Socket.recv
-_get = zmq.backend.Socket.get
 
 
 # Hellos a pull() skips before it reports that no event came.
