@@ -65,6 +65,7 @@ from .plugins import (
 from .security import AUTH_ERROR, REJECTED
 from .serializers import Serializer
 from .service import IDLE, STOP, EventService, ServiceStats
+from .stats import Stats
 from .transports import AsyncPoller, CliOption, Control, Message, Poller, Received, Transport
 from .transports.codec import CONFIRMED, FLUSH, PULL_ERROR, PUSH_ERROR, SCHEMA_ERROR
 
@@ -142,6 +143,7 @@ __all__ = [
     "SerializationError",
     "Serializer",
     "ServiceStats",
+    "Stats",
     "Transport",
     "TransportClosed",
     "TransportError",

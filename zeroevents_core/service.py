@@ -16,13 +16,13 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
 from .security import AUTH_ERROR, sending_as
+from .stats import Stats
 from .transports import Control, Message, Poller, Received, Transport
 from .transports.codec import PULL_ERROR, RESERVED, SCHEMA_ERROR
 
@@ -43,22 +43,8 @@ Steps = Generator[tuple[Callable[..., Any], tuple[Any, ...]], Any, None]
 OUTSIDE_RIGHTS = "outside the sender's rights"
 
 
-@dataclass
-class ServiceStats:
-    """What a service has seen since it was made."""
-
-    received: int = 0
-    fired: int = 0
-    decode_errors: int = 0
-    listener_errors: int = 0
-    schema_errors: int = 0
-    internal_errors: int = 0
-    """Messages whose handling raised where nothing should (a bug, logged): dropped."""
-    auth_errors: int = 0
-    """Events outside their authenticated sender's rights: never fired."""
-    unsolicited: int = 0
-    """Library events nobody asked for (a ``zeroevents.confirmed``, or a
-    ``zeroevents.flush`` where no answer can go): logged and dropped, never fired."""
+ServiceStats = Stats
+"""The 0.x name of a service's :class:`~.stats.Stats`."""
 
 
 class Endpoint(Protocol):
@@ -104,7 +90,7 @@ class ServiceCore(Generic[L]):
         self._dead_letters: dict[Any, Any] = {}
         self.listeners: list[L] = []
         self.timeout_ms = -1
-        self.stats = ServiceStats()
+        self.stats = Stats()
         self._exit: SystemExit | KeyboardInterrupt | None = None
         self._signals: dict[int, Any] | None = None
 
