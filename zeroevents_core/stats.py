@@ -8,7 +8,30 @@ go backwards). ``in_flight`` is a gauge, the rest only grow.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field, fields
+
+# Upper bounds in seconds (Prometheus' ``le``), from 100 µs to 10 s; a last, unbounded
+# bucket takes the rest.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts of observed durations per bucket (not cumulative), their count and sum."""
+
+    bounds: tuple[float, ...] = LATENCY_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    count: int = 0
+    sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.count += 1
+        self.sum += seconds
 
 
 @dataclass(slots=True)
@@ -35,6 +58,9 @@ class Stats:
     # Library events nobody asked for (a ``zeroevents.confirmed``, or a
     # ``zeroevents.flush`` where no answer can go): logged and dropped, never fired.
     unsolicited: int = 0
+    # at-least-once: from an event's first send to its acknowledgement.
+    ack_latency: Histogram = field(default_factory=Histogram)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The counters and the gauge by name (the histogram left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
