@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nats.aio.msg import Msg
 
-from zeroevents_core import ConfigurationError, DecodeError, Dispatcher, Message, Serializer
+from zeroevents_core import (
+    ConfigurationError,
+    DecodeError,
+    Dispatcher,
+    Message,
+    Serializer,
+    Stats,
+)
 from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.plugins import get_serializer
 from zeroevents_core.transports import Control
@@ -70,6 +77,7 @@ class _NatsCodec:
     rights: Rights | None = None
     schemas: SchemaRegistry | None
     link: Link
+    stats: Stats
 
     def _init_codec(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
         self.options = options
@@ -93,6 +101,9 @@ class _NatsCodec:
         self._ids = itertools.count(1)
         self._subjects: dict[str, str] = {}
         self.link = Link(options)
+        # The producer's counters (sent, acknowledged, push_errors, in_flight,
+        # ack_latency: publish to PubAck); the service counts what it receives.
+        self.stats = self.link.stats
         self.closed = False
         self._last_decoded: tuple[Msg, Message | DecodeError] | None = None
 
