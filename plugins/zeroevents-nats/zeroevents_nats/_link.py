@@ -258,9 +258,7 @@ class Link:
                 return None  # a flush meanwhile reported it failed
             return self._unsent(event, f"{type(error).__name__}: {error}")
         self._order.append(reply)
-        stats = self.stats
-        stats.sent += 1
-        stats.in_flight = len(self.unacked)
+        self.stats.in_flight = len(self.unacked)
         self._expire(now)
         return None
 
@@ -274,7 +272,6 @@ class Link:
 
     def _unsent(self, event: str, reason: str) -> str:
         log.warning("nats %s: publishing %r failed: %s", self.where, event, reason)
-        self.stats.push_errors += 1
         if self.released is not None:
             self.released()
         return reason
@@ -336,7 +333,6 @@ class Link:
 
     def _failed(self, event: str, payload: Any, reason: str) -> None:
         log.warning("nats %s: publishing %r failed: %s", self.where, event, reason)
-        self.stats.push_errors += 1
         self.failures.append((event, payload, reason))
 
     async def flush(self, timeout: float) -> bool:

@@ -101,8 +101,9 @@ class _NatsCodec:
         self._ids = itertools.count(1)
         self._subjects: dict[str, str] = {}
         self.link = Link(options)
-        # The producer's counters (sent, acknowledged, push_errors, in_flight,
-        # ack_latency: publish to PubAck); the service counts what it receives.
+        # The producer's counters: sent and push_errors counted where they happen
+        # (the pushing thread), acknowledged, in_flight and ack_latency (publish to
+        # PubAck) by the link. The service counts what it receives.
         self.stats = self.link.stats
         self.closed = False
         self._last_decoded: tuple[Msg, Message | DecodeError] | None = None
@@ -243,7 +244,9 @@ class NatsSocket(_NatsCodec):
             self._report()
         subject, body, headers = self._prepare(event, payload)
         if not self._window.acquire(timeout=self.options["ack_timeout_ms"] / 1000):
+            self.stats.push_errors += 1
             return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
+        self.stats.sent += 1
         self.link.post(self.link.publish_posted, subject, body, headers, event, payload)
         return True
 
@@ -254,6 +257,7 @@ class NatsSocket(_NatsCodec):
         failures = self.link.failures
         while failures:
             event, payload, _ = failures.popleft()
+            self.stats.push_errors += 1
             self.dispatcher.until(PUSH_ERROR, self, event, payload, None)
 
     def flush(self, timeout_ms: int) -> bool:
@@ -339,8 +343,10 @@ class NatsAsyncSocket(_NatsCodec):
         if self.link.failures:
             await self._report()
         subject, body, headers = self._prepare(event, payload)
+        self.stats.sent += 1
         failure = await self.link.publish(subject, body, headers, event, payload)
         if failure is not None:
+            self.stats.push_errors += 1
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
         return True
 
@@ -351,6 +357,7 @@ class NatsAsyncSocket(_NatsCodec):
         failures = self.link.failures
         while failures:
             event, payload, _ = failures.popleft()
+            self.stats.push_errors += 1
             await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, None)
 
     async def flush(self, timeout_ms: int) -> bool:
