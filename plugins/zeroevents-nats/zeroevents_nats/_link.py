@@ -357,8 +357,10 @@ class Link:
         return not self.failures
 
     def check_size(self, subject: str, body: bytes, headers: Mapping[str, str]) -> None:
-        # NATS counts headers in the payload limit: refuse before sending.
-        size = len(body) + 12 + sum(len(k) + len(v) + 4 for k, v in headers.items())
+        # NATS counts the header block in the payload limit: refuse before sending.
+        # "NATS/1.0\r\n", "key: value\r\n" each, "\r\n"; values in UTF-8, keys ASCII.
+        values = "".join(headers.values()).encode("utf-8", "surrogatepass")
+        size = len(body) + 12 + 4 * len(headers) + len("".join(headers)) + len(values)
         if size > self.max_payload:
             raise SendError(
                 f"event {headers.get('Zeroevents-Event')!r} is {size} bytes with its headers, "
