@@ -3,17 +3,30 @@
     python bench/bench_nats.py [--events N] [--repeats R] [--servers URL]
 
 One producer process and one consumer process run at once; the figure is the
-events divided by the time from the first publish to the last event handled, its
-ack sent (both clocked with the system-wide monotonic clock; closing is not). Each run has a
-stream of its own (file storage, deleted after) and one order dict per event.
+events divided by the time from the first publish to the last event handled (both
+clocked with the system-wide monotonic clock; the consumer's closing is not). Beside
+it, the CPU time both processes spent per event (the producer's from its first
+publish to its last PubAck, the consumer's from its first event to its last): on a
+machine shared with other jobs, wall-clock rates move with the load, CPU per event
+much less. Each run has a stream of its own (file storage, deleted after) and one
+order dict per event.
 
 (z) zeroevents: ``EventListener`` fired from sync code (PubAcks in a window of
     ``max_pending``, ``close()`` waits for them) to an ``EventService`` whose
-    listener is fired, acked after it returned (``transport: nats``, json);
+    listener is fired, acked after it returned (``transport: nats``, json; headers
+    with the event name, content type and ``Nats-Msg-Id``);
 (a) the same with ``AsyncEventListener`` and ``AsyncEventService`` (one loop, no thread);
-(r) raw nats-py JetStream doing the same: ``publish_async`` in a window of 1000, a
-    durable pull consumer, ``fetch`` batches, ``ack``; the same json serializer;
+(r) raw nats-py JetStream, the code its documentation shows: ``publish_async`` in a
+    window of 1000 (``publish_async_max_pending``), ``publish_async_completed()``, a
+    durable pull consumer, ``fetch(256)``, ``await msg.ack()`` each; the same json
+    serializer, no headers;
 (c) core NATS pub/sub (no stream, no acks): what the server does without durability.
+
+(r) can be slower than (z): nats-py's ``publish_async`` makes a future, a random
+token and two callbacks per publish and parses each PubAck into a dataclass, and
+``fetch()`` makes a task, a uuid and a timer per message; the nats transport
+publishes with a numbered reply subject and sends its own pull requests, read by a
+callback (plugins/zeroevents-nats/zeroevents_nats/_link.py).
 
 Targets: (z) and (a) >= 0.8x (r), and >= 20,000 acknowledged events/s. Figures are the
 medians of the repeats.
@@ -24,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import statistics
 import time
 import uuid
@@ -49,6 +63,28 @@ def json_serializer() -> Any:
     return get_serializer("json")
 
 
+class Count:
+    """A consumer's handled events: when the last one was, and the CPU time its
+    process spent from the first one to the last one (all its threads)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen, self.ended, self.cpu = n, 0, 0.0, 0.0
+
+    def one(self) -> bool:
+        """Count one event; whether it was the last."""
+        self.seen += 1
+        if self.seen == 1:
+            self.cpu = time.process_time()
+        if self.seen < self.n:
+            return False
+        self.ended = time.monotonic()
+        self.cpu = time.process_time() - self.cpu
+        return True
+
+    def report(self, out: Any) -> None:
+        out.put(("consumer", self.ended, self.cpu))
+
+
 # -- zeroevents ---------------------------------------------------------------
 
 
@@ -66,21 +102,18 @@ def z_consumer(servers: str, stream: str, subject: str, n: int, ready: Any, out:
 
     dispatcher = Dispatcher()
     service = EventService(dispatcher).poll_timeout(100)
-    seen = [0]
+    count = Count(n)
 
     def handle(order: dict[str, Any]) -> None:
-        seen[0] += 1
-        if seen[0] == n:
-            ended.append(time.monotonic())  # its ack goes out as the fire returns
+        if count.one():  # its ack goes out as the fire returns
             service.stop()
 
-    ended: list[float] = []
     dispatcher.listen(subject, handle)
     dispatcher.listen("zeroevents.service.idle", lambda _: ready.set())
     listener = EventListener({**z_options(servers, stream, subject), "durable": "bench"})
     service.listen(listener)
-    service.run()  # not clocked: closing waits for the idle fetch (fetch_wait_ms)
-    out.put(("consumer", ended[0]))
+    service.run()  # not clocked: closing waits for the open pull request (fetch_wait_ms)
+    count.report(out)
 
 
 def z_producer(servers: str, stream: str, subject: str, n: int, out: Any) -> None:
@@ -90,11 +123,11 @@ def z_producer(servers: str, stream: str, subject: str, n: int, out: Any) -> Non
     listener = EventListener(z_options(servers, stream, subject), dispatcher)
     dispatcher.listen(subject, listener)
     listener.socket()
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     for _ in range(n):
         dispatcher.fire(subject, ORDER)
     undelivered = listener.close()
-    out.put(("producer", start, undelivered))
+    out.put(("producer", start, undelivered, time.process_time() - cpu))
 
 
 def a_consumer(servers: str, stream: str, subject: str, n: int, ready: Any, out: Any) -> None:
@@ -104,21 +137,18 @@ def a_consumer(servers: str, stream: str, subject: str, n: int, ready: Any, out:
     async def main() -> None:
         dispatcher = Dispatcher()
         service = AsyncEventService(dispatcher).poll_timeout(100)
-        seen = [0]
+        count = Count(n)
 
         def handle(order: dict[str, Any]) -> None:
-            seen[0] += 1
-            if seen[0] == n:
-                ended.append(time.monotonic())
+            if count.one():
                 service.stop()
 
-        ended: list[float] = []
         dispatcher.listen(subject, handle)
         dispatcher.listen("zeroevents.service.idle", lambda _: ready.set())
         options = {**z_options(servers, stream, subject), "durable": "bench"}
         service.listen(AsyncEventListener(options, dispatcher))
         await service.run()
-        out.put(("consumer", ended[0]))
+        count.report(out)
 
     asyncio.run(main())
 
@@ -132,11 +162,11 @@ def a_producer(servers: str, stream: str, subject: str, n: int, out: Any) -> Non
         listener = AsyncEventListener(z_options(servers, stream, subject), dispatcher)
         dispatcher.listen(subject, listener)
         await listener.socket().opened()
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         for _ in range(n):
             await dispatcher.fire_async(subject, ORDER)
         undelivered = await listener.aclose()
-        out.put(("producer", start, undelivered))
+        out.put(("producer", start, undelivered, time.process_time() - cpu))
 
     asyncio.run(main())
 
@@ -155,8 +185,8 @@ def r_consumer(servers: str, stream: str, subject: str, n: int, ready: Any, out:
         sub = await js.pull_subscribe(subject, durable="bench", stream=stream, config=config)
         loads = json_serializer().loads
         ready.set()
-        seen = 0
-        while seen < n:
+        count = Count(n)
+        while count.seen < n:
             try:
                 messages = await sub.fetch(256, timeout=1)
             except nats.errors.TimeoutError:
@@ -164,11 +194,10 @@ def r_consumer(servers: str, stream: str, subject: str, n: int, ready: Any, out:
             for message in messages:
                 loads(message.data)
                 await message.ack()
-                seen += 1
-        ended = time.monotonic()
+                count.one()
         await sub.unsubscribe()
         await nc.drain()
-        out.put(("consumer", ended))
+        count.report(out)
 
     asyncio.run(main())
 
@@ -180,14 +209,14 @@ def r_producer(servers: str, stream: str, subject: str, n: int, out: Any) -> Non
         nc = await nats.connect(servers)
         js = nc.jetstream(publish_async_max_pending=1000)
         dumps = json_serializer().dumps
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         futures = []
         for _ in range(n):
             futures.append(await js.publish_async(subject, dumps(ORDER)))
         await js.publish_async_completed()
         failed = sum(1 for future in futures if future.exception() is not None)
         await nc.drain()
-        out.put(("producer", start, failed))
+        out.put(("producer", start, failed, time.process_time() - cpu))
 
     asyncio.run(main())
 
@@ -201,20 +230,19 @@ def c_consumer(servers: str, stream: str, subject: str, n: int, ready: Any, out:
     async def main() -> None:
         nc = await nats.connect(servers)
         done = asyncio.Event()
-        seen = [0]
+        count = Count(n)
         loads = json_serializer().loads
 
         async def handle(message: Any) -> None:
             loads(message.data)
-            seen[0] += 1
-            if seen[0] == n:
+            if count.one():
                 done.set()
 
         await nc.subscribe(subject, cb=handle, pending_msgs_limit=-1, pending_bytes_limit=-1)
         await nc.flush()
         ready.set()
         await done.wait()
-        out.put(("consumer", time.monotonic()))
+        count.report(out)
         await nc.close()
 
     asyncio.run(main())
@@ -226,12 +254,12 @@ def c_producer(servers: str, stream: str, subject: str, n: int, out: Any) -> Non
     async def main() -> None:
         nc = await nats.connect(servers, flusher_queue_size=4096)
         dumps = json_serializer().dumps
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         for _ in range(n):
             await nc.publish(subject, dumps(ORDER))
         await nc.flush()
         await nc.close()
-        out.put(("producer", start, 0))
+        out.put(("producer", start, 0, time.process_time() - cpu))
 
     asyncio.run(main())
 
@@ -256,8 +284,8 @@ async def _stream(servers: str, stream: str, subject: str, create: bool) -> None
     await nc.close()
 
 
-def run(variant: str, servers: str, n: int) -> float:
-    """Events/s of one run of ``variant``."""
+def run(variant: str, servers: str, n: int) -> tuple[float, float]:
+    """Events/s of one run of ``variant``, and the CPU µs per event of its two processes."""
     _, consumer, producer, durable = VARIANTS[variant]
     tag = uuid.uuid4().hex[:8]
     stream, subject = f"BENCH_{tag}", f"bench{tag}.orders"
@@ -280,10 +308,11 @@ def run(variant: str, servers: str, n: int) -> float:
                 process.join()
         if durable:
             asyncio.run(_stream(servers, stream, subject, create=False))
-    start, failed = reports["producer"]
+    start, failed, producer_cpu = reports["producer"]
     if failed:
         raise SystemExit(f"{variant}: {failed} publishes were not acknowledged")
-    return n / (reports["consumer"][0] - start)
+    ended, consumer_cpu = reports["consumer"]
+    return n / (ended - start), (producer_cpu + consumer_cpu) / n * 1e6
 
 
 def main() -> None:
@@ -292,17 +321,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--servers", default="nats://127.0.0.1:4222")
     args = parser.parse_args()
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    load = os.getloadavg()[0]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in VARIANTS}
     for _ in range(args.repeats):
         for name in VARIANTS:  # interleaved: a busy moment hits every variant alike
-            rates[name].append(run(name, args.servers, args.events))
-    median = {name: statistics.median(values) for name, values in rates.items()}
-    print(f"NATS, {args.events} events of one order dict (json), median of {args.repeats}")
-    print(f"  {'':<38}{'events/s':>12}{'zeroevents / this':>20}")
+            runs[name].append(run(name, args.servers, args.events))
+    rate = {name: statistics.median(r for r, _ in values) for name, values in runs.items()}
+    cpu = {name: statistics.median(c for _, c in values) for name, values in runs.items()}
+    print(
+        f"NATS, {args.events} events of one order dict (json), median of {args.repeats}; "
+        f"{os.cpu_count()} cores, load average {load:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
+    print(f"  {'':<38}{'events/s':>10}{'(z)/this':>10}{'(a)/this':>10}{'CPU us/event':>14}")
     for name, (label, *_) in VARIANTS.items():
-        ratio = median["z"] / median[name]
-        print(f"  ({name}) {label:<34}{median[name]:>12,.0f}{ratio:>19.2f}x")
-    print(f"  (a) / (r): {median['a'] / median['r']:.2f}x")
+        print(
+            f"  ({name}) {label:<34}{rate[name]:>10,.0f}{rate['z'] / rate[name]:>9.2f}x"
+            f"{rate['a'] / rate[name]:>9.2f}x{cpu[name]:>14.1f}"
+        )
+    print(
+        "  CPU us/event: the producer's and the consumer's processes (not the server's); "
+        f"(r) spends {cpu['r'] / cpu['z']:.2f}x (z)'s, {cpu['r'] / cpu['a']:.2f}x (a)'s"
+    )
     print("  targets: (z) and (a) >= 0.80x (r), and >= 20,000 acknowledged events/s")
 
 

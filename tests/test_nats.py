@@ -455,6 +455,49 @@ def test_publishes_no_stream_takes_fire_push_error_at_flush(names: Names) -> Non
     producer.close()
 
 
+def _publish_counted(socket: Any, names: Names) -> None:
+    """20 events the stream takes and 3 no stream takes, pushed before any PubAck."""
+    for number in range(20):
+        assert socket.push(f"{names.root}.orders.created", [number]) is True
+    for number in range(3):
+        assert socket.push(f"x{names.root}.nowhere", [number]) is True
+
+
+def _assert_counted(stats: Any) -> None:
+    assert (stats.sent, stats.acknowledged, stats.push_errors, stats.in_flight) == (23, 20, 3, 0)
+    assert stats.ack_latency.count == 20 and stats.ack_latency.sum > 0
+
+
+def test_the_producer_socket_counts_its_publishes_and_pubacks(names: Names) -> None:
+    events = Dispatcher()
+    events.listen(PUSH_ERROR, lambda *args: None)
+    producer = EventListener(names.producer(), events)
+    socket = producer.socket()
+    _publish_counted(socket, names)
+    assert socket.stats.sent == 23
+    assert socket.flush(5000) is False  # the three without a stream
+    _assert_counted(socket.stats)
+    producer.close()
+
+
+def test_the_asyncio_producer_socket_counts_its_publishes_and_pubacks(names: Names) -> None:
+    async def main() -> Any:
+        events = Dispatcher()
+        events.listen(PUSH_ERROR, lambda *args: None)
+        producer = AsyncEventListener(names.producer(), events)
+        socket = producer.socket()
+        await socket.opened()
+        for number in range(20):
+            assert await socket.push(f"{names.root}.orders.created", [number]) is True
+        for number in range(3):
+            assert await socket.push(f"x{names.root}.nowhere", [number]) is True
+        assert await socket.flush(5000) is False
+        await producer.aclose()
+        return socket.stats
+
+    _assert_counted(asyncio.run(main()))
+
+
 def test_a_retried_publish_is_stored_once(names: Names) -> None:
     """The event id is the Nats-Msg-Id: JetStream drops the second copy."""
 

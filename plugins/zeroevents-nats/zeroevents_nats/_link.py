@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import threading
 import time
@@ -24,9 +26,9 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import DEFAULT_PREFIX, AckPolicy, ConsumerConfig
 
-from zeroevents_core import ConfigurationError
+from zeroevents_core import ConfigurationError, Stats
 from zeroevents_core.errors import ConnectError, SendError
 
 from ._wire import DELIVERIES, FAILURE, MSG_ID, ORIGIN
@@ -57,18 +59,26 @@ class Link:
         self.js: JetStreamContext | None = None
         self.max_payload = 0
         self._sub: Any = None
-        # Producer: PubAck futures by publish order, with what a failure reports.
-        self.unacked: dict[asyncio.Future[Any], tuple[str, Any, float]] = {}
-        self._order: deque[asyncio.Future[Any]] = deque()  # unacked, oldest first
+        self.stats = Stats()
+        # Producer: what each awaited PubAck reports if it fails (event, payload,
+        # deadline, sent at), by the reply subject it comes back to.
+        self.unacked: dict[str, tuple[str, Any, float, float]] = {}
+        self._order: deque[str] = deque()  # unacked, oldest first
         self._acks = asyncio.Event()  # a PubAck came: room in the window
+        self._ack_prefix = ""
+        self._published = itertools.count(1)
         self.failures: deque[tuple[str, Any, str]] = deque()
-        self.released: Callable[[], None] | None = None  # one PubAck came back
+        self.released: Callable[[], None] | None = None  # one publish resolved
         # Consumer: fetched messages not handed out yet; fetched and not settled.
         self.ready: deque[Msg] = deque()
         self.held = 0
         self.notify: Callable[[], None] | None = None  # ready went non-empty
         self.arrived = asyncio.Event()
-        self._room = asyncio.Event()
+        self._room = asyncio.Event()  # room under max_in_flight, or a request ended
+        self._inbox = ""
+        self._asking = ""  # the reply subject of the open pull request
+        self._asked = 0  # events it may still bring
+        self._asked_until = 0.0
         self._fetcher: asyncio.Task[None] | None = None
         self._closing = False
         # What other threads posted, run in order by the loop.
@@ -102,10 +112,10 @@ class Link:
                 f"{type(error).__name__}: {error}"
             ) from None
         self.max_payload = self.nc.max_payload
-        self.js = self.nc.jetstream(
-            timeout=options["ack_timeout_ms"] / 1000,
-            publish_async_max_pending=options["max_pending"],
-        )
+        # PubAcks come back to <inbox>.<n>, n counting publishes.
+        self._ack_prefix = self.nc.new_inbox() + "."
+        await self.nc.subscribe(self._ack_prefix + "*", cb=self._on_puback)
+        self.js = self.nc.jetstream(timeout=options["ack_timeout_ms"] / 1000)
         try:
             if options["stream"] is not None:
                 await self._ensure_stream()
@@ -160,9 +170,11 @@ class Link:
                 f"option 'durable': cannot create or update consumer {options['durable']!r} "
                 f"on stream {options['stream']!r}: {error.description or error}"
             ) from None
-        self._sub = await self.js.pull_subscribe_bind(
-            durable=options["durable"], stream=options["stream"]
-        )
+        # Pull requests answered to <inbox>.<n> (n counting requests), read by a
+        # callback: nats-py's fetch() makes a task, a uuid and a timer per message.
+        assert self.nc is not None
+        self._inbox = self.nc.new_inbox()
+        self._sub = await self.nc.subscribe(self._inbox + ".*", cb=self._on_delivery)
         self._fetcher = asyncio.get_running_loop().create_task(self._fetching())
 
     async def _on_error(self, error: Exception) -> None:
@@ -224,24 +236,30 @@ class Link:
 
     # -- producer ------------------------------------------------------------
 
+    # nats-py's publish_async makes a future, a random token and two callbacks per
+    # publish and parses each PubAck into a dataclass: here a PubAck comes back to a
+    # reply subject numbered in publish order, and only a failed one is parsed.
+
     async def publish(
         self, subject: str, body: bytes, headers: dict[str, str], event: str, payload: Any
     ) -> str | None:
         """Publish without waiting for its PubAck (at most ``max_pending`` outstanding);
         why it could not be sent, or None."""
-        assert self.js is not None
+        assert self.nc is not None
         if len(self.unacked) >= self.options["max_pending"] and not await self._window_room():
             return self._unsent(event, f"{self.options['max_pending']} PubAcks still awaited")
+        reply = f"{self._ack_prefix}{next(self._published)}"
+        now = time.monotonic()
+        self.unacked[reply] = (event, payload, now + self.options["ack_timeout_ms"] / 1000, now)
         try:
-            # No wait_stall: its wait_for makes a task per publish (and a write each).
-            future = await self.js.publish_async(subject, body, headers=headers)
+            await self.nc.publish(subject, body, reply=reply, headers=headers)
         except _TRANSIENT as error:
+            if self.unacked.pop(reply, None) is None:
+                return None  # a flush meanwhile reported it failed
             return self._unsent(event, f"{type(error).__name__}: {error}")
-        deadline = time.monotonic() + self.options["ack_timeout_ms"] / 1000
-        self.unacked[future] = (event, payload, deadline)
-        self._order.append(future)
-        future.add_done_callback(self._acked)
-        self._expire(time.monotonic())
+        self._order.append(reply)
+        self.stats.in_flight = len(self.unacked)
+        self._expire(now)
         return None
 
     async def publish_posted(
@@ -271,32 +289,44 @@ class Link:
                 await asyncio.wait_for(self._acks.wait(), left)
         return True
 
-    def _acked(self, future: asyncio.Future[Any]) -> None:
+    async def _on_puback(self, msg: Msg) -> None:
+        entry = self.unacked.pop(msg.subject, None)
+        if entry is None:  # came after its deadline: already reported
+            return
+        self._resolved()
+        data = msg.data
+        if not data and msg.headers and msg.headers.get("Status") == "503":
+            self._failed(entry[0], entry[1], "no stream takes this subject")
+        elif b'"error"' in data:
+            try:
+                error = json.loads(data)["error"]
+                reason = f"{error.get('description', error)} (code {error.get('code')})"
+            except (ValueError, KeyError, TypeError, AttributeError):
+                reason = f"unreadable PubAck {data[:200]!r}"
+            self._failed(entry[0], entry[1], reason)
+        else:
+            self.stats.acknowledged += 1
+            self.stats.ack_latency.observe(time.monotonic() - entry[3])
+
+    def _resolved(self) -> None:
+        """One publish left the window (PubAck, failure or expiry)."""
         self._acks.set()
-        entry = self.unacked.pop(future, None)
+        self.stats.in_flight = len(self.unacked)
         if self.released is not None:
             self.released()
-        if entry is None or future.cancelled():
-            return
-        error = future.exception()
-        if error is not None:
-            reason = getattr(error, "description", None) or str(error) or type(error).__name__
-            if isinstance(error, nats.js.errors.NoStreamResponseError):
-                reason = "no stream takes this subject"
-            self._failed(entry[0], entry[1], reason)
 
     def _expire(self, now: float) -> None:
         # Deadlines grow with publish order: only the oldest ones can be due.
         order, unacked = self._order, self.unacked
         while order:
-            future = order[0]
-            entry = unacked.get(future)
+            reply = order[0]
+            entry = unacked.get(reply)
             if entry is not None and entry[2] > now:
                 return
             order.popleft()
             if entry is not None:
-                del unacked[future]
-                future.cancel()
+                del unacked[reply]
+                self._resolved()
                 self._failed(
                     entry[0], entry[1], f"no PubAck within {self.options['ack_timeout_ms']} ms"
                 )
@@ -309,21 +339,28 @@ class Link:
         """Wait for every PubAck (``timeout`` s at most); the late ones count as failed."""
         deadline = time.monotonic() + timeout
         await self.posted_done()
-        pending = list(self.unacked)
-        if pending:
+        if self.unacked:
             # No longer than the last one's ack_timeout_ms either.
             deadline = min(deadline, max(entry[2] for entry in self.unacked.values()))
-            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
-        for future in [f for f in pending if not f.done()]:
-            entry = self.unacked.pop(future, None)
-            future.cancel()
-            if entry is not None:
-                self._failed(entry[0], entry[1], "no PubAck before the flush ended")
+        while self.unacked:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._acks.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acks.wait(), left)
+        late, self.unacked = self.unacked, {}
+        self._order.clear()
+        for event, payload, _, _ in late.values():
+            self._resolved()
+            self._failed(event, payload, "no PubAck before the flush ended")
         return not self.failures
 
     def check_size(self, subject: str, body: bytes, headers: Mapping[str, str]) -> None:
-        # NATS counts headers in the payload limit: refuse before sending.
-        size = len(body) + 12 + sum(len(k) + len(v) + 4 for k, v in headers.items())
+        # NATS counts the header block in the payload limit: refuse before sending.
+        # "NATS/1.0\r\n", "key: value\r\n" each, "\r\n"; values in UTF-8, keys ASCII.
+        values = "".join(headers.values()).encode("utf-8", "surrogatepass")
+        size = len(body) + 12 + 4 * len(headers) + len("".join(headers)) + len(values)
         if size > self.max_payload:
             raise SendError(
                 f"event {headers.get('Zeroevents-Event')!r} is {size} bytes with its headers, "
@@ -333,31 +370,71 @@ class Link:
     # -- consumer ------------------------------------------------------------
 
     async def _fetching(self) -> None:
-        """Keep up to ``max_in_flight`` events fetched and unsettled, never more."""
+        """Keep up to ``max_in_flight`` events asked for, fetched and unsettled, never
+        more: one pull request open at a time, for at most the room left."""
         options = self.options
-        wait = options["fetch_wait_ms"] / 1000
+        wait_ms = options["fetch_wait_ms"]
+        batch = min(options["fetch_batch"], options["max_in_flight"])
+        # Refill once half a batch is free, or at once when nothing is left to hand
+        # out: a request per settled event would be a round trip each.
+        low_water = max(1, batch // 2)
+        subject = f"{DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{options['stream']}.{options['durable']}"
+        requests = itertools.count(1)
+        assert self.nc is not None
         while not self._closing:
             room = options["max_in_flight"] - self.held
-            if room <= 0:
+            if self._asked or room <= 0 or (room < low_water and self.ready):
+                left = None
+                if self._asked:
+                    left = self._asked_until - time.monotonic()
+                    if left <= 0:  # its expiry never came (a reconnection lost it)
+                        self._asked = 0
+                        continue
                 self._room.clear()
-                await self._room.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), left)
                 continue
+            asked = min(room, batch)
+            self._asking = f"{self._inbox}.{next(requests)}"
+            self._asked = asked
+            # The server ends the request after ``expires`` (a 408): a margin for it.
+            self._asked_until = time.monotonic() + wait_ms / 1000 + 0.5
+            request = b'{"batch":%d,"expires":%d}' % (asked, wait_ms * 1_000_000)
             try:
-                msgs = await self._sub.fetch(min(room, options["fetch_batch"]), timeout=wait)
-            except asyncio.CancelledError:
-                raise
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
+                await self.nc.publish(subject, request, reply=self._asking)
             except _TRANSIENT as error:
-                log.warning("nats %s: fetch failed, retrying: %s", self.where, error)
+                self._asked = 0
+                log.warning("nats %s: pull request failed, retrying: %s", self.where, error)
                 await asyncio.sleep(options["reconnect_wait_ms"] / 1000)
-                continue
-            self.held += len(msgs)
-            was_empty = not self.ready
-            self.ready.extend(msgs)
-            self.arrived.set()
-            if was_empty and self.notify is not None:
-                self.notify()
+
+    async def _on_delivery(self, msg: Msg) -> None:
+        if not msg.reply:  # a status: the request ended (404, 408, 409) or a heartbeat
+            status = (msg.headers or {}).get("Status")
+            if status == "100" or msg.subject != self._asking:
+                return
+            if status == "409":  # consumer deleted, leadership change ...
+                log.warning(
+                    "nats %s: pull request refused: %s",
+                    self.where,
+                    (msg.headers or {}).get("Description"),
+                )
+                # The next request after reconnect_wait_ms: at once, the same
+                # refusal could come back in a tight loop.
+                self._asked_until = time.monotonic() + self.options["reconnect_wait_ms"] / 1000
+                return
+            self._asked = 0
+            self._room.set()
+            return
+        if self._asked:
+            self._asked -= 1
+            if not self._asked:
+                self._room.set()
+        self.held += 1
+        was_empty = not self.ready
+        self.ready.append(msg)
+        self.arrived.set()
+        if was_empty and self.notify is not None:
+            self.notify()
 
     async def settle(self, delivery: Delivery, failure: str | None, final: bool) -> None:
         """Ack (``failure`` None), nak with backoff, or dead-letter then term (``final``,
@@ -433,7 +510,8 @@ class Link:
         return self.ready.popleft()
 
     async def consumer_info(self) -> Any:
-        return await self._sub.consumer_info()
+        assert self.js is not None
+        return await self.js.consumer_info(self.options["stream"], self.options["durable"])
 
     # -- closing -------------------------------------------------------------
 
@@ -442,14 +520,17 @@ class Link:
         wait for the PubAcks, then drain the connection. Whether every PubAck came."""
         self._closing = True  # also our own drain's disconnection: not logged
         if self._fetcher is not None:
-            # Let the fetch in progress end (fetch_wait_ms at most): cancelled, the
-            # messages it holds would stay unacked on the server until ack_wait.
-            self._room.set()
-            wait = self.options["fetch_wait_ms"] / 1000 + 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._fetcher), wait)
+            # Let the open pull request end (fetch_wait_ms at most): what it still
+            # brings is given back below, not left unacked on the server until ack_wait.
             self._fetcher.cancel()
             await asyncio.gather(self._fetcher, return_exceptions=True)
+            while self._asked and time.monotonic() < self._asked_until:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), self._asked_until - time.monotonic())
+            if self._sub is not None:
+                with contextlib.suppress(*_TRANSIENT):
+                    await self._sub.drain()  # what the server sent is in ready
         flushed = await self.flush(timeout)
         while self.ready:  # fetched, never handed out: to the next consumer at once
             delivery = Delivery(self.ready.popleft())
@@ -459,10 +540,6 @@ class Link:
                 await delivery.msg.nak()
         if self.nc is not None and not self.nc.is_closed:
             try:
-                if self._sub is not None:
-                    # Read by fetch(), not by a callback: drain() would wait on it
-                    # for its whole timeout. What it still gets comes back after ack_wait.
-                    await self._sub.unsubscribe()
                 await self.nc.drain()  # the acks and publishes still buffered go out
             except _TRANSIENT as error:
                 log.warning("nats %s: drain failed: %s", self.where, error)

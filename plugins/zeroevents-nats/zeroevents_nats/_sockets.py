@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from nats.aio.msg import Msg
 
-from zeroevents_core import ConfigurationError, DecodeError, Dispatcher, Message, Serializer
+from zeroevents_core import (
+    ConfigurationError,
+    DecodeError,
+    Dispatcher,
+    Message,
+    Serializer,
+    Stats,
+)
 from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.plugins import get_serializer
 from zeroevents_core.transports import Control
@@ -70,6 +77,7 @@ class _NatsCodec:
     rights: Rights | None = None
     schemas: SchemaRegistry | None
     link: Link
+    stats: Stats
 
     def _init_codec(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
         self.options = options
@@ -93,6 +101,10 @@ class _NatsCodec:
         self._ids = itertools.count(1)
         self._subjects: dict[str, str] = {}
         self.link = Link(options)
+        # The producer's counters: sent and push_errors counted where they happen
+        # (the pushing thread), acknowledged, in_flight and ack_latency (publish to
+        # PubAck) by the link. The service counts what it receives.
+        self.stats = self.link.stats
         self.closed = False
         self._last_decoded: tuple[Msg, Message | DecodeError] | None = None
 
@@ -232,7 +244,9 @@ class NatsSocket(_NatsCodec):
             self._report()
         subject, body, headers = self._prepare(event, payload)
         if not self._window.acquire(timeout=self.options["ack_timeout_ms"] / 1000):
+            self.stats.push_errors += 1
             return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
+        self.stats.sent += 1
         self.link.post(self.link.publish_posted, subject, body, headers, event, payload)
         return True
 
@@ -243,6 +257,7 @@ class NatsSocket(_NatsCodec):
         failures = self.link.failures
         while failures:
             event, payload, _ = failures.popleft()
+            self.stats.push_errors += 1
             self.dispatcher.until(PUSH_ERROR, self, event, payload, None)
 
     def flush(self, timeout_ms: int) -> bool:
@@ -328,8 +343,10 @@ class NatsAsyncSocket(_NatsCodec):
         if self.link.failures:
             await self._report()
         subject, body, headers = self._prepare(event, payload)
+        self.stats.sent += 1
         failure = await self.link.publish(subject, body, headers, event, payload)
         if failure is not None:
+            self.stats.push_errors += 1
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
         return True
 
@@ -340,6 +357,7 @@ class NatsAsyncSocket(_NatsCodec):
         failures = self.link.failures
         while failures:
             event, payload, _ = failures.popleft()
+            self.stats.push_errors += 1
             await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, None)
 
     async def flush(self, timeout_ms: int) -> bool:
