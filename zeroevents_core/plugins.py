@@ -10,10 +10,15 @@ plugins load: a comma-separated list of distribution names (``zeroevents-msgpack
 case, ``-`` and ``_`` do not matter), or an empty string for none. The built-ins
 always load. A listed name that no installed distribution provides is reported by
 :func:`plugin_errors`.
+
+Besides the named things, plugins may give observers (:func:`get_observers`, told
+when sockets open and services start) and flags of the command line
+(:func:`add_cli_arguments`, :func:`configure_cli`).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib
 import importlib.metadata
@@ -22,6 +27,7 @@ import os
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +44,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .matchers import Matcher
+    from .observers import Observer
     from .serializers import Serializer
     from .transports import Transport
 
@@ -91,6 +98,7 @@ class _State:
         self.registries: dict[Kind, dict[str, PluginInfo]] | None = None
         self.problems: list[ZeroEventsError] = []
         self.conflicts: dict[tuple[Kind, str], PluginConflictError] = {}
+        self.observers: list[Observer] | None = None
 
 
 _state: _State | None = None
@@ -227,6 +235,56 @@ def _registries() -> tuple[_State, dict[Kind, dict[str, PluginInfo]]]:
         return state, state.registries
 
 
+def _collect_observers(state: _State) -> list[Observer]:
+    observers: list[Observer] = []
+
+    def accept(plugin: str, observer: Any) -> None:
+        if not any(callable(getattr(observer, m, None)) for m in ("opened", "closed")):
+            problem = ConfigurationError(
+                f"plugin {plugin} registered {observer!r} as an observer: expected an "
+                "object with an opened(observed) or a closed(observed) method"
+            )
+            log.warning("%s", problem)
+            state.problems.append(problem)
+            return
+        observers.append(observer)
+
+    for impl in state.manager.hook.register_observers.get_hookimpls():
+        plugin = state.manager.get_name(impl.plugin) or repr(impl.plugin)
+        try:
+            impl.function(functools.partial(accept, plugin))
+        except Exception as exc:
+            problem = ConfigurationError(
+                f"plugin {plugin} failed in register_observers: {type(exc).__name__}: {exc}"
+            )
+            log.warning("%s", problem)
+            state.problems.append(problem)
+    return observers
+
+
+def get_observers() -> list[Observer]:
+    """The observers every plugin registered (collected once, after the registries)."""
+    state, _ = _registries()
+    observers = state.observers
+    if observers is None:
+        with _lock:
+            if state.observers is None:
+                state.observers = _collect_observers(state)
+            observers = state.observers
+    return observers
+
+
+def add_cli_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    """Let every plugin add its flags to ``command``'s parser (``add_cli_arguments``)."""
+    _manager_state().manager.hook.add_cli_arguments(command=command, parser=parser)
+
+
+def configure_cli(command: str, args: argparse.Namespace) -> list[Callable[[], Any]]:
+    """Let every plugin act on its flags; what to call when the command ends."""
+    undo = _manager_state().manager.hook.configure_cli(command=command, args=args)
+    return [each for each in undo if each is not None]
+
+
 def lookup(kind: Kind, name: str) -> PluginInfo:
     """The registration of ``name`` among the plugins of ``kind``."""
     state, registries = _registries()
@@ -266,6 +324,7 @@ def list_plugins() -> list[PluginInfo]:
 def plugin_errors() -> list[ZeroEventsError]:
     """Plugins that failed to load, clashing names and invalid registrations."""
     state, _ = _registries()
+    get_observers()
     return [*state.load_errors, *state.problems]
 
 
@@ -281,7 +340,7 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
         except (ValueError, pluggy.PluginValidationError) as exc:
             # pluggy's errors for a taken name or a hook with unknown arguments.
             raise ConfigurationError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
-        state.registries = None
+        state.registries = state.observers = None
 
 
 def unregister_plugin(plugin: object) -> None:
@@ -292,7 +351,7 @@ def unregister_plugin(plugin: object) -> None:
             # pluggy only asserts, which vanishes under python -O.
             raise ConfigurationError(f"plugin {plugin!r} is not registered")
         state.manager.unregister(plugin)
-        state.registries = None
+        state.registries = state.observers = None
 
 
 def register(plugin: object, name: str | None = None) -> None:
