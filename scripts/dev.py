@@ -6,9 +6,10 @@ interpreter has no ``ensurepip``), installs the core, the first-party plugins,
 the examples and the dev tools in editable mode when their pyproject files
 changed, then runs the demo or every check: ruff lint and format, mypy --strict
 on the core and the Prometheus exporter, and pytest (which also builds the docs with
-mkdocs --strict). ``test`` first installs the test plugin distribution (tests/plugins; the demo's ``.venv`` does
-not get it) and php-cli and php-zmq from apt where missing, for the tests against
-PHP itself, when it can (root or sudo); otherwise those tests skip, saying why.
+mkdocs --strict). ``test`` first installs the test plugin distribution (tests/plugins;
+the demo's ``.venv`` does not get it) and php-cli and php-zmq from apt where missing,
+for the tests against PHP itself, when it can (root or sudo); otherwise those tests
+skip, saying why.
 """
 
 from __future__ import annotations
