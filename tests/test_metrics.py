@@ -187,7 +187,7 @@ def test_a_pub_counts_its_drops_only_with_xpub_nodrop(
         context.term()
     assert heard < 1000  # libzmq dropped most of them either way
     if nodrop:
-        assert dropped >= 1000 - heard - 4  # the queues between took a few
+        assert dropped >= 900  # the queues between (and the kernel's) took a few
     else:
         assert dropped == 0  # libzmq's PUB drops silently: why XPUB_NODROP is documented
 

@@ -1,0 +1,174 @@
+"""Metrics on versus off on the default pipeline, in the same run.
+
+    python bench/bench_metrics.py [--events N] [--repeats R] [--scrape-every SECONDS]
+
+The default pipeline: an ``EventListener`` with the default options (a DEALER
+connecting over ipc) in one process, fired by a dispatcher, to an ``EventService``
+(a DEALER binding) in another, one order dict per event.
+
+- off: ``ZEROEVENTS_LOAD_PLUGINS=""``, no exporter loaded;
+- loaded: the zeroevents-prometheus exporter loaded through its entry point in
+  both processes, each serving its metrics over HTTP, never scraped;
+- on: the same, scraped by this process every ``--scrape-every`` seconds (0.1 by
+  default: 150 times Prometheus' usual 15 s) while the events flow.
+
+Target: on >= 0.95 x off (metrics cost at most 5%). The counters are read at
+scrape time from the live Stats, nothing per event: the ratio should be ~1.
+Figures are medians of the repeats, interleaved; the consumer clocks first to last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from typing import Any
+
+SPAWN = multiprocessing.get_context("spawn")
+EVENT = "orders.created"
+ORDER = {
+    "id": 12345,
+    "customer": {"id": "6f1c1f5e-8d2b-4c8e", "name": "Ada Lovelace", "email": "ada@example.com"},
+    "items": [{"sku": "BOO-1001", "quantity": 1, "price": 12.5}],
+    "total": 12.5,
+    "currency": "EUR",
+}
+TARGET = 0.95
+
+
+def _metrics(on: bool, out: Any) -> Any:  # on: loaded and served
+    """Load the exporter (through its entry point) or nothing; serve when on."""
+    os.environ["ZEROEVENTS_LOAD_PLUGINS"] = "zeroevents-prometheus" if on else ""
+    if not on:
+        out.put(("port", None))
+        return None
+    from zeroevents_prometheus import MetricsServer
+
+    server = MetricsServer(0)
+    out.put(("port", server.port))
+    return server
+
+
+def consume(endpoint: str, n: int, on: bool, out: Any) -> None:
+    from zeroevents_core import Dispatcher, EventListener, EventService
+
+    server = _metrics(on, out)
+    dispatcher = Dispatcher()
+    count, started = 0, 0.0
+
+    def on_order(order: dict[str, Any]) -> None:
+        nonlocal count, started
+        count += 1
+        if count == 1:
+            started = time.perf_counter()
+        if count == n:
+            out.put(("done", time.perf_counter() - started))
+            service.poll_timeout(200)  # answer the producer's flush barrier, then stop
+
+    dispatcher.listen(EVENT, on_order)
+    dispatcher.listen("zeroevents.service.idle", lambda service: service.stop())
+    service = EventService(dispatcher).listen(EventListener({"bind": endpoint}, dispatcher))
+    service.listeners[0].socket()
+    out.put(("ready", None))
+    service.run()
+    if server is not None:
+        server.close()
+
+
+def produce(endpoint: str, n: int, on: bool, out: Any) -> None:
+    from zeroevents_core import Dispatcher, EventListener
+
+    server = _metrics(on, out)
+    dispatcher = Dispatcher()
+    listener = EventListener({"connect": endpoint}, dispatcher)
+    dispatcher.listen("orders.*", listener)
+    for _ in range(n):
+        dispatcher.fire(EVENT, ORDER)
+    listener.close()
+    if server is not None:
+        server.close()
+
+
+def _scrape(ports: list[int], every: float, stop: threading.Event, scrapes: list[int]) -> None:
+    while not stop.wait(every):
+        for port in ports:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    r.read()
+                scrapes[0] += 1
+            except OSError:  # the producer may be gone already
+                pass
+
+
+def one_run(n: int, on: bool, every: float, endpoint: str) -> tuple[float, int]:
+    """Events per second of one pair, and how many scrapes were served meanwhile
+    (``every`` 0: none)."""
+    out, sent = SPAWN.Queue(), SPAWN.Queue()
+    receiving = SPAWN.Process(target=consume, args=(endpoint, n, on, out))
+    sending = SPAWN.Process(target=produce, args=(endpoint, n, on, sent))
+    stop, scrapes = threading.Event(), [0]
+    try:
+        receiving.start()
+        ports = [out.get(timeout=60)[1]]
+        assert out.get(timeout=60)[0] == "ready"
+        sending.start()
+        ports.append(sent.get(timeout=60)[1])
+        scraper = threading.Thread(target=_scrape, args=(ports, every, stop, scrapes))
+        if on and every:
+            scraper.start()
+        kind, seconds = out.get(timeout=300)
+        assert kind == "done"
+        stop.set()
+        if scraper.is_alive():
+            scraper.join(10)
+        sending.join(60)
+        receiving.join(60)
+    finally:
+        stop.set()
+        for process in (receiving, sending):
+            if process.is_alive():
+                process.kill()
+                process.join(10)
+    return (n - 1) / seconds, scrapes[0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--scrape-every", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    # (exporter loaded, seconds between scrapes): off, loaded, on.
+    cases = {"off": (False, 0.0), "loaded": (True, 0.0), "on": (True, args.scrape_every)}
+    rates: dict[str, list[float]] = {name: [] for name in cases}
+    scrapes = 0
+    with tempfile.TemporaryDirectory(prefix="ze-bench-metrics-") as folder:
+        for run in range(args.repeats):
+            for name, (loaded, every) in cases.items():
+                endpoint = f"ipc://{folder}/metrics-{run}-{name}.ipc"
+                rate, served = one_run(args.events, loaded, every, endpoint)
+                rates[name].append(rate)
+                scrapes += served
+    off, loaded, on = (statistics.median(rates[name]) for name in cases)
+    print(
+        f"metrics on vs off, default pipeline (DEALER over ipc, {args.events:,} events, "
+        f"median of {args.repeats}; {scrapes} scrapes served while on)"
+    )
+    print(f"  {'':<44}{'events/s':>12}{'ratio':>9}")
+    for label, rate in (
+        ("metrics off (no exporter loaded)", off),
+        ("exporter loaded and served, not scraped", loaded),
+        (f"metrics on (scraped every {args.scrape_every:g} s)", on),
+    ):
+        print(f"  {label:<44}{rate:>12,.0f}{rate / off:>9.2f}x")
+    verdict = "met" if on / off >= TARGET else "MISSED"
+    print(f"  target: on >= {TARGET:.2f} x off (<= 5% cost): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
