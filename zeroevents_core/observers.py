@@ -39,7 +39,7 @@ class Observed:
     """``"listener"``: a listener's socket (sending side, and the socket of a
     service's listener); ``"service"``: a service (receiving side)."""
     transport: str
-    """The transport's registered name (``zmq``, ``memory``, ``nats``)."""
+    """The transport's registered name (``memory``, ``nats``, the default one)."""
     where: str
     """The endpoints, as the transport shows them (``Transport.where``); a
     service's are those of its listeners, comma-separated."""

@@ -78,7 +78,7 @@ class Stats:
 class DropWarning:
     """Counts the sends dropped at the high-water mark and says so at a bounded
     rate: the first drop at once, then one warning per ``interval_s`` at most,
-    with the count since the last (libzmq itself says nothing, issue 2037)."""
+    with the count since the last (ZeroMQ itself says nothing: its issue 2037)."""
 
     def __init__(self, logger: logging.Logger, interval_s: float = DROP_WARNING_INTERVAL_S) -> None:
         self.logger = logger
