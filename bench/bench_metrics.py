@@ -9,11 +9,14 @@ connecting over ipc) in one process, fired by a dispatcher, to an ``EventService
 - off: ``ZEROEVENTS_LOAD_PLUGINS=""``, no exporter loaded;
 - loaded: the zeroevents-prometheus exporter loaded through its entry point in
   both processes, each serving its metrics over HTTP, never scraped;
-- on: the same, scraped by this process every ``--scrape-every`` seconds (0.1 by
-  default: 150 times Prometheus' usual 15 s) while the events flow.
+- on: the same, scraped by this process every ``--scrape-every`` seconds (1 by
+  default: 15 times Prometheus' usual 15 s) while the events flow;
+- stress: scraped every 0.1 s.
 
-Target: on >= 0.95 x off (metrics cost at most 5%). The counters are read at
-scrape time from the live Stats, nothing per event: the ratio should be ~1.
+Target: metrics on cost at most 5% (CPU time per event of both processes, every
+thread included, as the wall clock of a shared machine moves far more than that;
+events/s shown beside it). The counters are read at scrape time from the live
+Stats, nothing per event: the ratios should be ~1.
 Figures are medians of the repeats, interleaved (each case first in turn); the
 consumer clocks first to last.
 """
@@ -60,15 +63,15 @@ def consume(endpoint: str, n: int, on: bool, out: Any) -> None:
 
     server = _metrics(on, out)
     dispatcher = Dispatcher()
-    count, started = 0, 0.0
+    count, started, cpu = 0, 0.0, 0.0
 
     def on_order(order: dict[str, Any]) -> None:
-        nonlocal count, started
+        nonlocal count, started, cpu
         count += 1
         if count == 1:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
         if count == n:
-            out.put(("done", time.perf_counter() - started))
+            out.put(("done", time.perf_counter() - started, time.process_time() - cpu))
             service.poll_timeout(200)  # answer the producer's flush barrier, then stop
 
     dispatcher.listen(EVENT, on_order)
@@ -88,8 +91,10 @@ def produce(endpoint: str, n: int, on: bool, out: Any) -> None:
     dispatcher = Dispatcher()
     listener = EventListener({"connect": endpoint}, dispatcher)
     dispatcher.listen("orders.*", listener)
+    cpu = time.process_time()
     for _ in range(n):
         dispatcher.fire(EVENT, ORDER)
+    out.put(("cpu", time.process_time() - cpu))
     listener.close()
     if server is not None:
         server.close()
@@ -106,9 +111,9 @@ def _scrape(ports: list[int], every: float, stop: threading.Event, scrapes: list
                 pass
 
 
-def one_run(n: int, on: bool, every: float, endpoint: str) -> tuple[float, int]:
-    """Events per second of one pair, and how many scrapes were served meanwhile
-    (``every`` 0: none)."""
+def one_run(n: int, on: bool, every: float, endpoint: str) -> tuple[float, float, int]:
+    """Events per second of one pair, the CPU time per event of both processes (every
+    thread: the metrics server's too), how many scrapes were served (``every`` 0: none)."""
     out, sent = SPAWN.Queue(), SPAWN.Queue()
     receiving = SPAWN.Process(target=consume, args=(endpoint, n, on, out))
     sending = SPAWN.Process(target=produce, args=(endpoint, n, on, sent))
@@ -122,8 +127,10 @@ def one_run(n: int, on: bool, every: float, endpoint: str) -> tuple[float, int]:
         scraper = threading.Thread(target=_scrape, args=(ports, every, stop, scrapes))
         if on and every:
             scraper.start()
-        kind, seconds = out.get(timeout=300)
+        kind, seconds, consumer_cpu = out.get(timeout=300)
         assert kind == "done"
+        kind, producer_cpu = sent.get(timeout=300)
+        assert kind == "cpu"
         stop.set()
         if scraper.is_alive():
             scraper.join(10)
@@ -135,42 +142,59 @@ def one_run(n: int, on: bool, every: float, endpoint: str) -> tuple[float, int]:
             if process.is_alive():
                 process.kill()
                 process.join(10)
-    return (n - 1) / seconds, scrapes[0]
+    return (n - 1) / seconds, (consumer_cpu + producer_cpu) / n, scrapes[0]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--scrape-every", type=float, default=0.1)
+    parser.add_argument("--scrape-every", type=float, default=1.0)
     args = parser.parse_args(argv)
-    # (exporter loaded, seconds between scrapes): off, loaded, on.
-    cases = {"off": (False, 0.0), "loaded": (True, 0.0), "on": (True, args.scrape_every)}
+    # (exporter loaded, seconds between scrapes); "stress": ten scrapes a second.
+    cases = {
+        "off": (False, 0.0),
+        "loaded": (True, 0.0),
+        "on": (True, args.scrape_every),
+        "stress": (True, 0.1),
+    }
     rates: dict[str, list[float]] = {name: [] for name in cases}
+    cpus: dict[str, list[float]] = {name: [] for name in cases}
     scrapes = 0
     with tempfile.TemporaryDirectory(prefix="ze-bench-metrics-") as folder:
         for run in range(args.repeats):
             names = list(cases)
-            for name in names[run % 3 :] + names[: run % 3]:  # no case always first
+            turn = run % len(names)
+            for name in names[turn:] + names[:turn]:  # no case always first
                 loaded, every = cases[name]
                 endpoint = f"ipc://{folder}/metrics-{run}-{name}.ipc"
-                rate, served = one_run(args.events, loaded, every, endpoint)
-                rates[name].append(rate)
+                events_per_s, cpu_per_event, served = one_run(args.events, loaded, every, endpoint)
+                rates[name].append(events_per_s)
+                cpus[name].append(cpu_per_event)
                 scrapes += served
-    off, loaded, on = (statistics.median(rates[name]) for name in cases)
+    rate = {name: statistics.median(values) for name, values in rates.items()}
+    cpu = {name: statistics.median(values) for name, values in cpus.items()}
     print(
         f"metrics on vs off, default pipeline (DEALER over ipc, {args.events:,} events, "
         f"median of {args.repeats}; {scrapes} scrapes served while on)"
     )
-    print(f"  {'':<44}{'events/s':>12}{'ratio':>9}")
-    for label, rate in (
-        ("metrics off (no exporter loaded)", off),
-        ("exporter loaded and served, not scraped", loaded),
-        (f"metrics on (scraped every {args.scrape_every:g} s)", on),
-    ):
-        print(f"  {label:<44}{rate:>12,.0f}{rate / off:>9.2f}x")
-    verdict = "met" if on / off >= TARGET else "MISSED"
-    print(f"  target: on >= {TARGET:.2f} x off (<= 5% cost): {verdict}")
+    print(f"  {'':<44}{'events/s':>10}{'ratio':>8}{'CPU us/event':>14}{'ratio':>8}")
+    labels = {
+        "off": "metrics off (no exporter loaded)",
+        "loaded": "exporter loaded and served, not scraped",
+        "on": f"metrics on (scraped every {args.scrape_every:g} s)",
+        "stress": "metrics on (scraped every 0.1 s: stress)",
+    }
+    for name, label in labels.items():
+        print(
+            f"  {label:<44}{rate[name]:>10,.0f}{rate[name] / rate['off']:>7.2f}x"
+            f"{cpu[name] * 1e6:>14.2f}{cpu[name] / cpu['off']:>7.2f}x"
+        )
+    # CPU time per event (both processes, every thread) is the cost; the machine's
+    # other load moves the wall clock far more than 5%, so the target reads CPU.
+    cost = cpu["on"] / cpu["off"] - 1
+    verdict = "met" if cost <= 1 - TARGET else "MISSED"
+    print(f"  target: metrics on cost <= 5% CPU per event of off: {cost:+.1%}, {verdict}")
 
 
 if __name__ == "__main__":
