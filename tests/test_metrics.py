@@ -7,6 +7,7 @@ HTTP on 127.0.0.1 from real processes exchanging events over real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -26,10 +27,11 @@ from metrics_procs import flood
 from procs import forward, take
 from prometheus_client.parser import text_string_to_metric_families
 
-from zeroevents_core import Dispatcher, EventListener, EventService
+from zeroevents_core import AsyncEventListener, Dispatcher, EventListener, EventService, Stats
 from zeroevents_core.hookspecs import hookimpl
 from zeroevents_core.observers import Observed
 from zeroevents_core.plugins import plugin_errors, register_plugin, unregister_plugin
+from zeroevents_core.stats import DropWarning
 
 ZEROEVENTS = Path(sys.executable).parent / "zeroevents"
 WAIT = 60.0
@@ -325,3 +327,44 @@ def test_metrics_flags_are_checked_and_come_from_the_plugin(ipc: Callable[[str],
         "listen", "--bind", ipc("none"), "--metrics-port", "0", ZEROEVENTS_LOAD_PLUGINS=""
     )
     assert without.returncode == 2 and "--metrics-port" in without.stderr
+
+
+def test_an_asyncio_listener_counts_its_drops_too(ipc: Callable[[str], str]) -> None:
+    options = {
+        "connect": ipc("nobody-async"),
+        "socket_type": "PUSH",
+        "socket_options": {"SNDHWM": 1, "SNDTIMEO": 0, "LINGER": 0},
+    }
+    dispatcher = Dispatcher()
+    dispatcher.listen("zeroevents.push.error", lambda *args: "dropped")
+
+    async def flood() -> int:
+        async with AsyncEventListener(options, dispatcher) as listener:
+            for i in range(20):
+                await listener.push("flood.tick", [i])
+            dropped: int = listener.socket().stats.dropped_hwm
+        return dropped
+
+    assert 15 <= asyncio.run(flood()) < 20
+
+
+def test_drops_are_logged_at_a_bounded_rate_with_the_count_since_the_last(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("tests.drops")
+    stats = Stats()
+    seldom, often = DropWarning(logger), DropWarning(logger, interval_s=0.05)
+    with caplog.at_level(logging.WARNING, "tests.drops"):
+        for _ in range(100):
+            seldom.dropped(stats, "flood.tick", b"ipc://somewhere")
+    assert len(caplog.records) == 1  # the first at once, then none for 10 s
+    assert "dropped 1 event at" in caplog.text and "on ipc://somewhere" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "tests.drops"):
+        for _ in range(1000):
+            often.dropped(stats, "flood.tick", "here")
+        threading.Event().wait(0.1)  # longer than its interval: the next one warns
+        often.dropped(stats, "flood.tick", "here")
+    counts = [int(re.findall(r"dropped (\d+) event", r.getMessage())[0]) for r in caplog.records]
+    assert sum(counts) == 1001  # every drop reported once, in some warning
+    assert stats.dropped_hwm == 1101
