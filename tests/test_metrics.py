@@ -368,3 +368,12 @@ def test_drops_are_logged_at_a_bounded_rate_with_the_count_since_the_last(
     counts = [int(re.findall(r"dropped (\d+) event", r.getMessage())[0]) for r in caplog.records]
     assert sum(counts) == 1001  # every drop reported once, in some warning
     assert stats.dropped_hwm == 1101
+
+
+def test_zeroevents_plugins_lists_the_observer_with_its_distribution() -> None:
+    listed = _zeroevents("plugins")
+    assert listed.returncode == 0, listed.stderr
+    tail = listed.stdout.split("observers:\n", 1)[1].splitlines()
+    assert tail[0].split() == ["StatsCollector", "zeroevents-prometheus", "0.1.0"]
+    none = _zeroevents("plugins", ZEROEVENTS_LOAD_PLUGINS="")
+    assert "observers:" not in none.stdout

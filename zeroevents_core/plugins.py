@@ -76,7 +76,7 @@ KINDS: tuple[Kind, ...] = ("serializer", "matcher", "transport")
 class PluginInfo:
     """One registered name: what it is, and which plugin and distribution gave it."""
 
-    kind: Kind
+    kind: Kind | Literal["observer"]
     name: str
     obj: Any
     plugin: str
@@ -98,7 +98,7 @@ class _State:
         self.registries: dict[Kind, dict[str, PluginInfo]] | None = None
         self.problems: list[ZeroEventsError] = []
         self.conflicts: dict[tuple[Kind, str], PluginConflictError] = {}
-        self.observers: list[Observer] | None = None
+        self.observers: list[PluginInfo] | None = None
 
 
 _state: _State | None = None
@@ -191,19 +191,19 @@ def _collect(state: _State) -> dict[Kind, dict[str, PluginInfo]]:
         if not (name_ok and isinstance(obj, type) and issubclass(obj, bases[kind])):
             problem = ConfigurationError(
                 f"plugin {info.plugin} ({info.provider}) registered {info.obj!r} as a "
-                f"{info.kind}: expected a subclass of {bases[info.kind].__qualname__} "
+                f"{info.kind}: expected a subclass of {bases[kind].__qualname__} "
                 "with a str 'name'"
             )
             log.warning("%s", problem)
             state.problems.append(problem)
             return
-        taken = registries[info.kind].get(info.name)
+        taken = registries[kind].get(info.name)
         if taken is not None and taken.obj is not info.obj:
             conflict = PluginConflictError(info.kind, info.name, taken.provider, info.provider)
-            state.conflicts[(info.kind, info.name)] = conflict
+            state.conflicts[(kind, info.name)] = conflict
             state.problems.append(conflict)
             return
-        registries[info.kind][info.name] = info
+        registries[kind][info.name] = info
 
     for kind in KINDS:
         # Each implementation is called on its own so that every name it registers
@@ -235,10 +235,10 @@ def _registries() -> tuple[_State, dict[Kind, dict[str, PluginInfo]]]:
         return state, state.registries
 
 
-def _collect_observers(state: _State) -> list[Observer]:
-    observers: list[Observer] = []
+def _collect_observers(state: _State) -> list[PluginInfo]:
+    observers: list[PluginInfo] = []
 
-    def accept(plugin: str, observer: Any) -> None:
+    def accept(plugin: str, dist: str, version: str | None, observer: Any) -> None:
         if not any(callable(getattr(observer, m, None)) for m in ("opened", "closed")):
             problem = ConfigurationError(
                 f"plugin {plugin} registered {observer!r} as an observer: expected an "
@@ -247,12 +247,14 @@ def _collect_observers(state: _State) -> list[Observer]:
             log.warning("%s", problem)
             state.problems.append(problem)
             return
-        observers.append(observer)
+        name = type(observer).__qualname__
+        observers.append(PluginInfo("observer", name, observer, plugin, dist, version))
 
     for impl in state.manager.hook.register_observers.get_hookimpls():
         plugin = state.manager.get_name(impl.plugin) or repr(impl.plugin)
+        dist, version = state.origins.get(plugin, (f"{plugin} (run time)", None))
         try:
-            impl.function(functools.partial(accept, plugin))
+            impl.function(functools.partial(accept, plugin, dist, version))
         except Exception as exc:
             problem = ConfigurationError(
                 f"plugin {plugin} failed in register_observers: {type(exc).__name__}: {exc}"
@@ -262,16 +264,19 @@ def _collect_observers(state: _State) -> list[Observer]:
     return observers
 
 
-def get_observers() -> list[Observer]:
-    """The observers every plugin registered (collected once, after the registries)."""
+def list_observers() -> list[PluginInfo]:
+    """Every observer the plugins registered (kind ``"observer"``, named after its
+    class), with its distribution; collected once, after the registries."""
     state, _ = _registries()
-    observers = state.observers
-    if observers is None:
-        with _lock:
-            if state.observers is None:
-                state.observers = _collect_observers(state)
-            observers = state.observers
-    return observers
+    with _lock:
+        if state.observers is None:
+            state.observers = _collect_observers(state)
+        return state.observers
+
+
+def get_observers() -> list[Observer]:
+    """The observers themselves, as the sockets and services tell them."""
+    return [info.obj for info in list_observers()]
 
 
 def add_cli_arguments(command: str, parser: argparse.ArgumentParser) -> None:
@@ -324,7 +329,7 @@ def list_plugins() -> list[PluginInfo]:
 def plugin_errors() -> list[ZeroEventsError]:
     """Plugins that failed to load, clashing names and invalid registrations."""
     state, _ = _registries()
-    get_observers()
+    list_observers()
     return [*state.load_errors, *state.problems]
 
 
