@@ -38,6 +38,8 @@ from zeroevents_core.observers import Observed
 from zeroevents_core.stats import LATENCY_BUCKETS, Stats
 
 LABELS = ("role", "transport", "endpoint")
+# The histogram's ``le`` labels, as prometheus_client writes them.
+BOUNDS = (*map(floatToGoString, LATENCY_BUCKETS), "+Inf")
 DEFAULT_HOST = "127.0.0.1"
 
 # Counter name (without ``_total``, which prometheus_client adds) -> Stats field, help.
@@ -123,9 +125,8 @@ def _buckets(stats: Iterable[Stats]) -> list[tuple[str, float]]:
     for each in stats:
         for i, count in enumerate(each.ack_latency.counts):
             counts[i] += count
-    bounds = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
     total, buckets = 0, []
-    for bound, count in zip(bounds, counts, strict=True):
+    for bound, count in zip(BOUNDS, counts, strict=True):
         total += count
         buckets.append((bound, float(total)))
     return buckets
