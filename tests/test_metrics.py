@@ -27,7 +27,14 @@ from metrics_procs import flood
 from procs import forward, take
 from prometheus_client.parser import text_string_to_metric_families
 
-from zeroevents_core import AsyncEventListener, Dispatcher, EventListener, EventService, Stats
+from zeroevents_core import (
+    AsyncEventListener,
+    AsyncEventService,
+    Dispatcher,
+    EventListener,
+    EventService,
+    Stats,
+)
 from zeroevents_core.hookspecs import hookimpl
 from zeroevents_core.observers import Observed
 from zeroevents_core.plugins import plugin_errors, register_plugin, unregister_plugin
@@ -377,3 +384,26 @@ def test_zeroevents_plugins_lists_the_observer_with_its_distribution() -> None:
     assert tail[0].split() == ["StatsCollector", "zeroevents-prometheus", "0.1.0"]
     none = _zeroevents("plugins", ZEROEVENTS_LOAD_PLUGINS="")
     assert "observers:" not in none.stdout
+
+
+def test_observers_are_told_of_asyncio_sockets_and_services(ipc: Callable[[str], str]) -> None:
+    recorder = Recorder()
+    register_plugin(recorder)
+    endpoint = ipc("observed-async")
+    dispatcher = Dispatcher()
+    service = AsyncEventService(dispatcher).poll_timeout(10)
+    service.listen(AsyncEventListener({"bind": endpoint}, dispatcher))
+    dispatcher.listen("zeroevents.service.idle", lambda svc: svc.stop())
+    try:
+        asyncio.run(service.run())
+    finally:
+        unregister_plugin(recorder)
+    kinds = [(kind, o.role, o.name) for kind, o in recorder.seen]
+    assert kinds == [
+        ("opened", "listener", "AsyncEventListener"),
+        ("opened", "service", "AsyncEventService"),
+        ("closed", "service", "AsyncEventService"),
+        ("closed", "listener", "AsyncEventListener"),
+    ]
+    assert recorder.seen[1][1].stats is service.stats
+    assert recorder.seen[0][1].where == endpoint
