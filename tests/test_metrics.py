@@ -407,3 +407,38 @@ def test_observers_are_told_of_asyncio_sockets_and_services(ipc: Callable[[str],
     ]
     assert recorder.seen[1][1].stats is service.stats
     assert recorder.seen[0][1].where == endpoint
+
+
+def test_a_confirmation_that_never_comes_is_not_a_drop(ipc: Callable[[str], str]) -> None:
+    # A ROUTER that takes every event and answers none: the sends pass, the
+    # confirmations time out (zeroevents.push.error), nothing hit the high-water mark.
+    endpoint = ipc("silent")
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.bind(endpoint)
+    options = {
+        "connect": endpoint,
+        "confirmed": True,
+        "socket_options": {"RCVTIMEO": 50, "LINGER": 0},
+        "flush_on_close": False,
+    }
+    dispatcher = Dispatcher()
+    errors: list[str] = []
+    dispatcher.listen("zeroevents.push.error", lambda socket, event, *rest: errors.append(event))
+
+    async def push_async() -> int:
+        async with AsyncEventListener(options, dispatcher) as listener:
+            await listener.push("orders.created", [1])
+            dropped: int = listener.socket().stats.dropped_hwm
+        return dropped
+
+    try:
+        with EventListener(options, dispatcher) as listener:
+            listener.socket().push("orders.created", [1])
+            dropped = listener.socket().stats.dropped_hwm
+        dropped_async = asyncio.run(push_async())
+    finally:
+        router.close(0)
+        context.term()
+    assert errors == ["orders.created", "orders.created"]
+    assert (dropped, dropped_async) == (0, 0)

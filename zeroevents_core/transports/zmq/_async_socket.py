@@ -157,12 +157,14 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         handshakes = self.handshakes
         if handshakes is not None and handshakes.failures and handshakes.blocked():
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
+        confirming = False
         try:
             if self.confirmed and event != CONFIRMED:
                 async with self._confirming:
                     await self.send_frames(frames)
                     self.barrier.note_sent()
                     self.has_sent = True
+                    confirming = True
                     return await self._drive(self._confirmation(event))
             if not self._send_now(frames):
                 await self.send_multipart(frames)
@@ -171,7 +173,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
                 self.has_sent = True
             return True
         except zmq.ZMQError as error:
-            if isinstance(error, zmq.Again):  # SNDTIMEO passed at the high-water mark
+            if isinstance(error, zmq.Again) and not confirming:  # SNDTIMEO at the HWM
                 HWM_DROPS.dropped(self.stats, event, self.last_endpoint)
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
 

@@ -172,6 +172,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             # A peer refused this socket type: what is sent there waits for ever.
             blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
             if not blocked:
+                confirming = False
                 try:
                     for frame in frames[:-1]:
                         _send(self, frame, SNDMORE)
@@ -180,10 +181,12 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                     if not self.has_sent:
                         self.has_sent = True
                     if self.confirmed and event != CONFIRMED:
+                        confirming = True
                         return self._drive(self._confirmation(event))
                     return True
-                except zmq.Again:  # SNDTIMEO passed at the high-water mark (or no peer)
-                    HWM_DROPS.dropped(self.stats, event, self.last_endpoint)
+                except zmq.Again:
+                    if not confirming:  # SNDTIMEO passed at the high-water mark (or no peer)
+                        HWM_DROPS.dropped(self.stats, event, self.last_endpoint)
                 except zmq.ZMQError:
                     pass
         # Outside the lock: a listener of the error may push on this socket again.
