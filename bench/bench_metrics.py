@@ -17,6 +17,10 @@ Target: metrics on cost at most 5% (CPU time per event of both processes, every
 thread included, as the wall clock of a shared machine moves far more than that;
 events/s shown beside it). The counters are read at scrape time from the live
 Stats, nothing per event: the ratios should be ~1.
+``--pub`` instead: a PUB publishing to one SUB service with ``XPUB_NODROP`` (so that
+its drops fail and are counted, docs/metrics.md) against the default (libzmq drops
+silently): events/s offered, the share received, the drops counted.
+
 Figures are medians of the repeats, interleaved (each case first in turn); the
 consumer clocks first to last.
 """
@@ -100,6 +104,86 @@ def produce(endpoint: str, n: int, on: bool, out: Any) -> None:
         server.close()
 
 
+def publish(endpoint: str, n: int, nodrop: int, go: Any, out: Any) -> None:
+    """A PUB (XPUB_NODROP ``nodrop``, SNDHWM 1000, SNDTIMEO 2000 ms) publishing ``n``
+    orders once the subscriber heard a warm-up event; its seconds and drops."""
+    from zeroevents_core import Dispatcher, EventListener
+
+    options = {"bind": endpoint, "socket_type": "PUB", "socket_options": {"XPUB_NODROP": nodrop}}
+    dispatcher = Dispatcher()
+    dispatcher.listen("zeroevents.push.error", lambda *args: "dropped")
+    with EventListener(options, dispatcher) as listener:
+        socket = listener.socket()
+        for _ in range(6000):  # 60 s at most
+            socket.push("warm.up", [])
+            if not go.empty():
+                break
+            time.sleep(0.01)
+        started = time.perf_counter()
+        for _ in range(n):
+            socket.push(EVENT, [ORDER])
+        out.put(("published", time.perf_counter() - started, socket.stats.dropped_hwm))
+
+
+def subscribe(endpoint: str, n: int, go: Any, out: Any) -> None:
+    """A SUB service counting the orders until ``n`` or a second without any."""
+    from zeroevents_core import Dispatcher, EventListener, EventService
+
+    dispatcher = Dispatcher()
+    count = 0
+
+    def on_order(order: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            service.stop()
+
+    dispatcher.listen("warm.up", lambda: go.empty() and go.put("go"))
+    dispatcher.listen(EVENT, on_order)
+    dispatcher.listen("zeroevents.service.idle", lambda service: service.stop())
+    options = {"connect": endpoint, "socket_type": "SUB"}
+    service = EventService(dispatcher).poll_timeout(1000)
+    service.listen(EventListener(options, dispatcher)).run()
+    out.put(("received", count))
+
+
+def pub_run(n: int, nodrop: int, endpoint: str) -> tuple[float, float, int]:
+    """Events/s offered by the PUB, the share the SUB received, the drops counted."""
+    go, out = SPAWN.Queue(), SPAWN.Queue()
+    processes = [
+        SPAWN.Process(target=subscribe, args=(endpoint, n, go, out)),
+        SPAWN.Process(target=publish, args=(endpoint, n, nodrop, go, out)),
+    ]
+    try:
+        for process in processes:
+            process.start()
+        reports = {kind: rest for kind, *rest in (out.get(timeout=300) for _ in range(2))}
+        for process in processes:
+            process.join(60)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(10)
+    seconds, dropped = reports["published"]
+    return n / seconds, reports["received"][0] / n, dropped
+
+
+def print_pub(n: int, repeats: int, folder: str) -> None:
+    """XPUB_NODROP on a PUB toward one subscriber: what counting its drops costs."""
+    rows = {}
+    for nodrop in (0, 1):
+        runs = [pub_run(n, nodrop, f"ipc://{folder}/pub-{nodrop}-{r}.ipc") for r in range(repeats)]
+        rows[nodrop] = [statistics.median(column) for column in zip(*runs, strict=True)]
+    print(f"PUB to one SUB over ipc, {n:,} events, median of {repeats}")
+    print(f"  {'':<30}{'sent/s':>10}{'ratio':>8}{'received':>10}{'counted drops':>15}")
+    for nodrop, (rate, share, dropped) in rows.items():
+        label = "XPUB_NODROP 1 (counted)" if nodrop else "XPUB_NODROP 0 (the default)"
+        print(
+            f"  {label:<30}{rate:>10,.0f}{rate / rows[0][0]:>7.2f}x{share:>10.1%}{dropped:>15,.0f}"
+        )
+
+
 def _scrape(ports: list[int], every: float, stop: threading.Event, scrapes: list[int]) -> None:
     while not stop.wait(every):
         for port in ports:
@@ -150,7 +234,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--scrape-every", type=float, default=1.0)
+    parser.add_argument(
+        "--pub", action="store_true",
+        help="instead: a PUB with XPUB_NODROP (its drops counted) against the default",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.pub:
+        with tempfile.TemporaryDirectory(prefix="ze-bench-pub-") as folder:
+            print_pub(args.events, args.repeats, folder)
+        return
     # (exporter loaded, seconds between scrapes); "stress": ten scrapes a second.
     cases = {
         "off": (False, 0.0),
