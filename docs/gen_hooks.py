@@ -7,7 +7,8 @@ A page holding one of these markers gets it replaced by generated Markdown:
 - ``<!-- generated: plugin-bases -->``: the methods of the ``Serializer``,
   ``Matcher`` and ``Transport`` base classes that a plugin implements or inherits,
   and of the Protocols a transport's sockets and pollers implement
-  (``EventSocket``, ``AsyncEventSocket``, ``Poller``, ``AsyncPoller``);
+  (``EventSocket``, ``AsyncEventSocket``, ``Poller``, ``AsyncPoller``) and an
+  observer (``Observer``);
 - ``<!-- generated: cli-help -->``: the ``--help`` output of ``zeroevents`` and of
   each of its subcommands, when ``zeroevents_core/cli/`` exists.
 
@@ -40,6 +41,7 @@ PLUGIN_BASES = [
     ("transports/__init__.py", "AsyncEventSocket", "zeroevents_core.transports.AsyncEventSocket"),
     ("transports/__init__.py", "Poller", "zeroevents_core.transports.Poller"),
     ("transports/__init__.py", "AsyncPoller", "zeroevents_core.transports.AsyncPoller"),
+    ("observers.py", "Observer", "zeroevents_core.observers.Observer"),
 ]
 
 

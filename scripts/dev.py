@@ -5,10 +5,11 @@
 interpreter has no ``ensurepip``), installs the core, the first-party plugins,
 the examples and the dev tools in editable mode when their pyproject files
 changed, then runs the demo or every check: ruff lint and format, mypy --strict
-on the core and the nats plugin, and pytest (which also builds the docs with mkdocs
---strict). ``test`` first installs the test plugin distribution (tests/plugins; the
-demo's ``.venv`` does not get it) and php-cli and php-zmq from apt where missing, for
-the tests against PHP itself, when it can (root or sudo); otherwise those tests skip, saying why.
+on the core, the nats plugin and the Prometheus exporter, and pytest (which also
+builds the docs with mkdocs --strict). ``test`` first installs the test plugin
+distribution (tests/plugins; the demo's ``.venv`` does not get it) and php-cli and
+php-zmq from apt where missing, for the tests against PHP itself, when it can (root
+or sudo); otherwise those tests skip, saying why.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EDITABLE = [
     "plugins/zeroevents-php",
     "plugins/zeroevents-nats",
     "contrib/zeroevents-orjson",
+    "contrib/zeroevents-prometheus",
 ]
 # Only the test command installs it: a user's demo .venv should not list a fake plugin.
 TEST_ONLY = ["tests/plugins/zeroevents-testplugin"]
@@ -113,7 +115,12 @@ def test(args: list[str]) -> None:
     install_php()
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
-    run(BIN / "mypy", "zeroevents_core", "plugins/zeroevents-nats/zeroevents_nats")
+    run(
+        BIN / "mypy",
+        "zeroevents_core",
+        "plugins/zeroevents-nats/zeroevents_nats",
+        "contrib/zeroevents-prometheus/zeroevents_prometheus",
+    )
     run(BIN / "python", "-m", "pytest", "-q", *args)
 
 

@@ -29,6 +29,7 @@ RUNNABLE_PAGES = [
     "concepts.md",
     "configuration.md",
     "contracts.md",
+    "metrics.md",
     "wire-format.md",
     "plugins.md",
     "migration.md",

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .dispatcher import Dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .listener import BaseListener
+from .observers import closed, listener_opened, service_started
 from .plugins import BUILTIN_TRANSPORT_MODULE
 from .service import BATCH, IDLE, STOP, ServiceCore, Steps
 from .transports import AsyncPoller, Message, Received
@@ -82,6 +83,7 @@ class AsyncEventListener(BaseListener):
         """The listener's asyncio socket, opened, bound and connected on first call."""
         if self._socket is None:
             self._socket = self.transport.open_async_socket(self.options, self.dispatcher)
+            self._observed = listener_opened(self, self._socket)
         return self._socket
 
     async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
@@ -133,6 +135,8 @@ class AsyncEventListener(BaseListener):
         finally:
             if self._socket is not None:
                 socket, self._socket = self._socket, None
+                observed, self._observed = self._observed, None
+                closed(observed)
                 undelivered = await self.transport.close_async_socket(socket, self.options) or 0
             if self.dead_letter is not None:
                 await self.dead_letter.aclose()
@@ -247,6 +251,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         try:
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
+            self._observed = service_started(self)
             poller = self._poller = self.listeners[0].transport.async_poller(sockets)
             if not self._running:  # stopped (or cancelled) before it started
                 return
@@ -276,6 +281,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                     await asyncio.gather(*self._in_flight, return_exceptions=True)
         finally:
             self._running = False
+            observed, self._observed = self._observed, None
+            closed(observed)
             if self._poller is not None:
                 self._poller.close()
                 self._poller = None

@@ -15,6 +15,7 @@ naming both, never a silent override.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .matchers import Matcher
+    from .observers import Observer
     from .serializers import Serializer
     from .transports import Transport
 
@@ -94,4 +96,50 @@ def register_transports(register: Callable[[type[Transport]], Any]) -> None:
     (most with :class:`~zeroevents_core.transports.codec.EventCodec`), answers it,
     forwards dead letters, and maps its backend's errors to the
     :class:`~zeroevents_core.errors.TransportError` subclasses.
+    """
+
+
+@hookspec
+def register_observers(register: Callable[[Observer], Any]) -> None:
+    """Register observers: objects told when a socket opens or a service starts.
+
+    Called once, the first time a listener's socket opens or a service starts,
+    with a ``register`` callback. Call ``register(observer)`` for each object; an
+    observer has any of the optional methods of
+    :class:`~zeroevents_core.observers.Observer`:
+
+    - ``opened(observed)``: a listener's socket opened (``observed.role`` is
+      ``"listener"``) or a service started (``"service"``);
+    - ``closed(observed)``: that socket closed, that service stopped.
+
+    ``observed`` (an :class:`~zeroevents_core.observers.Observed`) carries the live
+    :class:`~zeroevents_core.stats.Stats`, the role, the transport's name, the
+    endpoints (``where``) and a name. Counters are never pushed to observers:
+    read them when needed (an exporter at scrape time), so that the events pay
+    nothing for them. Called in the thread that opens or closes; an observer that
+    raises is logged and skipped. Returns nothing.
+    """
+
+
+@hookspec
+def add_cli_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    """Add flags to a command of the ``zeroevents`` command line.
+
+    Called when the command line is built, once per command that loads plugins
+    (``command`` is ``"listen"`` or ``"emit"``), with that command's argparse
+    parser: call ``parser.add_argument(...)`` with flags named after the plugin's
+    concern (``--metrics-port``) and a default, so that the command runs as
+    before without them. Returns nothing.
+    """
+
+
+@hookspec
+def configure_cli(command: str, args: argparse.Namespace) -> Callable[[], Any] | None:
+    """Act on the flags of :func:`add_cli_arguments` before a command runs.
+
+    Called once, after the arguments are parsed and before ``command`` runs, with
+    every parsed argument. Start what the flags ask for (a metrics server) and
+    return a callable that undoes it, called when the command ends however it
+    ends, or None. A :class:`~zeroevents_core.ZeroEventsError` raised here is
+    the command's error (exit status 1).
     """

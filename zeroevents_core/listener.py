@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
+from .observers import Observed, closed, listener_opened
 from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
 from .transports import Transport
@@ -133,6 +134,7 @@ class BaseListener:
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
+        self._observed: Observed | None = None
         # Taken to open or close the socket, never on the send path: two threads
         # firing the first event open one socket between them.
         self._opening = threading.Lock()
@@ -176,6 +178,7 @@ class EventListener(BaseListener):
                     socket = self._socket = self.transport.open_socket(
                         self.options, self.dispatcher
                     )
+                    self._observed = listener_opened(self, socket)
         return socket
 
     def __call__(self, *payload: Any) -> Any:
@@ -202,6 +205,8 @@ class EventListener(BaseListener):
         undelivered = 0
         with self._opening:
             socket, self._socket = self._socket, None
+            observed, self._observed = self._observed, None
+        closed(observed)
         if socket is not None:
             undelivered = self.transport.close_socket(socket, self.options) or 0
         if self.dead_letter is not None:

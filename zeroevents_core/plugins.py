@@ -10,10 +10,15 @@ plugins load: a comma-separated list of distribution names (``zeroevents-msgpack
 case, ``-`` and ``_`` do not matter), or an empty string for none. The built-ins
 always load. A listed name that no installed distribution provides is reported by
 :func:`plugin_errors`.
+
+Besides the named things, plugins may give observers (:func:`get_observers`, told
+when sockets open and services start) and flags of the command line
+(:func:`add_cli_arguments`, :func:`configure_cli`).
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib
 import importlib.metadata
@@ -22,6 +27,7 @@ import os
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,6 +44,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .matchers import Matcher
+    from .observers import Observer
     from .serializers import Serializer
     from .transports import Transport
 
@@ -69,7 +76,7 @@ KINDS: tuple[Kind, ...] = ("serializer", "matcher", "transport")
 class PluginInfo:
     """One registered name: what it is, and which plugin and distribution gave it."""
 
-    kind: Kind
+    kind: Kind | Literal["observer"]
     name: str
     obj: Any
     plugin: str
@@ -91,6 +98,7 @@ class _State:
         self.registries: dict[Kind, dict[str, PluginInfo]] | None = None
         self.problems: list[ZeroEventsError] = []
         self.conflicts: dict[tuple[Kind, str], PluginConflictError] = {}
+        self.observers: list[PluginInfo] | None = None
 
 
 _state: _State | None = None
@@ -183,19 +191,19 @@ def _collect(state: _State) -> dict[Kind, dict[str, PluginInfo]]:
         if not (name_ok and isinstance(obj, type) and issubclass(obj, bases[kind])):
             problem = ConfigurationError(
                 f"plugin {info.plugin} ({info.provider}) registered {info.obj!r} as a "
-                f"{info.kind}: expected a subclass of {bases[info.kind].__qualname__} "
+                f"{info.kind}: expected a subclass of {bases[kind].__qualname__} "
                 "with a str 'name'"
             )
             log.warning("%s", problem)
             state.problems.append(problem)
             return
-        taken = registries[info.kind].get(info.name)
+        taken = registries[kind].get(info.name)
         if taken is not None and taken.obj is not info.obj:
             conflict = PluginConflictError(info.kind, info.name, taken.provider, info.provider)
-            state.conflicts[(info.kind, info.name)] = conflict
+            state.conflicts[(kind, info.name)] = conflict
             state.problems.append(conflict)
             return
-        registries[info.kind][info.name] = info
+        registries[kind][info.name] = info
 
     for kind in KINDS:
         # Each implementation is called on its own so that every name it registers
@@ -225,6 +233,61 @@ def _registries() -> tuple[_State, dict[Kind, dict[str, PluginInfo]]]:
         if state.registries is None:
             state.registries = _collect(state)
         return state, state.registries
+
+
+def _collect_observers(state: _State) -> list[PluginInfo]:
+    observers: list[PluginInfo] = []
+
+    def accept(plugin: str, dist: str, version: str | None, observer: Any) -> None:
+        if not any(callable(getattr(observer, m, None)) for m in ("opened", "closed")):
+            problem = ConfigurationError(
+                f"plugin {plugin} registered {observer!r} as an observer: expected an "
+                "object with an opened(observed) or a closed(observed) method"
+            )
+            log.warning("%s", problem)
+            state.problems.append(problem)
+            return
+        name = type(observer).__qualname__
+        observers.append(PluginInfo("observer", name, observer, plugin, dist, version))
+
+    for impl in state.manager.hook.register_observers.get_hookimpls():
+        plugin = state.manager.get_name(impl.plugin) or repr(impl.plugin)
+        dist, version = state.origins.get(plugin, (f"{plugin} (run time)", None))
+        try:
+            impl.function(functools.partial(accept, plugin, dist, version))
+        except Exception as exc:
+            problem = ConfigurationError(
+                f"plugin {plugin} failed in register_observers: {type(exc).__name__}: {exc}"
+            )
+            log.warning("%s", problem)
+            state.problems.append(problem)
+    return observers
+
+
+def list_observers() -> list[PluginInfo]:
+    """Every observer the plugins registered (kind ``"observer"``, named after its
+    class), with its distribution; collected once, after the registries."""
+    state, _ = _registries()
+    with _lock:
+        if state.observers is None:
+            state.observers = _collect_observers(state)
+        return state.observers
+
+
+def get_observers() -> list[Observer]:
+    """The observers themselves, as the sockets and services tell them."""
+    return [info.obj for info in list_observers()]
+
+
+def add_cli_arguments(command: str, parser: argparse.ArgumentParser) -> None:
+    """Let every plugin add its flags to ``command``'s parser (``add_cli_arguments``)."""
+    _manager_state().manager.hook.add_cli_arguments(command=command, parser=parser)
+
+
+def configure_cli(command: str, args: argparse.Namespace) -> list[Callable[[], Any]]:
+    """Let every plugin act on its flags; what to call when the command ends."""
+    undo = _manager_state().manager.hook.configure_cli(command=command, args=args)
+    return [each for each in undo if each is not None]
 
 
 def lookup(kind: Kind, name: str) -> PluginInfo:
@@ -266,6 +329,7 @@ def list_plugins() -> list[PluginInfo]:
 def plugin_errors() -> list[ZeroEventsError]:
     """Plugins that failed to load, clashing names and invalid registrations."""
     state, _ = _registries()
+    list_observers()
     return [*state.load_errors, *state.problems]
 
 
@@ -281,7 +345,7 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
         except (ValueError, pluggy.PluginValidationError) as exc:
             # pluggy's errors for a taken name or a hook with unknown arguments.
             raise ConfigurationError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
-        state.registries = None
+        state.registries = state.observers = None
 
 
 def unregister_plugin(plugin: object) -> None:
@@ -292,7 +356,7 @@ def unregister_plugin(plugin: object) -> None:
             # pluggy only asserts, which vanishes under python -O.
             raise ConfigurationError(f"plugin {plugin!r} is not registered")
         state.manager.unregister(plugin)
-        state.registries = None
+        state.registries = state.observers = None
 
 
 def register(plugin: object, name: str | None = None) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
+from .observers import Observed, closed, service_started
 from .security import AUTH_ERROR, sending_as
 from .stats import Stats
 from .transports import Control, Message, Poller, Received, Transport
@@ -91,6 +92,7 @@ class ServiceCore(Generic[L]):
         self.listeners: list[L] = []
         self.timeout_ms = -1
         self.stats = Stats()
+        self._observed: Observed | None = None
         self._exit: SystemExit | KeyboardInterrupt | None = None
         self._signals: dict[int, Any] | None = None
 
@@ -349,6 +351,7 @@ class EventService(ServiceCore[EventListener]):
             # Inside the try: a listener that fails to open must not leak the others.
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
+            self._observed = service_started(self)
             poller = self.listeners[0].transport.poller(sockets)
             with self._waking:
                 self._poller = poller
@@ -369,6 +372,8 @@ class EventService(ServiceCore[EventListener]):
                     self._drain(socket)
         finally:
             self._running = False
+            observed, self._observed = self._observed, None
+            closed(observed)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             if previous_wakeup is not None:

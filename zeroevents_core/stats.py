@@ -4,12 +4,21 @@ One :class:`Stats` per socket (``EventListener.stats``) and per service
 (``EventService.stats``), incremented in place on the hot path (plain attribute
 adds, no lock: a counter read from another thread may lag by a few events, never
 go backwards). ``in_flight`` is a gauge, the rest only grow.
+
+Observers (the ``register_observers`` hook, :mod:`.observers`) are handed these
+objects when a socket opens or a service starts, and read them when they like
+(an exporter at scrape time): the hot path pays nothing for them.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from bisect import bisect_left
 from dataclasses import dataclass, field, fields
+
+# At most one warning per this many seconds about drops at the high-water mark.
+DROP_WARNING_INTERVAL_S = 10.0
 
 # Upper bounds in seconds (Prometheus' ``le``), from 100 µs to 10 s; a last, unbounded
 # bucket takes the rest.
@@ -64,3 +73,36 @@ class Stats:
     def as_dict(self) -> dict[str, int]:
         """The counters and the gauge by name (the histogram left out)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "int"}
+
+
+class DropWarning:
+    """Counts the sends dropped at the high-water mark and says so at a bounded
+    rate: the first drop at once, then one warning per ``interval_s`` at most,
+    with the count since the last (ZeroMQ itself says nothing: its issue 2037)."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = DROP_WARNING_INTERVAL_S) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self.unreported = 0  # shared by the sockets of a process: may lag, only logged
+        self._next_at = 0.0
+
+    def dropped(self, stats: Stats, event: str, where: object) -> None:
+        """Count one event dropped at the high-water mark by the socket of ``stats``
+        (``where``: its endpoint, shown only when a warning is due)."""
+        stats.dropped_hwm += 1
+        self.unreported += 1
+        now = time.monotonic()
+        if now < self._next_at:
+            return
+        self._next_at = now + self.interval_s
+        count, self.unreported = self.unreported, 0
+        if isinstance(where, bytes):  # ZeroMQ's LAST_ENDPOINT
+            where = where.decode(errors="replace")
+        self.logger.warning(
+            "dropped %d event%s at the high-water mark since the last warning (the last: "
+            "%r on %s); the sockets' stats.dropped_hwm count them",
+            count,
+            "s" * (count != 1),
+            event,
+            where,
+        )

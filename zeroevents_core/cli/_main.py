@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import UsageError, ZeroEventsError
 from ._arguments import (
@@ -56,8 +58,7 @@ def _main(argv: list[str]) -> int:
         format=f"{prog}: %(levelname)s: %(message)s",
     )
     try:
-        status: int = args.run(args)
-        return status
+        return _run(args)
     except UsageError as error:
         return _fail(prog, error, debug, EXIT_USAGE)
     except ZeroEventsError as error:
@@ -72,6 +73,23 @@ def _main(argv: list[str]) -> int:
         return _fail(prog, error, debug, EXIT_FAILURE)
     except Exception as error:
         return _fail(prog, error, debug, EXIT_FAILURE, internal=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, between the plugins' configure_cli and what it returned."""
+    from ._parser import PLUGGABLE_COMMANDS
+
+    undo: list[Callable[[], Any]] = []
+    if args.command in PLUGGABLE_COMMANDS:
+        from ..plugins import configure_cli
+
+        undo = configure_cli(args.command, args)
+    try:
+        status: int = args.run(args)
+        return status
+    finally:
+        for each in reversed(undo):
+            each()
 
 
 def _fail(prog: str, error: BaseException, debug: bool, status: int, internal: bool = False) -> int:

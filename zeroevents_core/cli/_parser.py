@@ -10,6 +10,8 @@ from ._transport import NeutralCommandLine, Selected, default_transport, every_t
 
 # The commands that need no transport: their command line loads no plugin.
 PLAIN_COMMANDS = ("plugins", "schema", "demo")
+# The commands that plugins may add flags to (the add_cli_arguments hook).
+PLUGGABLE_COMMANDS = ("listen", "emit")
 
 
 def build_parser(
@@ -40,6 +42,11 @@ def build_parser(
     selected = Selected(name, (), NeutralCommandLine(name)) if plain else select(name)
     listen.add_parser(commands, common, selected)
     emit.add_parser(commands, common, selected)
+    if not plain:
+        from ..plugins import add_cli_arguments
+
+        for pluggable in PLUGGABLE_COMMANDS:
+            add_cli_arguments(pluggable, commands.choices[pluggable])
     plugins.add_parser(commands, common)
     schema.add_parser(commands, common)
     for each in [] if plain else every_transport():

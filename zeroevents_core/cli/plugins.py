@@ -1,4 +1,5 @@
-"""``zeroevents plugins``: every registered serializer, transport and matcher."""
+"""``zeroevents plugins``: every registered serializer, transport and matcher, and
+the observers (listed only when there are some)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ def add_parser(commands: argparse._SubParsersAction[Any], common: argparse.Argum
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from ..plugins import list_plugins, plugin_errors
+    from ..plugins import list_observers, list_plugins, plugin_errors
 
     infos = list_plugins()
     errors = plugin_errors()
+    observers = list_observers()
     if args.json:
         document = {
             f"{kind}s": [
@@ -44,6 +46,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             ]
             for kind in KINDS
         }
+        document["observers"] = [
+            {"name": info.name, "distribution": info.distribution, "version": info.version,
+             "plugin": info.plugin}
+            for info in observers
+        ]  # fmt: skip
         print(json.dumps({**document, "errors": [one_line(str(e)) for e in errors]}, indent=2))
         return EXIT_OK
     for kind in KINDS:
@@ -61,6 +68,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             if kind == "transport":
                 extra = f"  {info.obj.describe()}"
             print(f"  {info.name:<{width}}  {info.provider:<{provider_width}}{extra}".rstrip())
+    if observers:
+        print("observers:")
+        width = max(len(info.name) for info in observers)
+        for info in observers:
+            print(f"  {info.name:<{width}}  {info.provider}")
     if errors:
         print("failed:")
         for error in errors:

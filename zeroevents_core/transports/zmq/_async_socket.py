@@ -11,12 +11,14 @@ import zmq.asyncio
 
 from ...errors import SendError
 from ...serializers import Serializer
+from ...stats import Stats
 from .. import Message
 from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
 )
 from ._barrier import _get, _recv, _send
+from ._socket import HWM_DROPS
 from ._wire import (
     GREET,
     NOBLOCK,
@@ -47,6 +49,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _confirming: asyncio.Lock
+    stats: Stats
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             context, socket_type, serializer, confirmed, dispatcher, accept, schemas
         )
         self._confirming = asyncio.Lock()
+        self.stats = Stats()
 
     async def send_frames(self, frames: Sequence[bytes]) -> None:
         """Send one multipart message (``zmq.Again`` after the send timeout)."""
@@ -153,12 +157,14 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         handshakes = self.handshakes
         if handshakes is not None and handshakes.failures and handshakes.blocked():
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
+        confirming = False
         try:
             if self.confirmed and event != CONFIRMED:
                 async with self._confirming:
                     await self.send_frames(frames)
                     self.barrier.note_sent()
                     self.has_sent = True
+                    confirming = True
                     return await self._drive(self._confirmation(event))
             if not self._send_now(frames):
                 await self.send_multipart(frames)
@@ -166,7 +172,9 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             if not self.has_sent:  # pyzmq's __setattr__ is slow: set once
                 self.has_sent = True
             return True
-        except zmq.ZMQError:
+        except zmq.ZMQError as error:
+            if isinstance(error, zmq.Again) and not confirming:  # SNDTIMEO at the HWM
+                HWM_DROPS.dropped(self.stats, event, self.last_endpoint)
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
 
     async def _drive(self, step: Step) -> Any:

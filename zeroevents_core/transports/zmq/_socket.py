@@ -9,6 +9,7 @@ cheaper than ``send_multipart``/``recv_multipart``.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -18,6 +19,7 @@ import zmq
 
 from ...errors import SendError
 from ...serializers import Serializer
+from ...stats import DropWarning, Stats
 from .. import Message
 from ..codec import (
     CONFIRMED,
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from ...schemas import SchemaRegistry
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Sends refused at the high-water mark (EAGAIN), counted and logged at a bounded rate.
+HWM_DROPS = DropWarning(logging.getLogger("zeroevents_core.transports"))
 
 
 def _locked(method: F) -> F:
@@ -72,6 +77,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
 
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _sending: threading.RLock
+    stats: Stats
 
     def __init__(
         self,
@@ -87,6 +93,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         super().__init__(context, socket_type)
         # Reentrant: negotiated_flush (receiving hellos) calls flush under it.
         self._sending = threading.RLock()
+        self.stats = Stats()
         self._init_event_socket(
             context, socket_type, serializer, confirmed, dispatcher, accept, schemas
         )
@@ -165,6 +172,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             # A peer refused this socket type: what is sent there waits for ever.
             blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
             if not blocked:
+                confirming = False
                 try:
                     for frame in frames[:-1]:
                         _send(self, frame, SNDMORE)
@@ -173,8 +181,12 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                     if not self.has_sent:
                         self.has_sent = True
                     if self.confirmed and event != CONFIRMED:
+                        confirming = True
                         return self._drive(self._confirmation(event))
                     return True
+                except zmq.Again:
+                    if not confirming:  # SNDTIMEO passed at the high-water mark (or no peer)
+                        HWM_DROPS.dropped(self.stats, event, self.last_endpoint)
                 except zmq.ZMQError:
                     pass
         # Outside the lock: a listener of the error may push on this socket again.
