@@ -67,6 +67,7 @@ _NUMBER_SHAPE = bytes(
 _THREE_DIGIT_EXPONENT = b"e000"
 _LONG_RUN = b"0" * 200
 # orjson holds integers from -2**63 to 2**64 - 1; one it cannot has 19 digits in a row.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 _INT64_RUN = b"0" * 19
 # How marshal (version 1: floats as text) writes the floats orjson writes as null.
 _NON_FINITE = (b"f\x03nan", b"f\x03inf", b"f\x04-inf")
@@ -127,12 +128,11 @@ def check_json_limits(frame: bytes, serializer: Serializer) -> None:
         raise DecodeError(f"arrays/objects nest deeper than the limit of {max_depth}")
 
 
-def _needs_strict_decoding(frame: bytes, run: bytes = _LONG_RUN) -> bool:
-    """Whether ``frame`` may hold a number that overflows, a lone surrogate escape or
-    (``run``) a run of that many digits (one C-level translation and two searches,
-    and a memchr: most frames have none)."""
+def _needs_strict_decoding(frame: bytes) -> bool:
+    """Whether ``frame`` may hold a number that overflows or a lone surrogate escape
+    (one C-level translation and two searches, and a memchr: most frames have neither)."""
     shape = frame.translate(_NUMBER_SHAPE, b"+")
-    if _THREE_DIGIT_EXPONENT in shape or (len(shape) >= len(run) and run in shape):
+    if _THREE_DIGIT_EXPONENT in shape or (len(shape) >= 200 and _LONG_RUN in shape):
         return True
     if b"\\" in frame:  # one byte: a memchr, where a longer needle costs a search
         lowered = frame.lower()
@@ -238,7 +238,9 @@ class JsonSerializer(Serializer):
             # What PHP sends when json_encode fails; its json_decode reads it as null.
             return None
         check_json_limits(frame, self)
-        if self.accelerated and not _needs_strict_decoding(frame, _INT64_RUN):
+        # orjson refuses what the strict checks refuse (infinite numbers, lone
+        # surrogates); only integers past 64 bits, which it reads as floats, stay out.
+        if self.accelerated and _INT64_RUN not in frame.translate(_DIGITS_TO_ZERO):
             try:
                 return orjson.loads(frame)
             except orjson.JSONDecodeError:
