@@ -1,6 +1,7 @@
 """zeroevents beside its peers: hand-written pyzmq, NATS core, the raw ceiling and PHP.
 
     python bench/bench_peers.py [--events N] [--repeats R] [--only NAME ...] [--servers URL]
+    python bench/bench_peers.py --profile [SERIALIZER] [--events N]
 
 In one run, one producer process -> one consumer process over ipc, one order dict
 per event, a handler called per event on the consumer, which clocks the first to the
@@ -74,14 +75,15 @@ class Clock:
 
     def __init__(self, n: int, out: Any, done: Callable[[], None] = lambda: None) -> None:
         self.n, self.out, self.done = n, out, done
-        self.count, self.first = 0, 0.0
+        self.count, self.first, self.first_cpu = 0, 0.0, 0.0
 
     def handle(self, order: dict[str, Any]) -> None:
         self.count += 1
         if self.count == 1:
-            self.first = time.monotonic()
+            self.first, self.first_cpu = time.monotonic(), time.process_time()
         if self.count == self.n:
-            self.out.put(("done", self.first, time.monotonic(), self.count))
+            cpu = time.process_time() - self.first_cpu
+            self.out.put(("done", self.first, time.monotonic(), self.count, cpu))
             self.done()
 
 
@@ -137,10 +139,14 @@ def ze_producer(endpoint: str, n: int, serializer: str, kind: str = "PUSH", **st
     listener = EventListener(options, dispatcher)
     dispatcher.listen("orders.*", listener)
     listener.socket()
+    cpu = start.pop("cpu", None)  # where --profile wants the loop's CPU seconds
     set_and_wait(**start)
     fire = dispatcher.fire
+    began = time.process_time()
     for _ in range(n):
         fire(EVENT, ORDER)
+    if cpu is not None:
+        cpu.value = time.process_time() - began
     listener.close()
 
 
@@ -242,7 +248,7 @@ def nats_consumer(servers: str, n: int, out: Any, subject: str) -> None:
         try:
             await asyncio.wait_for(finished.wait(), WAIT)
         except TimeoutError:  # the server dropped some: say how many came
-            out.put(("done", clock.first, time.monotonic(), clock.count))
+            out.put(("done", clock.first, time.monotonic(), clock.count, 0.0))
         await connection.close()
 
     asyncio.run(main())
@@ -276,7 +282,7 @@ def stop_all(processes: Sequence[Any]) -> None:
 
 
 def rates_of(reports: list[tuple[Any, ...]]) -> list[float]:
-    return [(count - 1) / (last - first) for _, first, last, count in reports]
+    return [(report[3] - 1) / (report[2] - report[1]) for report in reports]
 
 
 def run_python(
@@ -343,6 +349,71 @@ def php_ready() -> bool:
         return False
     modules = subprocess.run([php, "-m"], capture_output=True, text=True, check=False)
     return "zmq" in modules.stdout.split()
+
+
+# -- where the time goes: --profile ----------------------------------------------------
+
+
+def profiled(target: Callable[..., None], side: str, to: Any, *args: Any, **kwargs: Any) -> None:
+    """Run a consumer or producer under cProfile; its top functions."""
+    import cProfile
+    import io
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.runcall(target, *args, **kwargs)
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(18)
+    to.put((side, text.getvalue()))
+
+
+def profile_consumer(endpoint: str, n: int, out: Any, serializer: str) -> None:
+    profiled(ze_consumer, "consumer", out, endpoint, n, out, serializer)
+
+
+def profile_producer(endpoint: str, n: int, serializer: str, **start: Any) -> None:
+    profiled(ze_producer, "producer", start["out"], endpoint, n, serializer, **start)
+
+
+def profile_pipeline(n: int, serializer: str, folder: str) -> None:
+    """CPU microseconds per event on each side (the producer's fire loop, the
+    consumer's first to last event), then each side's top functions under cProfile
+    (which slows them: read the shares, not the times)."""
+    print(f"profile of zeroevents {serializer}, {n} events")
+    for profiling in (False, True):
+        endpoint = f"ipc://{folder}/profile-{profiling}.ipc"
+        out, go, cpu = SPAWN.Queue(), SPAWN.Event(), SPAWN.Value("d", 0.0)
+        consumer = SPAWN.Process(
+            target=profile_consumer if profiling else ze_consumer,
+            args=(endpoint, n, out, serializer),
+        )
+        producer = SPAWN.Process(
+            target=profile_producer if profiling else ze_producer,
+            args=(endpoint, n, serializer),
+            kwargs={"out": out, "go": go, "cpu": cpu},
+        )
+        reports: dict[str, Any] = {}
+        try:
+            consumer.start()
+            assert out.get(timeout=WAIT) == ("ready",)
+            producer.start()
+            while len(reports) < (3 if profiling else 1):
+                report = out.get(timeout=WAIT)
+                if report[0] == "set":
+                    go.set()
+                else:
+                    reports[report[0]] = report
+        finally:
+            stop_all([consumer, producer])
+        if not profiling:
+            print(f"  producer: {cpu.value / n * 1e6:.2f} us CPU per event (fire to send)")
+            consumer_cpu = reports["done"][4] / (n - 1) * 1e6
+            print(f"  consumer: {consumer_cpu:.2f} us CPU per event (receive to handler)")
+            continue
+        for side in ("producer", "consumer"):
+            print(f"  {side} under cProfile:")
+            text = reports[side][1]
+            print("\n".join("    " + line for line in text.splitlines() if line.strip()))
 
 
 # -- the table ----------------------------------------------------------------------
@@ -426,7 +497,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"some pipelines only: {', '.join(PIPELINES)}",
     )  # fmt: skip
     parser.add_argument("--servers", default="nats://127.0.0.1:4222", help="NATS server")
+    parser.add_argument(
+        "--profile", metavar="SERIALIZER", nargs="?", const="json",
+        help="instead of the table: CPU us per event and cProfile's top functions of "
+        "each side of one zeroevents pair (default json; json-stdlib, msgpack...)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="bench-peers-") as folder:
+            profile_pipeline(args.events, args.profile, folder)
+        return 0
     chosen = list(args.only or PIPELINES)
     skipped = []
     if not php_ready():
