@@ -23,8 +23,9 @@ enums, UUIDs, subclasses, which orjson would write and the stdlib refuses or wri
 own way), its output is rewritten as PHP writes it as the stdlib's is, and every value
 orjson refuses, or may write differently (NaN and infinities, which it writes as
 ``null``), goes to the stdlib. It decodes only frames without a run of 19 digits
-(integers past 64 bits, which orjson reads as floats) or a shape the strict checks look
-for; whatever it refuses is decoded by the stdlib, which says why.
+(integers past 64 bits, which orjson reads as floats); it refuses what the strict checks
+refuse (infinite numbers, lone surrogates), and whatever it refuses is decoded by the
+stdlib, which says why.
 ``JsonSerializer(accelerated=False)``, or ``ZEROEVENTS_PURE_JSON=1`` in the environment,
 keeps to the stdlib.
 """
