@@ -4,8 +4,9 @@
 
 Each serializer encodes the payload into frames and decodes them back (the work one
 event costs the sender plus the receiver); the best of R runs of N events is shown
-in ns per event, with the ratio to the core ``json`` serializer. Serializers that
-are not installed are skipped.
+in ns per event, with the ratio to the core ``json`` serializer (on orjson when the
+``fast`` extra is installed; ``json-stdlib`` is the same serializer without it).
+Serializers that are not installed are skipped.
 
 A decode table shows, per serializer, the decode of the order's frame by the
 serializer (decode budget and strict checks included) against the raw library
@@ -33,7 +34,8 @@ from typing import Any
 
 from zeroevents_core import UnknownPluginError, get_serializer
 
-NAMES = ["json", "orjson", "msgpack", "cbor", "php"]
+# json-stdlib: the json serializer without its orjson accelerator (accelerated=False).
+NAMES = ["json", "json-stdlib", "orjson", "msgpack", "cbor", "php"]
 
 ORDER: dict[str, Any] = {
     "id": 918273,
@@ -50,7 +52,10 @@ ORDER: dict[str, Any] = {
 
 
 def measure(name: str, number: int, repeat: int) -> tuple[float, int]:
-    serializer = get_serializer(name)
+    if name == "json-stdlib":
+        serializer = get_serializer("json", accelerated=False)
+    else:
+        serializer = get_serializer(name)
     payload = [ORDER]
     frames = serializer.serialize(payload)
     assert serializer.unserialize(frames) == payload, name
@@ -76,9 +81,9 @@ def main() -> None:
         except UnknownPluginError:
             print(f"{name}: not installed, skipped")
     baseline = results["json"][0]
-    print(f"{'serializer':<10} {'ns/event':>10} {'vs json':>8} {'frame bytes':>12}")
+    print(f"{'serializer':<11} {'ns/event':>10} {'vs json':>8} {'frame bytes':>12}")
     for name, (ns, size) in results.items():
-        print(f"{name:<10} {ns:>10,.0f} {ns / baseline:>7.2f}x {size:>12}")
+        print(f"{name:<11} {ns:>10,.0f} {ns / baseline:>7.2f}x {size:>12}")
     measure_decode(args.number, args.repeat, args.hostile_mb)
     measure_php_layout(args.number, args.repeat)
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 EDITABLE = [
-    ".[dev,contracts]",
+    ".[dev,contracts,fast]",
     "plugins/zeroevents-msgpack",
     "plugins/zeroevents-cbor",
     "plugins/zeroevents-php",

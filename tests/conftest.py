@@ -131,3 +131,20 @@ def transport_link(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[A
     made = Link(request.param, tmp_path)
     yield made
     made.close()
+
+
+@pytest.fixture(params=["accelerated", "stdlib"])
+def json_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test with the json serializer on orjson, then on the stdlib alone, in this
+    process and the ones it starts (the documented ``ZEROEVENTS_PURE_JSON``)."""
+    from zeroevents_core.serializers.json import PURE_JSON_VARIABLE, JsonSerializer
+
+    if request.param == "stdlib":
+        monkeypatch.setenv(PURE_JSON_VARIABLE, "1")
+    else:
+        monkeypatch.delenv(PURE_JSON_VARIABLE, raising=False)
+    accelerated = JsonSerializer().accelerated
+    if request.param == "accelerated" and not accelerated:
+        pytest.skip("orjson is not installed (pip install 'zeroevents-core[fast]')")
+    assert accelerated == (request.param == "accelerated")
+    return str(request.param)

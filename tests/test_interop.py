@@ -18,6 +18,8 @@ from vectors import FRAMES, VALUES
 
 from zeroevents_core import Dispatcher, EventSocket, Message
 
+# Every test twice: the json serializer on orjson, and on the stdlib alone.
+pytestmark = pytest.mark.usefixtures("json_mode")
 PHP_FRAMES = FRAMES
 STOP = b"zeroevents.service.stop"
 FAST = {"LINGER": 3000, "SNDTIMEO": 10000, "RCVTIMEO": 10000}

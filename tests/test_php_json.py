@@ -20,6 +20,8 @@ import pytest
 from zeroevents_core import DecodeError, get_serializer
 from zeroevents_core.serializers.json import json_depth
 
+# Every test twice: the json serializer on orjson, and on the stdlib alone.
+pytestmark = pytest.mark.usefixtures("json_mode")
 PHP_SCRIPT = Path(__file__).parent / "php" / "json_lines.php"
 
 # (value, what PHP 8.2 writes): checked against php itself in test_php_writes_the_table.

@@ -36,10 +36,14 @@ def _php_has_zmq() -> bool:
     return "zmq" in done.stdout.split()
 
 
-pytestmark = pytest.mark.skipif(
-    not _php_has_zmq(),
-    reason="php-cli with php-zmq is not installed (scripts/dev.py installs php-cli php-zmq)",
-)
+# Every test twice: the json serializer on orjson, and on the stdlib alone.
+pytestmark = [
+    pytest.mark.skipif(
+        not _php_has_zmq(),
+        reason="php-cli with php-zmq is not installed (scripts/dev.py installs php-cli php-zmq)",
+    ),
+    pytest.mark.usefixtures("json_mode"),
+]
 
 # Floats (PHP's own bytes for each), then what else crosses: unicode, slashes, the
 # two separators PHP escapes, nesting, empty object, null and bools.

@@ -15,20 +15,43 @@ Decoding is strict where the stdlib is lenient, as orjson is: numbers must be fi
 (``1e999`` would be ``inf``) and strings must not hold lone surrogates (``"\\ud800"``).
 Both can only come from a few shapes of text, looked for with C-level scans
 (:func:`_needs_strict_decoding`); only frames that have one are decoded with the checks.
+
+Accelerated by orjson when it is installed (``pip install zeroevents-core[fast]``), with
+the same bytes and the same values as the stdlib path, which stays the reference: orjson
+encodes only values made of exact built-in types (``marshal`` refuses the others in C:
+enums, UUIDs, subclasses, which orjson would write and the stdlib refuses or writes its
+own way), its output is rewritten as PHP writes it as the stdlib's is, and every value
+orjson refuses, or may write differently (NaN and infinities, which it writes as
+``null``), goes to the stdlib. It decodes only frames without a run of 19 digits
+(integers past 64 bits, which orjson reads as floats); it refuses what the strict checks
+refuse (infinite numbers, lone surrogates), and whatever it refuses is decoded by the
+stdlib, which says why.
+``JsonSerializer(accelerated=False)``, or ``ZEROEVENTS_PURE_JSON=1`` in the environment,
+keeps to the stdlib.
 """
 
 from __future__ import annotations
 
 import json
 import json.scanner
+import marshal
 import math
+import os
 from itertools import accumulate
 from typing import Any, cast
 
-from ..errors import DecodeError
+from ..errors import ConfigurationError, DecodeError
 from ..hookspecs import hookimpl
 from . import Serializer
-from .php_floats import php_json
+from .php_floats import php_json_bytes
+
+try:
+    import orjson
+except ImportError:  # the extra zeroevents-core[fast] is not installed
+    orjson = None  # type: ignore[assignment]
+
+# Set to 1, the json serializer keeps to the stdlib even where orjson is installed.
+PURE_JSON_VARIABLE = "ZEROEVENTS_PURE_JSON"
 
 # translate() deletes these bytes, keeping brackets and quotes (and separators).
 _NOT_BRACKETS_OR_QUOTES = bytes(c for c in range(256) if c not in b'[]{}"')
@@ -44,6 +67,11 @@ _NUMBER_SHAPE = bytes(
 )
 _THREE_DIGIT_EXPONENT = b"e000"
 _LONG_RUN = b"0" * 200
+# orjson holds integers from -2**63 to 2**64 - 1; one it cannot has 19 digits in a row.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_INT64_RUN = b"0" * 19
+# How marshal (version 1: floats as text) writes the floats orjson writes as null.
+_NON_FINITE = (b"f\x03nan", b"f\x03inf", b"f\x04-inf")
 # Lone surrogates come only from \\u escapes of D800-DFFF.
 _SURROGATE_ESCAPES = tuple(b"\\ud" + bytes([c]) for c in b"89abcdef")  # in lowercase
 
@@ -144,12 +172,40 @@ def _refuse_constant(name: str) -> Any:
 PHP_JSON_MAX_DEPTH = 511
 
 
+def _accelerated(wanted: bool | None) -> bool:
+    if wanted is None:
+        return orjson is not None and os.environ.get(PURE_JSON_VARIABLE, "") in ("", "0")
+    if not isinstance(wanted, bool):
+        raise ConfigurationError(
+            f"json serializer option 'accelerated' must be True, False or None, not {wanted!r}"
+        )
+    if wanted and orjson is None:
+        raise ConfigurationError(
+            "json serializer option accelerated=True needs orjson: "
+            "pip install 'zeroevents-core[fast]'"
+        )
+    return wanted
+
+
 class JsonSerializer(Serializer):
+    """JSON as the PHP original writes it.
+
+    ``accelerated``: encode and decode with orjson (same bytes, same values); None
+    (default) when orjson is installed and ``ZEROEVENTS_PURE_JSON`` is not set to 1.
+    """
+
     name = "json"
     content_type = "application/json"
 
-    def __init__(self, *, max_depth: int = PHP_JSON_MAX_DEPTH, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_depth: int = PHP_JSON_MAX_DEPTH,
+        accelerated: bool | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(max_depth=max_depth, **options)
+        self.accelerated = _accelerated(accelerated)
 
     _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
@@ -164,13 +220,35 @@ class JsonSerializer(Serializer):
     ).decode
 
     def dumps(self, value: Any) -> bytes:
-        return php_json(self._encode(value)).encode()
+        if self.accelerated:
+            try:
+                marshal.dumps(value)  # exact built-in types only, in C
+                frame = orjson.dumps(value)
+            except Exception:
+                return self._dumps_stdlib(value)
+            if b"null" in frame and _has_non_finite(value):
+                return self._dumps_stdlib(value)  # which refuses them
+            return php_json_bytes(frame)
+        return self._dumps_stdlib(value)
+
+    def _dumps_stdlib(self, value: Any) -> bytes:
+        return php_json_bytes(self._encode(value).encode())
 
     def loads(self, frame: bytes) -> Any:
         if not frame:
             # What PHP sends when json_encode fails; its json_decode reads it as null.
             return None
         check_json_limits(frame, self)
+        # orjson refuses what the strict checks refuse (infinite numbers, lone
+        # surrogates); only integers past 64 bits, which it reads as floats, stay out.
+        if self.accelerated and _INT64_RUN not in frame.translate(_DIGITS_TO_ZERO):
+            try:
+                return orjson.loads(frame)
+            except orjson.JSONDecodeError:
+                pass  # the stdlib decides, and says why
+        return self._loads_stdlib(frame)
+
+    def _loads_stdlib(self, frame: bytes) -> Any:
         text = frame.decode()
         if _needs_strict_decoding(frame):
             value = self._decode_strictly(text)
@@ -185,6 +263,12 @@ class JsonSerializer(Serializer):
         # Whitespace around the value, no value, or more after it: the full decoder
         # accepts the first and names the others exactly.
         return self._decode(text)
+
+
+def _has_non_finite(value: Any) -> bool:
+    # Only when orjson wrote a null; a string that holds these bytes costs a stdlib encode.
+    written = marshal.dumps(value, 1)
+    return any(form in written for form in _NON_FINITE)
 
 
 @hookimpl

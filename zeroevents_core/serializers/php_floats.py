@@ -8,6 +8,13 @@ fractional digit and no exponent padding (``1e25`` -> ``1.0e+25``,
 ``3e-07`` -> ``3.0e-7``). It also escapes U+2028 and U+2029 even with
 ``JSON_UNESCAPED_UNICODE``. :func:`php_json` rewrites ``json.dumps`` (or orjson)
 output to match.
+
+Most frames need no rewriting: ``repr`` (and orjson) write a float as PHP does unless
+it has an exponent, ends in ``.0`` (integral) or, from orjson only, is written
+``0.0000ddd`` (orjson keeps 1e-5 <= |x| < 1e-4 in plain digits, PHP and ``repr`` do not;
+the digits are the same, shortest that round-trip, checked on millions of doubles).
+:func:`needs_php_rewrite` looks for those shapes, and U+2028/U+2029, with C-level
+substring searches; a frame with none of them is already PHP's bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import re
 _FLOAT = re.compile(r"-?\d+(?:\.\d+(?:e[+-]?\d+)?|e[+-]?\d+)")
 # Escaped quotes break splitting on '"'; then strings are matched whole.
 _STRING = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")')
+# An exponent ending a number ("e-" alone is common in text: "5e-8d2b" in a UUID).
+_EXPONENT = re.compile(rb"e[+-]\d+(?:[,\]}]|$)")
 # php_gcvt switches to exponent form past this many integer digits (precision 17).
 _PHP_DIGITS = 17
 
@@ -54,9 +63,42 @@ def _maybe_float(text: str) -> bool:
     return "." in text or "e+" in text or "e-" in text
 
 
+def needs_php_rewrite(frame: bytes) -> bool:
+    """Whether compact ``json.dumps`` or orjson bytes may differ from PHP's.
+
+    False only when they cannot: no exponent, no integral float, no ``0.0000``, no
+    U+2028/U+2029 (inside strings too: a false True only costs the rewrite). Each
+    search is C-level; one-byte needles (a memchr) first, as they cost least."""
+    if b"\xe2" in frame and (b"\xe2\x80\xa8" in frame or b"\xe2\x80\xa9" in frame):
+        return True
+    if b".0" in frame and (
+        b".0," in frame
+        or b".0]" in frame
+        or b".0}" in frame
+        or b".0000" in frame
+        or frame.endswith(b".0")
+    ):
+        return True
+    if b"+" in frame and _has_exponent(frame, b"e+"):
+        return True
+    return _has_exponent(frame, b"e-")
+
+
+def _has_exponent(frame: bytes, sign: bytes) -> bool:
+    # Each "e-" found in C, then matched where it is ("e-" is common in text: "5e-8d2b"
+    # in a UUID): a regular expression's search of the whole frame costs more.
+    at = frame.find(sign)
+    while at != -1:
+        if _EXPONENT.match(frame, at):
+            return True
+        at = frame.find(sign, at + 2)
+    return False
+
+
 def php_json_bytes(frame: bytes) -> bytes:
-    """:func:`php_json` on UTF-8 bytes (orjson's output), skipped for frames it leaves alone."""
-    if b"." in frame or b"e+" in frame or b"e-" in frame or b"\xe2\x80" in frame:
+    """:func:`php_json` on UTF-8 bytes (``json.dumps`` or orjson output), skipped for
+    frames that are already PHP's (:func:`needs_php_rewrite`)."""
+    if needs_php_rewrite(frame):
         return php_json(frame.decode()).encode()
     return frame
 
