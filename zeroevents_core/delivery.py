@@ -14,7 +14,7 @@ the stale-confirmation bug of confirmed mode, which matches answers by event nam
 sequence numbers it has seen (a bitmap) for at most ``max_producers`` producers (least
 recently heard evicted first), and what to acknowledge to each.
 
-How the transports use it (:mod:`.transports.reliable`, driven by the zmq and memory
+How the transports use it (:mod:`.transports.reliable`, driven by the ZeroMQ and memory
 sockets and by both services):
 
 - The socket owns both objects and the timer. A blocking socket reads acknowledgements
