@@ -265,6 +265,51 @@ def test_the_trace_context_of_the_producer_travels_in_traceparent(names: Names) 
     assert "traceparent" not in plain.headers
 
 
+def test_headers_given_to_fire_reach_the_consumer_with_the_event_id(names: Names) -> None:
+    events = Dispatcher()
+    producer = EventListener(names.producer(), events)
+    events.listen(f"{names.root}.orders.*", producer)
+    events.fire(f"{names.root}.orders.created", 1, headers={"tenant": "acme", "X-Try": "2"})
+    events.fire(f"{names.root}.orders.created", 2)
+    assert producer.socket().flush(5000)
+    producer.close()
+
+    seen: list[tuple[Any, ...]] = []
+    consumer_events = Dispatcher()
+
+    def record(number: int) -> None:
+        message = consumer_events.firing_message()
+        assert message is not None
+        seen.append((number, message.headers, message.event_id))
+
+    consumer_events.listen(f"{names.root}.orders.*", record)
+    serve(names.consumer(), consumer_events, lambda: len(seen) >= 2)
+    (one, tagged, first_id), (two, untagged, second_id) = seen
+    assert (one, tagged, two, untagged) == (1, {"tenant": "acme", "X-Try": "2"}, 2, None)
+    assert first_id and second_id and first_id != second_id
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Nats-Msg-Id": "x"}, "reserved"),
+        ({"Zeroevents-Event": "x"}, "reserved"),
+        ({"bad name": "x"}, "without spaces"),
+        ({"ok": "two\nlines"}, "line break"),
+    ],
+)
+def test_headers_nats_cannot_carry_are_refused_naming_them(
+    names: Names, headers: dict[str, str], message: str
+) -> None:
+    producer = EventListener(names.producer(), Dispatcher())
+    try:
+        with pytest.raises(ConfigurationError, match=message) as error:
+            producer.socket().push(f"{names.root}.orders.created", [1], headers=headers)
+        assert repr(next(iter(headers))) in str(error.value)
+    finally:
+        producer.close()
+
+
 def test_a_listener_that_raises_gets_naks_then_the_dead_letter(names: Names) -> None:
     calls: list[int] = []
     events = Dispatcher()

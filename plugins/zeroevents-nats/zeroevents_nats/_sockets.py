@@ -82,6 +82,7 @@ class _NatsCodec:
     def _init_codec(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
         self.options = options
         self.dispatcher = dispatcher
+        self.stats = Stats()  # the transport contract's counters
         self._serializer = resolve_serializer(options["serializer"])
         self._accept = resolve_accept(options["accept"], self._serializer)
         if self._serializer.name not in self._accept:
@@ -138,7 +139,9 @@ class _NatsCodec:
             self._subjects[event] = subject
         return subject
 
-    def _prepare(self, event: str, payload: Sequence[Any]) -> tuple[str, bytes, dict[str, str]]:
+    def _prepare(
+        self, event: str, payload: Sequence[Any], extra: Mapping[str, str] | None
+    ) -> tuple[str, bytes, dict[str, str]]:
         """Subject, body and headers of one event, checked (contract, max_payload)."""
         if self.closed:
             raise TransportClosed(f"event {event!r} pushed on a closed nats socket")
@@ -146,7 +149,8 @@ class _NatsCodec:
         if self.schemas is not None:
             self.schemas.check(event, payload)
         body = encode_body(self._serializer.serialize(payload))
-        headers = encode_headers(event, self._serializer, f"{self._id_prefix}{next(self._ids)}")
+        event_id = f"{self._id_prefix}{next(self._ids)}"
+        headers = encode_headers(event, self._serializer, event_id, extra)
         self.link.check_size(subject, body, headers)
         return subject, body, headers
 
@@ -232,7 +236,13 @@ class NatsSocket(_NatsCodec):
         self._window = threading.BoundedSemaphore(options["max_pending"])
         self.link.released = self._window.release
 
-    def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
+    def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Publish ``event``; True once queued, without waiting for its PubAck.
 
         Blocks while ``max_pending`` PubAcks are awaited (``ack_timeout_ms`` at most,
@@ -242,16 +252,16 @@ class NatsSocket(_NatsCodec):
         """
         if self.link.failures:
             self._report()
-        subject, body, headers = self._prepare(event, payload)
+        subject, body, sent_headers = self._prepare(event, payload, headers)
         if not self._window.acquire(timeout=self.options["ack_timeout_ms"] / 1000):
             self.stats.push_errors += 1
             return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
         self.stats.sent += 1
-        self.link.post(self.link.publish_posted, subject, body, headers, event, payload)
+        self.link.post(self.link.publish_posted, subject, body, sent_headers, event, payload)
         return True
 
     def forward(self, message: Message) -> None:
-        self.push(message.event, message.payload)
+        self.push(message.event, message.payload, headers=message.headers)
 
     def _report(self) -> None:
         failures = self.link.failures
@@ -335,23 +345,29 @@ class NatsAsyncSocket(_NatsCodec):
             self._opening = asyncio.get_running_loop().create_task(self.link.open())
         await asyncio.shield(self._opening)
 
-    async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
+    async def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Publish ``event``; True once sent, without waiting for its PubAck (as
         :meth:`NatsSocket.push`, awaiting room in the ``max_pending`` window)."""
         if self._opening is None or not self._opening.done():
             await self.opened()
         if self.link.failures:
             await self._report()
-        subject, body, headers = self._prepare(event, payload)
+        subject, body, sent_headers = self._prepare(event, payload, headers)
         self.stats.sent += 1
-        failure = await self.link.publish(subject, body, headers, event, payload)
+        failure = await self.link.publish(subject, body, sent_headers, event, payload)
         if failure is not None:
             self.stats.push_errors += 1
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
         return True
 
     async def forward(self, message: Message) -> None:
-        await self.push(message.event, message.payload)
+        await self.push(message.event, message.payload, headers=message.headers)
 
     async def _report(self) -> None:
         failures = self.link.failures

@@ -3,7 +3,9 @@
 Headers: ``Zeroevents-Event`` (the event name, UTF-8), ``Content-Type`` (the
 serializer's content type), ``Nats-Msg-Id`` (the event id: JetStream drops a
 second message with the same id inside the stream's duplicate window, so a
-retried publish is stored once) and ``traceparent`` when the producer has one.
+retried publish is stored once), ``traceparent`` when the producer has one, and
+the sender's own headers (``push(..., headers=...)``, ``fire(..., headers=...)``),
+given back as ``Message.headers``; ``Message.event_id`` is ``Nats-Msg-Id``.
 
 Body: the serializer's frames, one per payload argument, each preceded by its
 length as 4 bytes big-endian (an event without arguments has an empty body).
@@ -17,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from zeroevents_core import DecodeError, Message, Serializer
+from zeroevents_core import ConfigurationError, DecodeError, Message, Serializer
 
 EVENT = "Zeroevents-Event"
 CONTENT_TYPE = "Content-Type"
@@ -29,6 +31,9 @@ ORIGIN = "Zeroevents-Subject"
 DELIVERIES = "Zeroevents-Deliveries"
 
 _PREFIX = 4
+# Names the library or the server reads: a sender's headers may not set them.
+_RESERVED = frozenset(name.lower() for name in (EVENT, CONTENT_TYPE, "Status", "Description"))
+_LIBRARY_PREFIXES = ("nats-", "zeroevents-")
 
 traceparent: ContextVar[str | None] = ContextVar("zeroevents_nats.traceparent", default=None)
 """The W3C trace context that events published in this context carry (set it
@@ -72,11 +77,46 @@ def decode_body(body: bytes, max_frames: int) -> list[bytes]:
     return frames
 
 
-def encode_headers(event: str, serializer: Serializer, event_id: str) -> dict[str, str]:
-    headers = {EVENT: event, CONTENT_TYPE: serializer.content_type, MSG_ID: event_id}
+def encode_headers(
+    event: str,
+    serializer: Serializer,
+    event_id: str,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers of one event: the sender's ``extra`` ones (checked), then the library's."""
+    headers = {} if extra is None else _checked(event, extra)
+    headers[EVENT] = event
+    headers[CONTENT_TYPE] = serializer.content_type
+    headers[MSG_ID] = event_id
     trace = traceparent.get()
-    if trace is not None:
+    if trace is not None and TRACEPARENT not in headers:
         headers[TRACEPARENT] = trace
+    return headers
+
+
+def _checked(event: str, extra: Mapping[str, str]) -> dict[str, str]:
+    headers = {}
+    for name, value in extra.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(
+                f"header {name!r} of event {event!r} must be a str with a str value, got {value!r}"
+            )
+        lowered = name.lower()
+        if lowered in _RESERVED or lowered.startswith(_LIBRARY_PREFIXES):
+            raise ConfigurationError(
+                f"header {name!r} of event {event!r} is the library's or the server's "
+                f"(reserved: {EVENT}, {CONTENT_TYPE}, Status, Description, Nats-*, Zeroevents-*)"
+            )
+        if not name or not name.isascii() or any(c in name for c in ": \t\r\n"):
+            raise ConfigurationError(
+                f"header {name!r} of event {event!r}: a NATS header name is printable "
+                "ASCII without spaces or ':'"
+            )
+        if "\r" in value or "\n" in value:
+            raise ConfigurationError(
+                f"header {name!r} of event {event!r}: a NATS header value cannot hold a line break"
+            )
+        headers[name] = value
     return headers
 
 
@@ -121,4 +161,10 @@ def decode(
     except DecodeError as error:
         index = None if error.frame is None else error.frame + 1
         raise DecodeError(error.reason, frame=index, serializer=error.serializer) from None
-    return Message(event, payload, reply_to)
+    # The sender's own headers: what encode_headers let it set.
+    own = {
+        name: value
+        for name, value in headers.items()
+        if name.lower() not in _RESERVED and not name.lower().startswith(_LIBRARY_PREFIXES)
+    }
+    return Message(event, payload, reply_to, own or None, headers.get(MSG_ID))
