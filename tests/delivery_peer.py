@@ -79,7 +79,7 @@ def produce(
     pending: Any = None
     if options.get("delivery") == "at-least-once":
         pending = listener.flush(flush_s)
-    stats = listener.stats.as_dict() if hasattr(listener, "stats") else {}
+    stats = listener.stats.as_dict()
     listener.close()
     report = {
         "stats": stats,
