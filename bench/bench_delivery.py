@@ -1,7 +1,9 @@
-"""The in-process cost per event of wire v2 and of the at-least-once engine, beside
-today's v1 encode + decode of the same event, in the same run.
+"""The cost of at-least-once: in process (wire v2, the engine), over pyzmq pipes, and
+through the library's own pipeline, each beside today's v1 in the same run.
 
     .venv/bin/python bench/bench_delivery.py [--events N] [--repeat R] [--batch B]
+        [--pipe-events M] [--events-e2e K] [--e2e-repeat R] [--latency-events L]
+        [--only-e2e] [--profile DIR]
 
 For an order (with floats: the json serializer writes PHP's layout) and for a small
 event, each row is the best of R runs of N events, in ns per event, with the ratio to the
@@ -36,7 +38,8 @@ target: a producer process fires K small events through an ``EventListener``
 (DEALER, connected) to a consumer process's ``EventService`` (ROUTER, bound), over
 ipc; unconfirmed v1 (the baseline, today's default) against ``delivery =
 "at-least-once"`` (the producer flushes until every event is acknowledged before it
-closes), taking turns, median of R. Target: at-least-once >= 0.50x of v1.
+closes), taking turns, median of ``--e2e-repeat`` (3). Target: at-least-once >= 0.50x
+of v1; the retransmissions and the duplicates the consumer dropped are printed below.
 
 Then the acknowledgement latency at 1,000 events/s (``--latency-events L``): the
 producer fires one event a millisecond at-least-once, and its socket's own
@@ -279,7 +282,8 @@ def profiled(profile: str | None, run: Callable[[], None]) -> None:
 
 def consume_e2e(endpoint: str, n: int, out: Any, profile: str | None) -> None:
     """An EventService on a ROUTER: clock the first to the ``n``-th event fired; run
-    on until SIGTERM (the producer may still wait for acknowledgements)."""
+    on until SIGTERM (the producer may still wait for acknowledgements), then report
+    the service's counters."""
     dispatcher = Dispatcher()
     listener = EventListener({"bind": endpoint, "socket_type": "ROUTER"}, dispatcher)
     service = EventService(dispatcher).listen(listener)
@@ -297,11 +301,14 @@ def consume_e2e(endpoint: str, n: int, out: Any, profile: str | None) -> None:
     listener.socket()
     out.put(("ready", 0.0))
     profiled(profile, service.run)
+    out.put(("consumer", service.stats.as_dict()))
 
 
-def produce_e2e(endpoint: str, n: int, delivery: dict[str, Any], profile: str | None) -> None:
+def produce_e2e(
+    endpoint: str, n: int, delivery: dict[str, Any], profile: str | None, out: Any
+) -> None:
     """Fire ``n`` small events as fast as the listener takes them; at-least-once
-    flushes until every one is acknowledged."""
+    flushes until every one is acknowledged. Reports the socket's counters."""
     dispatcher = Dispatcher()
     options = {"connect": endpoint, "socket_type": "DEALER", **delivery}
     listener = EventListener(options, dispatcher)
@@ -314,41 +321,52 @@ def produce_e2e(endpoint: str, n: int, delivery: dict[str, Any], profile: str | 
         if delivery:
             report = listener.flush(60.0)
             assert report.done, f"{report.count} events not acknowledged within 60 s"
+        out.put(("producer", listener.stats.as_dict()))
         listener.close()
 
     profiled(profile, run)
 
 
-def pipeline(n: int, delivery: dict[str, Any], folder: str, run: int, profile: str | None) -> float:
-    """Events per second, first to last fired by the consumer."""
+def collect(out: Any, kinds: set[str], timeout: float) -> dict[str, Any]:
+    """The next reports of each of ``kinds``, in whatever order the processes sent them."""
+    got: dict[str, Any] = {}
+    while not kinds <= set(got):
+        kind, value = out.get(timeout=timeout)
+        got[kind] = value
+    return got
+
+
+def pipeline(
+    n: int, delivery: dict[str, Any], folder: str, run: int, profile: str | None
+) -> tuple[float, dict[str, int]]:
+    """Events per second, first to last fired by the consumer; the retransmissions
+    and the duplicates the consumer dropped."""
     tag = "at-least-once" if delivery else "v1"
     endpoint = f"ipc://{folder}/e2e-{tag}-{run}.ipc"
-    where = (
-        (None, None)
-        if profile is None
-        else tuple(
-            os.path.join(profile, f"{side}-{tag}-{run}.prof") for side in ("consumer", "producer")
-        )
-    )
+    profiles = [
+        None if profile is None else os.path.join(profile, f"{side}-{tag}-{run}.prof")
+        for side in ("consumer", "producer")
+    ]
     out = SPAWN.Queue()
-    consumer = SPAWN.Process(target=consume_e2e, args=(endpoint, n, out, where[0]))
-    producer = SPAWN.Process(target=produce_e2e, args=(endpoint, n, delivery, where[1]))
+    consumer = SPAWN.Process(target=consume_e2e, args=(endpoint, n, out, profiles[0]))
+    producer = SPAWN.Process(target=produce_e2e, args=(endpoint, n, delivery, profiles[1], out))
     consumer.start()
     try:
         assert out.get(timeout=60)[0] == "ready"
         producer.start()
-        kind, seconds = out.get(timeout=600)
-        assert kind == "done"
+        got = collect(out, {"done", "producer"}, 600)
         producer.join(120)
         assert producer.exitcode == 0, f"the {tag} producer ended with {producer.exitcode}"
         consumer.terminate()  # the service stops on SIGTERM
+        got.update(collect(out, {"consumer"}, 60))
         consumer.join(60)
     finally:
         for process in (consumer, producer):
             if process.is_alive():
                 process.kill()
                 process.join()
-    return float((n - 1) / seconds)
+    counts = {"retried": got["producer"]["retried"], "duplicates": got["consumer"]["duplicates"]}
+    return float((n - 1) / got["done"]), counts
 
 
 class Recorded(Histogram):
@@ -418,22 +436,28 @@ def percentile(samples: list[float], q: float) -> float:
 
 def print_pipeline(args: argparse.Namespace, folder: str) -> None:
     rates: dict[str, list[float]] = {"v1": [], "at-least-once": []}
-    for run in range(args.repeat):
-        rates["v1"].append(pipeline(args.events_e2e, {}, folder, run, args.profile))
-        rates["at-least-once"].append(
-            pipeline(args.events_e2e, AT_LEAST_ONCE, folder, run, args.profile)
-        )
+    counts = {"retried": 0, "duplicates": 0}
+    for run in range(args.e2e_repeat):
+        for name, delivery in (("v1", {}), ("at-least-once", AT_LEAST_ONCE)):
+            rate, seen = pipeline(args.events_e2e, delivery, folder, run, args.profile)
+            rates[name].append(rate)
+            for key in counts:
+                counts[key] += seen[key] if delivery else 0
     v1 = statistics.median(rates["v1"])
     alo = statistics.median(rates["at-least-once"])
     print(
         f"\nEventListener (DEALER) -> EventService (ROUTER), ipc, {args.events_e2e:,} small "
-        f"events, median of {args.repeat}"
+        f"events, median of {args.e2e_repeat}"
     )
     print(f"{'pipeline':<30} {'events/s':>10} {'vs v1':>8}")
     print(f"{'v1, unconfirmed (baseline)':<30} {v1:>10,.0f} {1:>7.2f}x")
     print(f"{'at-least-once':<30} {alo:>10,.0f} {alo / v1:>7.2f}x")
     verdict = "met" if alo / v1 >= 0.5 else "NOT met"
     print(f"target: at-least-once >= 0.50x of v1: {verdict}")
+    print(
+        f"at-least-once, all runs: {counts['retried']:,} retransmissions, "
+        f"{counts['duplicates']:,} duplicates dropped by the consumer"
+    )
 
 
 def print_latency(args: argparse.Namespace, folder: str) -> None:
@@ -457,6 +481,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--pipe-events", type=int, default=50_000)
     parser.add_argument("--events-e2e", type=int, default=100_000)
+    parser.add_argument("--e2e-repeat", type=int, default=3)
     parser.add_argument("--latency-events", type=int, default=3_000)
     parser.add_argument("--profile", metavar="DIR", help="cProfile both pipeline processes")
     parser.add_argument(

@@ -21,6 +21,18 @@ QUICK_ARGS: Mapping[str, Sequence[str]] = {
     "e2e": ("--events", "20000", "--repeats", "1", "--round-trips", "2000"),
     "serializers": ("--number", "5000", "--repeat", "3"),
     "schemas": ("--number", "5000"),
+    "delivery": (
+        "--events",
+        "20000",
+        "--repeat",
+        "3",
+        "--pipe-events",
+        "20000",
+        "--events-e2e",
+        "20000",
+        "--latency-events",
+        "1000",
+    ),
 }
 FIRST_SUITES = ("e2e", "dispatch", "serializers", "schemas")
 EXIT_FAILURE = 1
