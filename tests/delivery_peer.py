@@ -9,29 +9,43 @@ summary (its counters, what ``flush`` left pending) when it is done.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
 
-from zeroevents_core import PUSH_ERROR, Dispatcher, EventListener, EventService, Message
+from zeroevents_core import (
+    PUSH_ERROR,
+    AsyncEventListener,
+    AsyncEventService,
+    Dispatcher,
+    EventListener,
+    EventService,
+    Message,
+)
 
 EVENT = "delivery.ids"
 
 
 def consume(
-    options: dict[str, Any], record: str, busy_us: float = 0, slow: int = -1, freeze: int = -1
+    options: dict[str, Any],
+    record: str,
+    busy_us: float = 0,
+    slow: int = -1,
+    freeze: int = -1,
+    flavour: str = "blocking",
 ) -> None:
     """Fire every event, recording its id, until SIGTERM (or SIGKILL).
 
     Once the service runs (its signal handlers installed: a SIGTERM stops it
     gracefully), it creates ``record.running.PID``. ``busy_us``: each event costs
     that much CPU (a consumer slower than its producer, whose queues fill). ``slow``:
-    the listener of that id sleeps 3 s after recording it; ``freeze``: the process
-    stops itself (SIGSTOP) after recording that id, sockets and all, until the test
-    kills it."""
+    the listener of that id sleeps 3 s after recording it; ``freeze``: the listener
+    of that id never returns (the service stops reading; ZeroMQ's I/O thread still
+    sends what was queued) until the test kills the process. ``flavour``:
+    ``"asyncio"`` for an AsyncEventService."""
     dispatcher = Dispatcher()
     fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     running = Path(f"{record}.running.{os.getpid()}")
@@ -44,12 +58,16 @@ def consume(
         if number == slow:
             time.sleep(3)
         elif number == freeze:
-            os.kill(os.getpid(), signal.SIGSTOP)
+            time.sleep(600)  # bounded: the test kills the process long before
 
     dispatcher.listen(EVENT, fired)
     # The first poll's idle, or the first event: either comes from inside run().
     dispatcher.listen("zeroevents.service.idle", lambda service: running.touch())
     dispatcher.listen(EVENT, lambda number: running.exists() or running.touch())
+    if flavour == "asyncio":
+        aservice = AsyncEventService(dispatcher).poll_timeout(100)
+        asyncio.run(aservice.listen(AsyncEventListener(options, dispatcher)).run())
+        return
     service = EventService(dispatcher).poll_timeout(100)
     service.listen(EventListener(options, dispatcher)).run()
 
@@ -60,18 +78,23 @@ def produce(
     failed: str,
     summary: str,
     flush_s: float = 60.0,
+    flavour: str = "blocking",
 ) -> None:
     """Fire ids 0..count-1 through an EventListener; record the ids reported failed
-    (``failed``), then flush (at-least-once), close and write ``summary`` (JSON)."""
+    (``failed``), then flush (at-least-once), close and write ``summary`` (JSON).
+    ``flavour``: ``"asyncio"`` for an AsyncEventListener and ``fire_async``."""
     dispatcher = Dispatcher()
     fd = os.open(failed, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    results: list[Any] = []
 
     def push_error(socket: Any, event: str, payload: Any, *rest: Any) -> str:
         os.write(fd, b"%d\n" % payload[0])
         return "failed"
 
     dispatcher.listen(PUSH_ERROR, push_error)
+    if flavour == "asyncio":
+        asyncio.run(produce_async(options, dispatcher, count, summary, flush_s))
+        return
+    results: list[Any] = []
     listener = EventListener(options, dispatcher)
     dispatcher.listen(EVENT, listener)
     for number in range(count):
@@ -79,15 +102,29 @@ def produce(
     pending: Any = None
     if options.get("delivery") == "at-least-once":
         pending = listener.flush(flush_s)
-    stats = listener.stats.as_dict()
+    stats = listener.stats  # the socket's: counts on through close()
     listener.close()
-    report = {
-        "stats": stats,
-        "pending": repr(pending),
-        # Confirmed mode: the pushes that returned a confirmation.
-        "confirmed": [n for n, got in enumerate(results) if got and isinstance(got[0], Message)],
-    }
-    Path(summary).write_text(json.dumps(report, default=repr))
+    # Confirmed mode: the pushes that returned a confirmation.
+    confirmed = [n for n, got in enumerate(results) if got and isinstance(got[0], Message)]
+    write_summary(summary, stats.as_dict(), pending, confirmed)
+
+
+async def produce_async(
+    options: dict[str, Any], dispatcher: Dispatcher, count: int, summary: str, flush_s: float
+) -> None:
+    listener = AsyncEventListener(options, dispatcher)
+    dispatcher.listen(EVENT, listener)
+    for number in range(count):
+        await dispatcher.fire_async(EVENT, number)
+    pending = await listener.flush(flush_s)
+    stats = listener.stats  # the socket's: counts on through aclose()
+    await listener.aclose()
+    write_summary(summary, stats.as_dict(), pending, [])
+
+
+def write_summary(path: str, stats: Any, pending: Any, confirmed: list[int]) -> None:
+    report = {"stats": stats, "pending": repr(pending), "confirmed": confirmed}
+    Path(path).write_text(json.dumps(report))
 
 
 def read_ids(path: Path) -> list[int]:

@@ -5,7 +5,8 @@ process (an ``EventService`` on a ROUTER bound to the endpoint) records each id 
 fires. The consumer is killed with -9 at 10 random points and restarted on the same
 endpoint each time: every id the producer did not report failed is fired at least
 once, duplicates are at most ``window`` per kill, and a run without kills has none.
-The same with one DEALER connected to two ROUTERs, one of them killed 10 times.
+The same with one DEALER connected to two ROUTERs, one of them killed 10 times; and
+with ``AsyncEventListener`` to ``AsyncEventService`` (the asyncio flavour).
 
 ``ZEROEVENTS_DELIVERY_EVENTS`` sets the number of events (default 5,000 on two shared
 cores; the issue's run is ``ZEROEVENTS_DELIVERY_EVENTS=100000``). The same test with
@@ -101,10 +102,10 @@ def stop(process: Any, record: Path) -> None:
     assert process.exitcode == 0, f"the consumer ended with {process.exitcode}"
 
 
-def started(spawn: Spawn, endpoint: str, record: Path) -> Any:
+def started(spawn: Spawn, endpoint: str, record: Path, flavour: str) -> Any:
     """A consumer bound to ``endpoint``, once its service runs."""
     options = {"bind": endpoint, "socket_type": "router"}
-    consumer = spawn(consume, options, str(record), BUSY_US)
+    consumer = spawn(consume, options, str(record), BUSY_US, -1, -1, flavour)
     running = Path(f"{record}.running.{consumer.pid}")
     wait_for(
         lambda: running.exists() or not consumer.is_alive(), DRAIN_TIMEOUT, "a consumer to run"
@@ -114,12 +115,18 @@ def started(spawn: Spawn, endpoint: str, record: Path) -> Any:
 
 
 def kill_run(
-    spawn: Spawn, folder: Path, endpoints: list[str], delivery: str, kills: int
+    spawn: Spawn,
+    folder: Path,
+    endpoints: list[str],
+    delivery: str,
+    kills: int,
+    flavour: str = "blocking",
 ) -> Outcome:
     """Fire EVENTS ids to consumers on ``endpoints``; kill -9 the first consumer at
-    ``kills`` random points, restarting it each time; the others run throughout."""
+    ``kills`` random points, restarting it each time; the others run throughout.
+    ``flavour``: both sides blocking, or both asyncio."""
     records = [folder / f"fired-{n}" for n in range(len(endpoints))]
-    consumers = [started(spawn, e, r) for e, r in zip(endpoints, records, strict=True)]
+    consumers = [started(spawn, e, r, flavour) for e, r in zip(endpoints, records, strict=True)]
 
     def distinct() -> int:
         return len({i for record in records for i in read_ids(record)})
@@ -132,6 +139,7 @@ def kill_run(
         str(failed),
         str(summary),
         DRAIN_TIMEOUT,
+        flavour,
     )
     for point in sorted(random.Random().sample(range(1, EVENTS), kills)):
         # Kill once this many distinct ids were fired (a point already passed: at once).
@@ -142,7 +150,7 @@ def kill_run(
         )
         assert consumers[0].is_alive(), f"the consumer ended on its own ({consumers[0].exitcode})"
         kill(consumers[0])
-        consumers[0] = started(spawn, endpoints[0], records[0])
+        consumers[0] = started(spawn, endpoints[0], records[0], flavour)
     producer.join(DRAIN_TIMEOUT)
     assert producer.exitcode == 0, f"the producer ended with {producer.exitcode}"
     for consumer, record in zip(consumers, records, strict=True):
@@ -170,13 +178,15 @@ def free_tcp() -> str:
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
-@pytest.mark.parametrize("scheme", ["ipc", "tcp"])
+@pytest.mark.parametrize(
+    ("scheme", "flavour"), [("ipc", "blocking"), ("tcp", "blocking"), ("ipc", "asyncio")]
+)
 def test_consumer_killed_at_10_random_points(
-    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str], scheme: str
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str], scheme: str, flavour: str
 ) -> None:
     address = free_tcp() if scheme == "tcp" else ipc("consumer")
-    outcome = kill_run(spawn, tmp_path, [address], "at-least-once", KILLS)
-    check(outcome, KILLS, f"{KILLS} kills -9 of the consumer")
+    outcome = kill_run(spawn, tmp_path, [address], "at-least-once", KILLS, flavour)
+    check(outcome, KILLS, f"{KILLS} kills -9 of the consumer ({scheme}, {flavour})")
 
 
 def test_one_of_two_receivers_killed_at_10_random_points(
@@ -187,11 +197,12 @@ def test_one_of_two_receivers_killed_at_10_random_points(
     check(outcome, KILLS, f"{KILLS} kills -9 of one of two receivers")
 
 
+@pytest.mark.parametrize("flavour", ["blocking", "asyncio"])
 def test_no_duplicates_without_kills(
-    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str]
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str], flavour: str
 ) -> None:
-    outcome = kill_run(spawn, tmp_path, [ipc("consumer")], "at-least-once", 0)
-    report = outcome.describe("no kill")
+    outcome = kill_run(spawn, tmp_path, [ipc("consumer")], "at-least-once", 0, flavour)
+    report = outcome.describe(f"no kill ({flavour})")
     print(report)
     assert sorted(outcome.fired) == list(range(EVENTS)), report  # each exactly once
     assert not outcome.failed, report
