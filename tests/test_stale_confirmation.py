@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from delivery_peer import consume, produce, read_ids, wait_for
 
 EVENTS = 8
@@ -28,18 +29,30 @@ Spawn = Callable[..., Any]
 
 
 def run(
-    spawn: Spawn, folder: Path, endpoint: str, consumer: dict[str, Any], producer: dict[str, Any]
+    spawn: Spawn,
+    folder: Path,
+    endpoint: str,
+    consumer: dict[str, Any],
+    producer: dict[str, Any],
+    flavour: str = "blocking",
 ) -> tuple[set[int], set[int], dict[str, Any]]:
     """The ids the consumer recorded, the ids the producer reported failed, and the
     producer's summary."""
     record, failed, summary = folder / "fired", folder / "failed", folder / "summary"
-    consuming = spawn(consume, {"bind": endpoint, **consumer}, str(record), 0, SLOW, FREEZE)
+    options = {"bind": endpoint, **consumer}
+    consuming = spawn(consume, options, str(record), 0, SLOW, FREEZE, flavour)
     try:
         wait_for(
             lambda: Path(f"{record}.running.{consuming.pid}").exists(), 60, "the consumer to run"
         )
         producing = spawn(
-            produce, {"connect": endpoint, **producer}, EVENTS, str(failed), str(summary), 3.0
+            produce,
+            {"connect": endpoint, **producer},
+            EVENTS,
+            str(failed),
+            str(summary),
+            3.0,
+            flavour,
         )
         producing.join(120)
         assert producing.exitcode == 0, f"the producer ended with {producing.exitcode}"
@@ -51,8 +64,9 @@ def run(
     return set(read_ids(record)), set(read_ids(failed)), json.loads(summary.read_text())
 
 
+@pytest.mark.parametrize("flavour", ["blocking", "asyncio"])
 def test_at_least_once_acknowledges_only_what_was_received(
-    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str]
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str], flavour: str
 ) -> None:
     received, failed, summary = run(
         spawn,
@@ -61,10 +75,12 @@ def test_at_least_once_acknowledges_only_what_was_received(
         # An acknowledgement after every event: those before the slow one are acknowledged.
         {"socket_type": "router", "ack_every": 1},
         {"socket_type": "dealer", "delivery": "at-least-once"},
+        flavour,
     )
     # close() reports every event not acknowledged as failed: the rest were acknowledged.
     acknowledged = set(range(EVENTS)) - failed
-    report = f"received {sorted(received)}, acknowledged {sorted(acknowledged)}, {summary}"
+    stats = {key: value for key, value in summary["stats"].items() if value}
+    report = f"received {sorted(received)}, acknowledged {sorted(acknowledged)}; {stats}"
     print(report)
     assert acknowledged <= received, report
     assert summary["stats"]["acknowledged"] == len(acknowledged), report
