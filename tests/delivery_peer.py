@@ -2,7 +2,7 @@
 
 Every event carries its id as its only argument. A consumer appends each id it
 fires to a file with one unbuffered write (kept by the kernel when the process is
-killed), before its listener returns and so before the acknowledgement. A producer
+killed), as its listener's last work and so before the acknowledgement. A producer
 appends each id its ``zeroevents.push.error`` listener reports, and writes a
 summary (its counters, what ``flush`` left pending) when it is done.
 """
@@ -51,10 +51,12 @@ def consume(
     running = Path(f"{record}.running.{os.getpid()}")
 
     def fired(number: int) -> None:
-        os.write(fd, b"%d\n" % number)
         until = time.perf_counter() + busy_us / 1e6
         while time.perf_counter() < until:
             pass
+        # Recorded at the end of the work: a kill during it leaves the event unfired,
+        # so an acknowledgement sent before the fire ends would lose it.
+        os.write(fd, b"%d\n" % number)
         if number == slow:
             time.sleep(3)
         elif number == freeze:

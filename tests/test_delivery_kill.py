@@ -35,9 +35,10 @@ from delivery_peer import consume, produce, read_ids, wait_for
 EVENTS = int(os.environ.get("ZEROEVENTS_DELIVERY_EVENTS", "5000"))
 KILLS = 10
 WINDOW = 200
-# The consumer is slower than the producer (5 s of work in all, 500 us an event at
-# most: a window's worth within retry_after_ms), so queues fill and a kill hits them.
-BUSY_US = min(500.0, 5e6 / EVENTS)
+# The consumer is slower than the producer (2.5 s of work in all, 250 us an event at
+# most: a window's worth well within retry_after_ms), so queues fill and a kill hits
+# them, mostly in the middle of a fire.
+BUSY_US = min(250.0, 2.5e6 / EVENTS)
 # Generous: two cores shared by many processes, ten interpreters started per test.
 DRAIN_TIMEOUT = 120 + EVENTS / 250
 SPAWN = multiprocessing.get_context("spawn")
@@ -175,8 +176,9 @@ def check(outcome: Outcome, kills: int, what: str) -> None:
     print(report)
     assert not outcome.lost, report  # every id not reported failed fired at least once
     assert outcome.duplicates <= kills * WINDOW, report
-    # Reporting everything failed would pass the first check: at most a window per kill.
-    assert len(outcome.failed) <= kills * WINDOW, report
+    # Reporting events failed would pass the first check: with these options
+    # (max_attempts, deliver_timeout_ms) nothing is given up while a consumer restarts.
+    assert not outcome.failed, report
     assert outcome.summary["stats"]["acknowledged"] + len(outcome.failed) == EVENTS, report
 
 
