@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import json
-import multiprocessing
 import os
 import random
 import signal
@@ -41,10 +40,8 @@ WINDOW = 200
 BUSY_US = min(250.0, 2.5e6 / EVENTS)
 # Generous: two cores shared by many processes, ten interpreters started per test.
 DRAIN_TIMEOUT = 120 + EVENTS / 250
-SPAWN = multiprocessing.get_context("spawn")
 
 Spawn = Callable[..., Any]
-
 
 # The producer's socket type and the consumers': DEALER to ROUTER unless told.
 LINK = ("dealer", "router")
