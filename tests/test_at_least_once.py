@@ -4,9 +4,12 @@ sockets, real processes, kill -9, counted by event id."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket as sockets
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -35,6 +38,7 @@ from zeroevents_core.envelope import (
 )
 
 PUSH_ERROR = "zeroevents.push.error"
+WAIT_S = 60.0
 
 
 def free_tcp() -> str:
@@ -86,9 +90,15 @@ def received(router: zmq.Socket[bytes], seconds: float) -> list[list[bytes]]:
 
 
 def start_consumer(
-    spawn: Any, queue: Any, endpoint: str, log: Path, hang_on: int = -1, delay: float = 0.0
+    spawn: Any,
+    queue: Any,
+    endpoint: str,
+    log: Path,
+    hang_on: int = -1,
+    delay: float = 0.0,
+    socket_type: str = "ROUTER",
 ) -> Any:
-    options = {"bind": endpoint, "socket_type": "ROUTER"}
+    options = {"bind": endpoint, "socket_type": socket_type}
     process = spawn(consume, options, str(log), queue, hang_on, delay)
     take(queue, "ready")
     return process
@@ -106,21 +116,26 @@ def wait_for(condition: Callable[[], bool], seconds: float = 60) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.parametrize(
+    ("receiver", "sender"), [("ROUTER", "DEALER"), ("DEALER", "DEALER"), ("PAIR", "PAIR")]
+)
 def test_a_consumer_killed_and_restarted_loses_nothing(
-    endpoint: str, spawn: Any, queue: Any, tmp_path: Path
+    endpoint: str, spawn: Any, queue: Any, tmp_path: Path, receiver: str, sender: str
 ) -> None:
     log = tmp_path / "fired.log"
-    consumer = start_consumer(spawn, queue, endpoint, log, delay=0.001)  # a backlog to lose
+    # Slow (1 ms an event): a backlog to lose when it is killed.
+    consumer = start_consumer(spawn, queue, endpoint, log, delay=0.001, socket_type=receiver)
     dispatcher = Dispatcher()
     errors = errors_of(dispatcher)
     total = 3000
-    with producer(endpoint, dispatcher, socket_options={"SNDTIMEO": 60_000}) as listener:
+    options = {"socket_type": sender, "socket_options": {"SNDTIMEO": 60_000}}
+    with producer(endpoint, dispatcher, **options) as listener:
         for number in range(total):
             dispatcher.fire("orders.created", {"id": number})
             if number == 1000:
                 wait_for(lambda: len(fired_ids(str(log))) >= 500)
                 kill(consumer)
-                consumer = start_consumer(spawn, queue, endpoint, log)
+                consumer = start_consumer(spawn, queue, endpoint, log, socket_type=receiver)
         report = listener.flush(60)
         stats = listener.stats
     assert report.done and report.tracked
@@ -131,6 +146,44 @@ def test_a_consumer_killed_and_restarted_loses_nothing(
     assert duplicates <= 1000  # at most a window per kill
     assert stats.sent == total and stats.acknowledged == total and stats.failed == 0
     assert stats.retried > 0  # what the first consumer lost came again
+
+
+def test_two_receivers_behind_one_dealer_one_killed_and_restarted(
+    spawn: Any, queue: Any, tmp_path: Path, ipc: Callable[[str], str]
+) -> None:
+    endpoints = [ipc("first"), free_tcp()]
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    first = start_consumer(spawn, queue, endpoints[0], logs[0], delay=0.001)
+    start_consumer(spawn, queue, endpoints[1], logs[1], delay=0.001)
+    dispatcher = Dispatcher()
+    errors = errors_of(dispatcher)
+    total = 3000
+    listener = EventListener(
+        {
+            "connect": endpoints,
+            "delivery": "at-least-once",
+            "socket_options": {"SNDTIMEO": 60_000},
+        },
+        dispatcher,
+    )
+    dispatcher.listen("orders.*", listener)
+    with listener:
+        for number in range(total):
+            dispatcher.fire("orders.created", {"id": number})
+            if number == 1200:
+                wait_for(lambda: len(fired_ids(str(logs[0]))) >= 300)
+                kill(first)
+                start_consumer(spawn, queue, endpoints[0], logs[0])
+        report = listener.flush(60)
+        stats = listener.stats
+    assert report.done and errors == []
+    each = [Counter(fired_ids(str(log))) for log in logs]
+    assert set(each[0]) | set(each[1]) == set(range(total))
+    assert each[0] and each[1]  # dealt to both, each acknowledging what it got
+    duplicates = sum(count - 1 for fired in each for count in fired.values())
+    duplicates += len(set(each[0]) & set(each[1]))  # fired by both
+    assert duplicates <= 1000
+    assert stats.acknowledged == total and stats.retried > 0
 
 
 def test_an_event_whose_fire_was_killed_is_sent_again_never_acknowledged(
@@ -402,3 +455,60 @@ def test_asyncio_service_drops_duplicates_and_acknowledges_after_the_fire(
     fired, _acks, stats = asyncio.run(serve())
     assert fired == [{}]
     assert stats.duplicates == 1 and stats.fired == 1
+
+
+def test_pull_acknowledges_what_it_returns_and_skips_duplicates(endpoint: str) -> None:
+    with EventListener({"bind": endpoint, "socket_type": "ROUTER"}) as receiving:
+        pulling = receiving.socket()
+        dispatcher = Dispatcher()
+        with producer(endpoint, dispatcher) as listener:
+            for number in range(3):
+                dispatcher.fire("orders.created", {"id": number})
+            got = [pulling.pull() for _ in range(3)]
+            report = listener.flush(WAIT_S)
+        assert [m.payload for m in got] == [[{"id": n}] for n in range(3)]
+        assert report.done
+        context = zmq.Context()
+        dealer = context.socket(zmq.DEALER)
+        dealer.connect(endpoint)
+        try:
+            envelope = Envelope(new_producer_id(), 1, "json", {}, ack_requested=True)
+            for _ in range(2):
+                dealer.send_multipart(encode_event(envelope, "orders.twice", [b"1"]))
+            dealer.send_multipart([b"orders.after", b"2"])
+            assert [pulling.pull().event for _ in range(2)] == ["orders.twice", "orders.after"]
+        finally:
+            dealer.close(linger=0)
+            context.term()
+
+
+def test_zeroevents_listen_prints_ids_and_its_stats(
+    tmp_path: Path, ipc: Callable[[str], str]
+) -> None:
+    command = str(Path(sys.executable).parent / "zeroevents")
+    endpoint = ipc("cli")
+    listen = subprocess.Popen(
+        [command, "listen", "--bind", endpoint, "--socket-type", "ROUTER", "--count", "2",
+         "--stats", "--timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert listen.stderr is not None
+        assert "listening on" in listen.stderr.readline()
+        dispatcher = Dispatcher()
+        with producer(endpoint, dispatcher) as listener:
+            dispatcher.fire("orders.created", {"id": 1}, headers={"k": "v"})
+            dispatcher.fire("orders.created", {"id": 2})
+            out, err = listen.communicate(timeout=WAIT_S)
+            report = listener.flush(WAIT_S)
+    finally:
+        if listen.poll() is None:
+            listen.kill()
+        listen.wait(10)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["payload"] for line in lines] == [[{"id": 1}], [{"id": 2}]]
+    assert lines[0]["headers"] == {"k": "v"} and "headers" not in lines[1]
+    assert [line["id"][-2:] for line in lines] == ["01", "02"]
+    stats = json.loads(err.split("zeroevents listen: stats ", 1)[1].splitlines()[0])
+    assert stats["fired"] == 2 and stats["duplicates"] == 0
+    assert report.done  # acknowledged by the command

@@ -128,6 +128,11 @@ class Link:
         return self.transport != "udp"
 
     @property
+    def speaks_v2(self) -> bool:
+        """Whether the link carries wire v2 and at-least-once (zmq, memory)."""
+        return self.transport in ("zmq", "memory")
+
+    @property
     def supports_async(self) -> bool:
         return get_transport(self.transport).supports_async
 

@@ -14,12 +14,14 @@ the stale-confirmation bug of confirmed mode, which matches answers by event nam
 sequence numbers it has seen (a bitmap) for at most ``max_producers`` producers (least
 recently heard evicted first), and what to acknowledge to each.
 
-How the transports will use it (the integration, not done here):
+How the transports use it (:mod:`.transports.reliable`, driven by the zmq and memory
+sockets and by both services):
 
 - The socket owns both objects and the timer. A blocking socket reads acknowledgements
-  and retransmits what :meth:`SendWindow.due` returns inside ``push`` (before sending)
-  and inside ``flush``/``close``; an idle listener gets a retransmission when it next
-  pushes or flushes, and a service's poll timeout is bounded by ``next_due_ms``. The
+  and retransmits what :meth:`SendWindow.due` returns inside ``push`` (before sending,
+  every 64 pushes or 1 ms, and when the window is full or a retry is due) and inside
+  ``flush``/``close``; an idle listener gets a retransmission when it next pushes or
+  flushes. The
   asyncio socket does the same from its event loop (one shared implementation,
   awaiting where the blocking one polls). ``fire()`` never waits for an
   acknowledgement: it waits only when the window is full (as a ZeroMQ send waits at the
@@ -27,11 +29,12 @@ How the transports will use it (the integration, not done here):
 - Events are sent with :data:`.envelope.ACK_REQUESTED`. A receiver calls
   :meth:`Deduplicator.seen` for each such event before firing it (a duplicate is
   dropped and counted, but acknowledged again: its acknowledgement was lost), and
-  sends what :meth:`Deduplicator.acks` returns after each batch it reads, and at once
-  when ``ack_due`` is set (every ``ack_every`` events: acknowledging only per batch
-  read, up to 1,024, stalls a sender whose window is as large: 0.35x of v1 throughput
-  in bench/bench_delivery.py's pipe, 0.46x to 0.52x acknowledging every 100, the same
-  day on the same loaded machine); each acknowledgement goes
+  sends what :meth:`Deduplicator.acks` returns after the fire, never before: after
+  each batch it reads, and at once when ``ack_due`` is set (every ``ack_every``
+  events: acknowledging only per batch read, up to 1,024, stalls a sender whose
+  window is as large: 0.35x of v1 throughput in bench/bench_delivery.py's pipe, 0.46x
+  to 0.52x acknowledging every 100, the same day on the same loaded machine); each
+  acknowledgement goes
   to the producer's ``reply_to`` (a ROUTER's routing id of the peer that sent it;
   nothing on DEALER and PAIR, which answer their only or next peer).
 - Several receivers: a DEALER producer deals events round-robin, and each receiver

@@ -230,11 +230,26 @@ class Dispatcher:
     def fire_message(self, message: Message, halt: bool = False) -> Any:
         """Fire a received ``message`` (what a service does), :meth:`firing_message`
         giving it to the listeners."""
-        token = self._message.set(message)
+        # fire()'s loop, inline: a service's every event goes through here, and a
+        # call of fire() with the payload unpacked again costs as much as the loop.
+        event = message.event
+        token, received = self._firing.set(event), self._message.set(message)
         try:
-            return self.fire(message.event, *message.payload, halt=halt)
+            responses = []
+            for listener in self._listeners_of(event):
+                response = listener(*message.payload)
+                if response is not None:
+                    if type(response) is CoroutineType:
+                        _refuse_coroutine(event, listener, response)
+                    if halt:
+                        return response
+                    if response is False:
+                        break
+                responses.append(response)
+            return None if halt else responses
         finally:
-            self._message.reset(token)
+            self._message.reset(received)
+            self._firing.reset(token)
 
     async def fire_message_async(self, message: Message, halt: bool = False) -> Any:
         """:meth:`fire_message` with :meth:`fire_async`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import string
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,7 @@ def render(
     payload: Any,
     frames: Sequence[bytes],
     address: bytes | None,
+    headers: Mapping[str, str] | None = None,
 ) -> str:
     """One ``listen`` line; ``payload`` is already JSON-safe (``to_json``)."""
     return template.format(
@@ -60,7 +61,7 @@ def render(
         time=datetime.now(UTC).isoformat(timespec="microseconds"),
         size=sum(len(frame) for frame in frames),
         address=base64.b64encode(address).decode("ascii") if address else "",
-        headers="{}",
+        headers=json.dumps(dict(headers or {}), ensure_ascii=False),
     )
 
 

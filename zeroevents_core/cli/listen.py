@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from ..envelope import MAGIC
 from ..errors import CommandError, UsageError, ZeroEventsError
 from . import _format
 from ._arguments import EXIT_OK, PROG, add_socket_arguments, positive_int, quiet_stdout, seconds
@@ -83,6 +84,11 @@ def add_parser(
         help="print only the argument frames as they arrived, undecoded, one line each",
     )  # fmt: skip
     listen.add_argument(
+        "--stats", action="store_true",
+        help="on exit, print the service's counters (received, fired, duplicates, "
+        "errors) as one JSON line on stderr",
+    )  # fmt: skip
+    listen.add_argument(
         "--timeout", type=seconds, metavar="SECONDS",
         help="give up when nothing arrives for SECONDS (exit 1 if nothing was printed, "
         "or fewer than --count)",
@@ -123,7 +129,9 @@ def _frames_of(received: Any, reply_to: Any) -> list[bytes] | None:
         return None
     frames = list(received)
     routed = reply_to is not None and frames[:1] == [reply_to]
-    return frames[1:] if routed else frames
+    frames = frames[1:] if routed else frames
+    # Wire v2: the empty frame 0 left out, the header (the name inside) in its place.
+    return frames[1:] if frames[:1] == [b""] and frames[1:2] and frames[1][:3] == MAGIC else frames
 
 
 def _reply_to(message: Message) -> Any:
@@ -256,7 +264,15 @@ def _listen(args: argparse.Namespace, options: dict[str, Any], command_line: Com
     failed.extend(command_line.watch_failures(socket, pairing_failed))  # one that came before
     service.listen_to_signals((signal.SIGINT, signal.SIGTERM, signal.SIGHUP), service.stop)
     if not failed:
-        service.run()
+        try:
+            service.run()
+        finally:
+            if args.stats:
+                print(
+                    f"{prog}: stats {json.dumps(service.stats.as_dict())}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if failed:
         raise CommandError(failed[0])
     if timed_out:
@@ -284,8 +300,13 @@ def _listen_line(
             payload=to_json(payload),
             frames=frames or (),
             address=reply_to if isinstance(reply_to, bytes) else None,
+            headers=message.headers,
         )
     line: dict[str, Any] = {"event": event, "payload": to_json(payload)}
     if isinstance(reply_to, bytes):
         line["address"] = base64.b64encode(reply_to).decode("ascii")
+    if message.event_id is not None:  # wire v2 (and links with ids): its id, its headers
+        line["id"] = message.event_id
+        if message.headers:
+            line["headers"] = dict(message.headers)
     return json.dumps(line, ensure_ascii=False)

@@ -450,6 +450,15 @@ class Acknowledging:
         for reply_to, frames in self.take_acks() if acks is None else acks:
             self._send_ack(frames, reply_to)
 
+    def pulled_duplicate(self, message: Message) -> bool:
+        """``pull()``'s rule: an event is acknowledged when it is handed to the caller
+        (there is no fire to wait for); whether it is a duplicate, to skip."""
+        duplicate = self.receipt(message)
+        if duplicate is None:
+            return False
+        self.send_acks()
+        return duplicate
+
     def _send_ack(self, frames: list[bytes], reply_to: Any) -> None:
         raise NotImplementedError
 

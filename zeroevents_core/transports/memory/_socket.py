@@ -389,7 +389,8 @@ class MemoryEventSocket(_MemoryLink):
             self.dispatcher.until(PUSH_ERROR, self, item.event, item.payload, item.reply_to)
 
     def settle(self, timeout_ms: int) -> FlushReport:
-        """At-least-once: as the zmq socket's ``settle``."""
+        """At-least-once: read acknowledgements and retransmit until everything sent is
+        acknowledged, ``timeout_ms`` at most; what is still pending."""
         if self.outgoing is None:
             return FlushReport()
         with self._sending:
@@ -424,7 +425,7 @@ class MemoryEventSocket(_MemoryLink):
             except DecodeError:
                 self.undecodable(received)
                 raise
-            if message.event not in RESERVED:
+            if message.event not in RESERVED and not self.pulled_duplicate(message):
                 self.confirm(message)
                 failures = self.check_incoming(message)
                 if failures:
@@ -603,7 +604,7 @@ class MemoryAsyncEventSocket(_MemoryLink):
             except DecodeError:
                 await self.undecodable(received)
                 raise
-            if message.event not in RESERVED:
+            if message.event not in RESERVED and not self.pulled_duplicate(message):
                 await self.confirm(message)
                 failures = self.check_incoming(message)
                 if failures:

@@ -335,7 +335,8 @@ class ZmqEventCodec(Acknowledging, EventCodec):
             return False
 
     def _pulling(self) -> Step:
-        """One event received, confirmed and checked (see ``EventSocket.pull``)."""
+        """One event received, confirmed and checked (see ``EventSocket.pull``);
+        at-least-once, acknowledged as it is returned, a duplicate skipped."""
         for _ in range(HELLOS_SKIPPED):
             try:
                 frames = yield GREET, None
@@ -347,7 +348,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
                 if self.confirmed:  # confirmed as the original confirms: taken from the wire
                     yield SEND, self.confirm_undecodable(frames)
                 raise
-            if not self.barrier.hear(message):
+            if not self.barrier.hear(message) and not self.pulled_duplicate(message):
                 break
         else:
             return (yield FIRE, (self.dispatcher, PULL_ERROR, self))
