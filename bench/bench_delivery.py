@@ -1,7 +1,9 @@
-"""The in-process cost per event of wire v2 and of the at-least-once engine, beside
-today's v1 encode + decode of the same event, in the same run.
+"""The cost of at-least-once: in process (wire v2, the engine), over pyzmq pipes, and
+through the library's own pipeline, each beside today's v1 in the same run.
 
     .venv/bin/python bench/bench_delivery.py [--events N] [--repeat R] [--batch B]
+        [--pipe-events M] [--events-e2e K] [--e2e-repeat R] [--latency-events L]
+        [--only-e2e] [--profile DIR]
 
 For an order (with floats: the json serializer writes PHP's layout) and for a small
 event, each row is the best of R runs of N events, in ns per event, with the ratio to the
@@ -30,12 +32,31 @@ acknowledgements every 64 sends and when the window is full, and waits at the en
 until everything is acknowledged). Events per second, first to last event fired by the
 receiver, median of R runs taking turns; the ratio is the integration's ceiling, the
 library's own sockets and service around it cost more.
+
+A third table (``--events-e2e K``, 0 skips it) is the library's pipeline, issue 13's
+target: a producer process fires K small events through an ``EventListener``
+(DEALER, connected) to a consumer process's ``EventService`` (ROUTER, bound), over
+ipc; unconfirmed v1 (the baseline, today's default) against ``delivery =
+"at-least-once"`` (the producer flushes until every event is acknowledged before it
+closes), taking turns, median of ``--e2e-repeat`` (3). Target: at-least-once >= 0.50x
+of v1; the retransmissions and the duplicates the consumer dropped are printed below.
+
+Then the acknowledgement latency at 1,000 events/s (``--latency-events L``): the
+producer fires one event a millisecond at-least-once, and its socket's own
+``ack_latency`` (first send to acknowledgement, what ``Stats`` observes) is recorded
+per event; beside it the v1 confirmed round trip (``confirmed = True``, each push
+waits for its confirmation) at the same pace, p50 and p99 of both.
+
+``--profile DIR`` writes a cProfile of both processes of each pipeline run there
+(``producer-at-least-once-0.prof``...), for ``python -m pstats``.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -46,7 +67,7 @@ from typing import Any
 
 import zmq
 
-from zeroevents_core import get_serializer
+from zeroevents_core import Dispatcher, EventListener, EventService, get_serializer
 from zeroevents_core.delivery import Deduplicator, SendWindow
 from zeroevents_core.envelope import (
     Envelope,
@@ -58,6 +79,7 @@ from zeroevents_core.envelope import (
     kind_of,
     new_producer_id,
 )
+from zeroevents_core.stats import Histogram
 
 EVENT = "orders.created"
 ORDER: dict[str, Any] = {
@@ -242,13 +264,237 @@ def pipe(n: int, wire: str, folder: str, run: int) -> float:
     return float((n - 1) / seconds)
 
 
+# The library's pipeline: EventListener -> EventService, in two processes.
+
+E2E_EVENT = "bench.delivery"
+AT_LEAST_ONCE = {"delivery": "at-least-once"}
+
+
+def profiled(profile: str | None, run: Callable[[], None]) -> None:
+    """``run()``, under cProfile written to ``profile`` when one is given."""
+    if profile is None:
+        run()
+        return
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    profiler.dump_stats(profile)
+
+
+def consume_e2e(endpoint: str, n: int, out: Any, profile: str | None) -> None:
+    """An EventService on a ROUTER: clock the first to the ``n``-th event fired; run
+    on until SIGTERM (the producer may still wait for acknowledgements), then report
+    the service's counters."""
+    dispatcher = Dispatcher()
+    listener = EventListener({"bind": endpoint, "socket_type": "ROUTER"}, dispatcher)
+    service = EventService(dispatcher).listen(listener)
+    count, started = 0, 0.0
+
+    def fired(event: Any) -> None:
+        nonlocal count, started
+        count += 1
+        if count == 1:
+            started = time.perf_counter()
+        elif count == n:
+            out.put(("done", time.perf_counter() - started))
+
+    dispatcher.listen(E2E_EVENT, fired)
+    listener.socket()
+    out.put(("ready", 0.0))
+    profiled(profile, service.run)
+    out.put(("consumer", service.stats.as_dict()))
+
+
+def produce_e2e(
+    endpoint: str, n: int, delivery: dict[str, Any], profile: str | None, out: Any
+) -> None:
+    """Fire ``n`` small events as fast as the listener takes them; at-least-once
+    flushes until every one is acknowledged. Reports the socket's counters."""
+    dispatcher = Dispatcher()
+    options = {"connect": endpoint, "socket_type": "DEALER", **delivery}
+    listener = EventListener(options, dispatcher)
+    dispatcher.listen(E2E_EVENT, listener)
+
+    def run() -> None:
+        fire = dispatcher.fire
+        for _ in range(n):
+            fire(E2E_EVENT, SMALL[0])
+        if delivery:
+            report = listener.flush(60.0)
+            assert report.done, f"{report.count} events not acknowledged within 60 s"
+        out.put(("producer", listener.stats.as_dict()))
+        listener.close()
+
+    profiled(profile, run)
+
+
+def collect(out: Any, kinds: set[str], timeout: float) -> dict[str, Any]:
+    """The next reports of each of ``kinds``, in whatever order the processes sent them."""
+    got: dict[str, Any] = {}
+    while not kinds <= set(got):
+        kind, value = out.get(timeout=timeout)
+        got[kind] = value
+    return got
+
+
+def pipeline(
+    n: int, delivery: dict[str, Any], folder: str, run: int, profile: str | None
+) -> tuple[float, dict[str, int]]:
+    """Events per second, first to last fired by the consumer; the retransmissions
+    and the duplicates the consumer dropped."""
+    tag = "at-least-once" if delivery else "v1"
+    endpoint = f"ipc://{folder}/e2e-{tag}-{run}.ipc"
+    profiles = [
+        None if profile is None else os.path.join(profile, f"{side}-{tag}-{run}.prof")
+        for side in ("consumer", "producer")
+    ]
+    out = SPAWN.Queue()
+    consumer = SPAWN.Process(target=consume_e2e, args=(endpoint, n, out, profiles[0]))
+    producer = SPAWN.Process(target=produce_e2e, args=(endpoint, n, delivery, profiles[1], out))
+    consumer.start()
+    try:
+        assert out.get(timeout=60)[0] == "ready"
+        producer.start()
+        got = collect(out, {"done", "producer"}, 600)
+        producer.join(120)
+        assert producer.exitcode == 0, f"the {tag} producer ended with {producer.exitcode}"
+        consumer.terminate()  # the service stops on SIGTERM
+        got.update(collect(out, {"consumer"}, 60))
+        consumer.join(60)
+    finally:
+        for process in (consumer, producer):
+            if process.is_alive():
+                process.kill()
+                process.join()
+    counts = {"retried": got["producer"]["retried"], "duplicates": got["consumer"]["duplicates"]}
+    return float((n - 1) / got["done"]), counts
+
+
+class Recorded(Histogram):
+    """The socket's latency histogram, keeping every observation for percentiles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[float] = []
+
+    def observe(self, seconds: float) -> None:
+        super().observe(seconds)
+        self.samples.append(seconds)
+
+
+def serve_e2e(endpoint: str, confirmed: bool, out: Any) -> None:
+    dispatcher = Dispatcher()
+    options = {"bind": endpoint, "socket_type": "ROUTER", "confirmed": confirmed}
+    listener = EventListener(options, dispatcher)
+    service = EventService(dispatcher).listen(listener)
+    listener.socket()
+    out.put(("ready", 0.0))
+    service.run()  # until SIGTERM
+
+
+def paced_latencies(n: int, confirmed: bool, folder: str) -> list[float]:
+    """Seconds per event at 1,000 events/s: each confirmed push's round trip, or each
+    at-least-once event's first send to acknowledgement (the socket's own figure)."""
+    endpoint = f"ipc://{folder}/latency-{int(confirmed)}.ipc"
+    out = SPAWN.Queue()
+    server = SPAWN.Process(target=serve_e2e, args=(endpoint, confirmed, out))
+    server.start()
+    samples: list[float] = []
+    try:
+        assert out.get(timeout=60)[0] == "ready"
+        options: dict[str, Any] = {"connect": endpoint, "socket_type": "DEALER"}
+        options.update({"confirmed": True} if confirmed else AT_LEAST_ONCE)
+        listener = EventListener(options, Dispatcher())
+        socket = listener.socket()
+        recorded = Recorded()
+        if not confirmed:
+            listener.stats.ack_latency = recorded
+        start = time.perf_counter()
+        for count in range(n):
+            time.sleep(max(0.0, start + count / 1000 - time.perf_counter()))
+            sent = time.perf_counter()
+            socket.push(E2E_EVENT, SMALL)
+            if confirmed:
+                samples.append(time.perf_counter() - sent)
+        if not confirmed:
+            report = listener.flush(30.0)
+            assert report.done, f"{report.count} events not acknowledged within 30 s"
+            samples = recorded.samples
+        listener.close()
+        server.terminate()
+        server.join(30)
+    finally:
+        if server.is_alive():
+            server.kill()
+            server.join()
+    return samples
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def print_pipeline(args: argparse.Namespace, folder: str) -> None:
+    rates: dict[str, list[float]] = {"v1": [], "at-least-once": []}
+    counts = {"retried": 0, "duplicates": 0}
+    for run in range(args.e2e_repeat):
+        for name, delivery in (("v1", {}), ("at-least-once", AT_LEAST_ONCE)):
+            rate, seen = pipeline(args.events_e2e, delivery, folder, run, args.profile)
+            rates[name].append(rate)
+            for key in counts:
+                counts[key] += seen[key] if delivery else 0
+    v1 = statistics.median(rates["v1"])
+    alo = statistics.median(rates["at-least-once"])
+    print(
+        f"\nEventListener (DEALER) -> EventService (ROUTER), ipc, {args.events_e2e:,} small "
+        f"events, median of {args.e2e_repeat}"
+    )
+    print(f"{'pipeline':<30} {'events/s':>10} {'vs v1':>8}")
+    print(f"{'v1, unconfirmed (baseline)':<30} {v1:>10,.0f} {1:>7.2f}x")
+    print(f"{'at-least-once':<30} {alo:>10,.0f} {alo / v1:>7.2f}x")
+    verdict = "met" if alo / v1 >= 0.5 else "NOT met"
+    print(f"target: at-least-once >= 0.50x of v1: {verdict}")
+    print(
+        f"at-least-once, all runs: {counts['retried']:,} retransmissions, "
+        f"{counts['duplicates']:,} duplicates dropped by the consumer"
+    )
+
+
+def print_latency(args: argparse.Namespace, folder: str) -> None:
+    alo = paced_latencies(args.latency_events, False, folder)
+    confirmed = paced_latencies(args.latency_events, True, folder)
+    print(f"\nacknowledgement latency at 1,000 events/s, {args.latency_events:,} events, ipc")
+    for label, samples in [
+        ("at-least-once, send to ack", alo),
+        ("v1 confirmed round trip", confirmed),
+    ]:
+        print(
+            f"{label:<30} p50 {percentile(samples, 0.5) * 1e6:>9.1f} us"
+            f"   p99 {percentile(samples, 0.99) * 1e6:>9.1f} us   ({len(samples):,} samples)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--pipe-events", type=int, default=50_000)
+    parser.add_argument("--events-e2e", type=int, default=100_000)
+    parser.add_argument("--e2e-repeat", type=int, default=3)
+    parser.add_argument("--latency-events", type=int, default=3_000)
+    parser.add_argument("--profile", metavar="DIR", help="cProfile both pipeline processes")
+    parser.add_argument(
+        "--only-e2e", action="store_true", help="only the library's pipeline and its latency"
+    )
     args = parser.parse_args()
+    if args.only_e2e:
+        with tempfile.TemporaryDirectory(prefix="zeb-") as folder:
+            if args.events_e2e:
+                print_pipeline(args, folder)
+            if args.latency_events:
+                print_latency(args, folder)
+        return
 
     makers: dict[str, Callable[[], Callable[[], None]]] = {
         "engine, one receiver": partial(engine, args.batch, 1),
@@ -288,6 +534,11 @@ def main() -> None:
         print(f"{'pipe':<30} {'events/s':>10} {'vs v1':>8}")
         print(f"{'v1, unconfirmed (baseline)':<30} {v1:>10,.0f} {1:>7.2f}x")
         print(f"{'v2, at-least-once':<30} {v2:>10,.0f} {v2 / v1:>7.2f}x")
+    with tempfile.TemporaryDirectory(prefix="zeb-") as folder:
+        if args.events_e2e:
+            print_pipeline(args, folder)
+        if args.latency_events:
+            print_latency(args, folder)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,18 @@ QUICK_ARGS: Mapping[str, Sequence[str]] = {
     "schemas": ("--number", "5000"),
     "metrics": ("--events", "30000", "--repeats", "3"),
     "peers": ("--events", "20000", "--repeats", "1"),
+    "delivery": (
+        "--events",
+        "20000",
+        "--repeat",
+        "3",
+        "--pipe-events",
+        "20000",
+        "--events-e2e",
+        "20000",
+        "--latency-events",
+        "1000",
+    ),
 }
 FIRST_SUITES = ("e2e", "dispatch", "serializers", "schemas")
 EXIT_FAILURE = 1
