@@ -403,6 +403,22 @@ def summarize(db: sqlite3.Connection) -> list[StreamSummary]:
     return out
 
 
+def inspect_outbox(path: str | os.PathLike[str]) -> list[StreamSummary]:
+    """The summary of the outbox at ``path``, read beside its writer (no lock taken,
+    nothing written); a missing, foreign or corrupted file is a ConfigurationError."""
+    file = Path(path).absolute()
+    db = open_database(
+        file, kind=KIND, application_id=APPLICATION_ID, version=VERSION, schema=SCHEMA,
+        create=False,
+    )  # fmt: skip
+    try:
+        return summarize(db)
+    except sqlite3.DatabaseError as error:
+        raise ConfigurationError(f"outbox {file}: {error} (the file is left as it is)") from error
+    finally:
+        db.close()
+
+
 def _lock(path: Path) -> IO[bytes]:
     """Hold ``PATH-lock`` (flock: released by the kernel when the process dies)."""
     lock_path = path.with_name(path.name + "-lock")
