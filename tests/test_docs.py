@@ -30,6 +30,7 @@ RUNNABLE_PAGES = [
     "configuration.md",
     "contracts.md",
     "wire-format.md",
+    "outbox.md",
     "plugins.md",
     "migration.md",
     "security.md",
