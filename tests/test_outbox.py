@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zeroevents_core.errors import ConfigurationError, OutboxFullError
+from zeroevents_core.errors import ConfigurationError, OutboxError, OutboxFullError
 from zeroevents_core.outbox import Outbox, check_outbox_options
 
 DEST = "connect tcp://127.0.0.1:5555"
@@ -164,11 +164,38 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
 def test_a_closed_outbox_refuses_appends(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "out.db")
     outbox.close()
-    with pytest.raises(ConfigurationError, match="is closed"):
+    with pytest.raises(OutboxError, match="is closed"):
         outbox.append(DEST, "e", [b"x"])
 
 
-def test_the_options_are_checked() -> None:
+def test_closing_wakes_an_append_waiting_for_room(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "out.db", max_events=1)
+    outbox.append(DEST, "e", [b"1"])
+    waiting = threading.Event()
+    raised: list[BaseException] = []
+
+    def blocked() -> None:
+        waiting.set()
+        try:
+            outbox.append(DEST, "e", [b"2"], timeout=600)
+        except OutboxError as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=blocked)
+    thread.start()
+    waiting.wait(10)
+    outbox.close()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert [type(error) for error in raised] == [OutboxError]
+    assert "is closed" in str(raised[0])
+
+
+def test_the_options_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="'outbox_max_events': expected an int >= 1"):
+        Outbox(tmp_path / "out.db", max_events=0)
+    with pytest.raises(ConfigurationError, match="sync must be one of"):
+        Outbox(tmp_path / "out.db", sync="fast")
     assert check_outbox_options({})["outbox_max_events"] == 1_000_000
     assert check_outbox_options({})["outbox_max_bytes"] == 1 << 30
     assert check_outbox_options({})["outbox_sync"] == "normal"

@@ -14,7 +14,8 @@ alone is enough to find it::
     ├── ListenerError (TypeError)
     │   └── CoroutineListenerError
     ├── WindowFullError                        at-least-once: the send window is full
-    ├── OutboxFullError                        the outbox holds its limit of events or bytes
+    ├── OutboxError                            the outbox cannot store or read (disk full, I/O)
+    │   └── OutboxFullError                    it holds its limit of events or bytes
     ├── SerializationError
     │   ├── EncodeError (ValueError)
     │   └── DecodeError (ValueError)           with the frame index on the wire
@@ -109,7 +110,13 @@ class WindowFullError(ZeroEventsError):
         )
 
 
-class OutboxFullError(ZeroEventsError):
+class OutboxError(ZeroEventsError):
+    """The outbox (or the dedup store) file could not be written or read for another
+    reason than its content: the disk is full, an I/O error, the file is closed. A
+    file that is not one, or is corrupted, is a :class:`ConfigurationError` instead."""
+
+
+class OutboxFullError(OutboxError):
     """The outbox file holds ``outbox_max_events`` events or ``outbox_max_bytes`` bytes
     and no acknowledgement made room in time: the event was not stored (a listener
     fires ``zeroevents.push.error`` for it)."""

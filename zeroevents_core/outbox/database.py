@@ -10,12 +10,13 @@ no row deleted), for its owner to look at or move away.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, OutboxError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # Offsets in the 100-byte database header (https://sqlite.org/fileformat.html).
@@ -144,3 +145,20 @@ def _check(
             f"{kind} {file} is corrupted (PRAGMA quick_check: {'; '.join(problems)}): "
             "left untouched, its rows may still be read with the sqlite3 shell (.recover)"
         )
+
+
+@contextlib.contextmanager
+def storage_errors(kind: str, file: Path) -> Iterator[None]:
+    """sqlite3's errors as ours, naming the file: a damaged page met on the way is a
+    ConfigurationError (the file is left as it is), a full disk or an I/O error an
+    OutboxError."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        raise OutboxError(f"{kind} {file}: {error}") from error
+    except sqlite3.DatabaseError as error:
+        raise ConfigurationError(
+            f"{kind} {file} is corrupted or unreadable ({error}): left untouched"
+        ) from error
+    except sqlite3.Error as error:
+        raise OutboxError(f"{kind} {file}: {error}") from error

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +28,7 @@ from typing import Any
 
 from ..delivery import Deduplicator, _Producer
 from ..envelope import Ack
-from ..errors import ConfigurationError
-from .database import open_database
+from .database import open_database, storage_errors
 
 APPLICATION_ID = 0x5A454444  # "ZEDD"
 VERSION = 1
@@ -102,12 +100,9 @@ class DedupStore:
 
     @contextlib.contextmanager
     def _using(self) -> Iterator[None]:
-        # One thread at a time on the connection; an sqlite3 error names the file.
-        with self._lock:
-            try:
-                yield
-            except sqlite3.DatabaseError as error:
-                raise ConfigurationError(f"{KIND} {self.path}: {error}") from error
+        # One thread at a time on the connection.
+        with self._lock, storage_errors(KIND, self.path):
+            yield
 
     def close(self) -> None:
         with self._lock:

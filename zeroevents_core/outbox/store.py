@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from ..envelope import new_producer_id
-from ..errors import ConfigurationError, OutboxFullError
-from .database import open_database
+from ..errors import ConfigurationError, OutboxError, OutboxFullError
+from .database import open_database, storage_errors
 from .group_commit import GroupCommit
 
 APPLICATION_ID = 0x5A454F42  # "ZEOB"
@@ -139,6 +139,9 @@ class Outbox:
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self.path = Path(path).absolute()
+        for key, value in (("outbox_max_events", max_events), ("outbox_max_bytes", max_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
         self.max_events = max_events
         self.max_bytes = max_bytes
         self._lock_file = _lock(self.path)
@@ -159,6 +162,20 @@ class Outbox:
         self._committer: GroupCommit[_Append | _Delete] = GroupCommit(self._commit, self._cond)
         self._streams: dict[str, tuple[int, bytes]] = {}
         self._last_seq: dict[int, int] = {}
+        self._closed = False
+        try:
+            count, size = self._load()
+        except BaseException:
+            self._db.close()
+            self._lock_file.close()
+            raise
+        self.count: int = count
+        """Events stored (this process's view, kept with each commit)."""
+        self.bytes: int = size
+        """Bytes of the events stored: names, headers and payload frames."""
+
+    def _load(self) -> tuple[int, int]:
+        """Read the streams; the count and bytes of the events stored."""
         with self._reading():
             for stream, destination, producer, last_seq in self._db.execute(
                 f"SELECT id, destination, producer, {LAST_SEQ} FROM streams"
@@ -167,11 +184,7 @@ class Outbox:
                 self._last_seq[stream] = last_seq
             totals = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM events")
             count, size = totals.fetchone()
-        self.count: int = count
-        """Events stored (this process's view, kept with each commit)."""
-        self.bytes: int = size
-        """Bytes of the events stored: names, headers and payload frames."""
-        self._closed = False
+        return count, size
 
     @property
     def commits(self) -> int:
@@ -231,8 +244,9 @@ class Outbox:
             self._check_open()
             if size > self.max_bytes:
                 raise OutboxFullError(self.path, event, f"{size} bytes, more than outbox_max_bytes")
-            if not self._cond.wait_for(lambda: self._room(size), timeout):
+            if not self._cond.wait_for(lambda: self._closed or self._room(size), timeout):
                 raise OutboxFullError(self.path, event, self._full_reason(timeout))
+            self._check_open()
             self.count += 1
             self.bytes += size
             try:
@@ -356,27 +370,24 @@ class Outbox:
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
-        # One connection, one thread at a time on it; an sqlite3 error met on the way
-        # (a corrupted page read) is a ConfigurationError naming the file.
+        # One connection, one thread at a time on it.
         with self._db_lock:
-            try:
+            if self._closed:
+                raise OutboxError(f"outbox {self.path} is closed")
+            with storage_errors(KIND, self.path):
                 yield
-            except sqlite3.DatabaseError as error:
-                raise ConfigurationError(
-                    f"outbox {self.path}: {error} (the file is left as it is)"
-                ) from error
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ConfigurationError(f"outbox {self.path} is closed")
+            raise OutboxError(f"outbox {self.path} is closed")
 
     def close(self) -> None:
-        with self._cond:
+        with self._cond, self._db_lock:
             if self._closed:
                 return
             self._closed = True
-        with self._reading():
             self._db.close()
+            self._cond.notify_all()  # appends waiting for room: it will not come
         self._lock_file.close()
 
     def __enter__(self) -> Outbox:
@@ -412,9 +423,8 @@ def inspect_outbox(path: str | os.PathLike[str]) -> list[StreamSummary]:
         create=False,
     )  # fmt: skip
     try:
-        return summarize(db)
-    except sqlite3.DatabaseError as error:
-        raise ConfigurationError(f"outbox {file}: {error} (the file is left as it is)") from error
+        with storage_errors(KIND, file):
+            return summarize(db)
     finally:
         db.close()
 
