@@ -71,6 +71,15 @@ def test_an_acknowledgement_beyond_what_was_given_moves_nothing(tmp_path: Path) 
         assert outbox.append(DEST, "e", [b"x"]) == 2
 
 
+def test_last_seq_is_the_last_number_given(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "out.db") as outbox:
+        assert outbox.last_seq(DEST) == 0
+        outbox.append(DEST, "e", [b"x"])
+        outbox.append(DEST, "e", [b"x"])
+        outbox.acknowledge(DEST, 2)
+        assert outbox.last_seq(DEST) == 2
+
+
 def test_pending_after_pages_through_the_stream(tmp_path: Path) -> None:
     with Outbox(tmp_path / "out.db") as outbox:
         for _ in range(25):

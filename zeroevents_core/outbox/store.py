@@ -200,6 +200,12 @@ class Outbox:
         """The producer id of ``destination``'s stream, made (and stored) on first use."""
         return self._stream(destination)[1]
 
+    def last_seq(self, destination: str) -> int:
+        """The last sequence number given in ``destination``'s stream (0: none yet)."""
+        stream, _ = self._stream(destination)
+        with self._cond:
+            return self._last_seq[stream]
+
     def _stream(self, destination: str) -> tuple[int, bytes]:
         known = self._streams.get(destination)
         if known is not None:
