@@ -244,7 +244,7 @@ class Outbox:
         stream, _ = self._stream(destination)
         blob = pack_frames(frames)
         text = None if headers is None else json.dumps(dict(headers), separators=(",", ":"))
-        size = len(blob) + len(event) + (len(text) if text else 0)
+        size = len(blob) + len(event.encode()) + (len(text) if text else 0)
         item = _Append(stream, event, content_type, text, blob, size, int(time.time() * 1000))
         with self._cond:
             self._check_open()
