@@ -367,9 +367,12 @@ def test_a_blocking_sender_and_an_asyncio_receiver_share_a_link(link: Link, name
 
 def test_every_option_is_documented_with_its_default() -> None:
     page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    section = page.split("## Options of the memory transport", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", section, re.MULTILINE)
-    documented = {key: default for key, default in rows}
+    sections = [
+        page.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+        for title in ("Options of the memory transport", "Delivery (wire v2)")
+    ]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]*)` \|", "".join(sections), re.MULTILINE)
+    documented = {key: default.replace('"', "'") for key, default in rows}
     assert documented == {key: repr(value) for key, value in MemoryTransport.defaults.items()}
 
 

@@ -41,6 +41,7 @@ from .listener import BaseListener
 from .plugins import BUILTIN_TRANSPORT_MODULE
 from .service import BATCH, IDLE, STOP, ServiceCore, Steps
 from .transports import AsyncPoller, Message, Received
+from .transports.reliable import FlushReport
 
 if TYPE_CHECKING:
     import os
@@ -84,9 +85,27 @@ class AsyncEventListener(BaseListener):
             self._socket = self.transport.open_async_socket(self.options, self.dispatcher)
         return self._socket
 
-    async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
+    async def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Send one event now (see :meth:`AsyncEventSocket.push`)."""
-        return await self.socket().push(event, payload, reply_to)
+        if headers is None:
+            return await self.socket().push(event, payload, reply_to)
+        return await self.socket().push(event, payload, reply_to, headers)
+
+    async def flush(self, timeout: float) -> FlushReport:
+        """:meth:`EventListener.flush`, awaited: the pushes scheduled by blocking
+        fires are sent first."""
+        await self.drain()
+        settle = getattr(self._socket, "settle", None)
+        if settle is None:
+            return FlushReport()
+        report: FlushReport = await settle(int(timeout * 1000))
+        return report
 
     def __call__(self, *payload: Any) -> Any:
         dispatcher = self.dispatcher
@@ -99,8 +118,11 @@ class AsyncEventListener(BaseListener):
         socket = self._socket
         if socket is None:
             socket = self.socket()
-        if dispatcher.firing_async():
-            return socket.push(str(event), payload)  # a coroutine, awaited by fire_async
+        headers = dispatcher.firing_headers()
+        if dispatcher.firing_async():  # a coroutine, awaited by fire_async
+            if headers is None:
+                return socket.push(str(event), payload)
+            return socket.push(str(event), payload, headers=headers)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -108,7 +130,10 @@ class AsyncEventListener(BaseListener):
                 f"AsyncEventListener got {event!r} from a blocking fire() with no running "
                 "event loop; fire from a coroutine, or use EventListener"
             ) from None
-        task = loop.create_task(socket.push(event, payload))
+        push = (
+            socket.push(event, payload, headers=headers) if headers else socket.push(event, payload)
+        )
+        task = loop.create_task(push)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
@@ -191,6 +216,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         self._poller: AsyncPoller | None = None
         self._slots: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Acknowledgements waiting for the fires that ran when they were taken.
+        self._held: list[tuple[set[asyncio.Task[None]], Any, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
 
@@ -292,21 +319,50 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         slots = self._slots
         for _ in range(BATCH):
             if not self._running:
-                return
+                break
             if slots is None:
                 received = socket.recv_ready()
                 if received is None:
-                    return
+                    break
                 await self.handle(socket, received)
                 continue
             await slots.acquire()  # back-pressure: no read while the slots are taken
             received = socket.recv_ready() if self._running else None
             if received is None:
                 slots.release()
-                return
+                break
             task = loop.create_task(self._handle_in_slot(socket, received, slots))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._task_done)
+        self._batch_done(socket)
+
+    def _batch_done(self, socket: Any) -> None:
+        # With several fires at once, acknowledgements taken now wait until the fires
+        # running now (whose events they may cover) have returned.
+        if not getattr(socket, "acks_waiting", False):
+            return
+        current = asyncio.current_task()
+        running = {task for task in self._in_flight if task is not current}
+        if not running:
+            socket.send_acks()
+        else:
+            self._held.append((running, socket, socket.take_acks()))
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not self._held:
+            return
+        still: list[tuple[set[asyncio.Task[None]], Any, Any]] = []
+        for running, socket, acks in self._held:
+            running.discard(task)
+            if running:
+                still.append((running, socket, acks))
+            else:
+                try:
+                    socket.send_acks(acks)
+                except Exception:  # a socket closed meanwhile: its senders retransmit
+                    log.debug("acknowledgements not sent", exc_info=True)
+        self._held = still
 
     async def _handle_in_slot(
         self, socket: Any, received: Received, slots: asyncio.Semaphore
@@ -315,6 +371,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self.handle(socket, received)
         finally:
             slots.release()
+            self._batch_done(socket)  # the last fire running acknowledges them all
 
     async def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message, confirm it when asked, then fire it; bad input
@@ -325,12 +382,15 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             self._handling_failed()
             return
         if not isinstance(routed, Message):
-            await self._run_steps(routed)
+            if routed is not None:
+                await self._run_steps(routed)
             return
         try:
             await self._fire_counted(routed)
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
+        if routed.event_id is not None:
+            self._acknowledging(socket, routed)
 
     async def _run_steps(self, steps: Steps) -> None:
         # The asyncio driver of the shared steps: each call awaited in turn (a dead
@@ -355,7 +415,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
 
     async def _fire_counted(self, message: Message) -> Exception | None:
         try:
-            await self.dispatcher.fire_async(message.event, *message.payload, halt=self.halt)
+            await self.dispatcher.fire_message_async(message, self.halt)
         except Exception as error:
             self._listener_failed(message.event)
             return error

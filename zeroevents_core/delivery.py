@@ -122,6 +122,8 @@ class SendWindow(Generic[T]):
     up to ``max_retry_after_ms`` (plus jitter); an event is given up after
     ``max_attempts`` sends or ``deliver_timeout_ms`` after its first, whichever first.
     ``random`` (uniform in [0, 1)) draws the jitter; give a seeded one to replay.
+    ``first_seq`` is the first number given (a producer resuming after a restart,
+    the outbox, goes on after the numbers it used).
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class SendWindow(Generic[T]):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         deliver_timeout_ms: int = DEFAULT_DELIVER_TIMEOUT_MS,
         random: Callable[[], float] = random.random,
+        first_seq: int = 1,
     ) -> None:
         self.window = _positive("window", window)
         self.retry_after_ms = _positive("retry_after_ms", retry_after_ms)
@@ -142,8 +145,7 @@ class SendWindow(Generic[T]):
         self._random = random
         # In sequence order (numbers only grow); every number below _low is settled.
         self._in_flight: dict[int, InFlight[T]] = {}
-        self._low = 1
-        self._next_seq = 1
+        self._low = self._next_seq = _positive("first_seq", first_seq)
         # (due_ms, seq, attempts): a heap with stale entries, skipped when popped.
         self._timers: list[tuple[float, int, int]] = []
         self._stats = SendStats()
@@ -154,17 +156,34 @@ class SendWindow(Generic[T]):
         return self._stats
 
     @property
+    def in_flight(self) -> int:
+        """How many events are sent and not acknowledged."""
+        return len(self._in_flight)
+
+    @property
     def room(self) -> int:
         """How many more events can be sent before some are acknowledged."""
         return self.window - len(self._in_flight)
 
-    def send(self, item: T, now_ms: float) -> InFlight[T]:
+    @property
+    def next_seq(self) -> int:
+        """The number the next :meth:`send` without ``seq`` gives."""
+        return self._next_seq
+
+    def send(self, item: T, now_ms: float, seq: int | None = None) -> InFlight[T]:
         """Number ``item`` and count it in flight; :class:`WindowFullError` when
-        ``window`` events are already."""
+        ``window`` events are already. ``seq``: the number it had before (an event
+        resent after a restart), not in flight now; later ones go on after it."""
         if len(self._in_flight) >= self.window:
             raise WindowFullError(self.window)
-        seq = self._next_seq
-        self._next_seq += 1
+        if seq is None:
+            seq = self._next_seq
+            self._next_seq += 1
+        else:
+            if _positive("seq", seq) in self._in_flight:
+                raise ConfigurationError(f"sequence number {seq} is in flight already")
+            self._next_seq = max(self._next_seq, seq + 1)
+            self._low = min(self._low, seq)
         entry = InFlight(seq, item, now_ms, 1, self._retry_at(now_ms, now_ms, 1))
         self._in_flight[seq] = entry
         timers = self._timers
@@ -208,6 +227,8 @@ class SendWindow(Generic[T]):
     def _advance_low(self) -> None:
         # Each number is passed once over the window's life: O(1) per event sent.
         in_flight, low, top = self._in_flight, self._low, self._next_seq
+        if top - low > 2 * len(in_flight) + 64:  # a gap left by resent numbers
+            low = min(in_flight, default=top)
         while low < top and low not in in_flight:
             low += 1
         self._low = low

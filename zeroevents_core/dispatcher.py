@@ -13,14 +13,17 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from inspect import isawaitable
 from types import CoroutineType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import CoroutineListenerError, ListenerError
 from .plugins import get_matcher
+
+if TYPE_CHECKING:
+    from .transports import Message
 
 Listener = Callable[..., Any]
 
@@ -56,6 +59,11 @@ class Dispatcher:
         self._sequence = itertools.count()
         self._cache: dict[str, tuple[Listener, ...]] = {}
         self._firing: ContextVar[str | None] = ContextVar(f"firing-{id(self)}", default=None)
+        # The outgoing headers of a fire, and the received message a service fires.
+        self._headers: ContextVar[Mapping[str, str] | None] = ContextVar(
+            f"headers-{id(self)}", default=None
+        )
+        self._message: ContextVar[Message | None] = ContextVar(f"message-{id(self)}", default=None)
         self._queued: dict[str, list[tuple[Any, ...]]] = {}
 
     def listen(self, events: str | Iterable[str], listener: Listener, priority: int = 0) -> None:
@@ -125,12 +133,25 @@ class Dispatcher:
         """Whether firing ``event`` would call at least one listener."""
         return bool(self._listeners_of(event))
 
-    def fire(self, event: str, *payload: Any, halt: bool = False) -> Any:
+    def fire(
+        self,
+        event: str,
+        *payload: Any,
+        halt: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Call the listeners of ``event`` with ``payload``; return their responses.
 
         With ``halt=True``, return the first response that is not None instead
         (None if there is none). A listener returning ``False`` stops the propagation.
+        ``headers`` are what forwarding listeners send with it (:meth:`firing_headers`).
         """
+        if headers is not None:
+            header_token = self._headers.set(headers)
+            try:
+                return self.fire(event, *payload, halt=halt)
+            finally:
+                self._headers.reset(header_token)
         token = self._firing.set(event)
         try:
             responses = []
@@ -152,10 +173,22 @@ class Dispatcher:
         """Fire ``event`` and return the first response that is not None."""
         return self.fire(event, *payload, halt=True)
 
-    async def fire_async(self, event: str, *payload: Any, halt: bool = False) -> Any:
+    async def fire_async(
+        self,
+        event: str,
+        *payload: Any,
+        halt: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Like :meth:`fire`, awaiting each response that is awaitable (coroutine
         listeners) before calling the next listener: same order, same ``False`` and
         ``halt`` rules, and :meth:`firing` names ``event`` across the awaits."""
+        if headers is not None:
+            header_token = self._headers.set(headers)
+            try:
+                return await self.fire_async(event, *payload, halt=halt)
+            finally:
+                self._headers.reset(header_token)
         token = self._firing.set(_AsyncFiring(event))
         try:
             responses = []
@@ -184,6 +217,32 @@ class Dispatcher:
     def firing(self) -> str | None:
         """The name of the event being fired right now (the innermost, when fires nest)."""
         return self._firing.get()
+
+    def firing_headers(self) -> Mapping[str, str] | None:
+        """The ``headers`` given to the fire in progress (None: none given)."""
+        return self._headers.get()
+
+    def firing_message(self) -> Message | None:
+        """While a service fires a received event: its Message (``event_id``,
+        ``headers``, ...); None otherwise."""
+        return self._message.get()
+
+    def fire_message(self, message: Message, halt: bool = False) -> Any:
+        """Fire a received ``message`` (what a service does), :meth:`firing_message`
+        giving it to the listeners."""
+        token = self._message.set(message)
+        try:
+            return self.fire(message.event, *message.payload, halt=halt)
+        finally:
+            self._message.reset(token)
+
+    async def fire_message_async(self, message: Message, halt: bool = False) -> Any:
+        """:meth:`fire_message` with :meth:`fire_async`."""
+        token = self._message.set(message)
+        try:
+            return await self.fire_async(message.event, *message.payload, halt=halt)
+        finally:
+            self._message.reset(token)
 
     def subscribe(self, subscriber: Subscriber | type[Subscriber]) -> None:
         """Let ``subscriber`` (an object, or a class made with no arguments) register listeners."""

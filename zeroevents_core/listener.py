@@ -20,8 +20,10 @@ from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
+from .stats import Stats
 from .transports import Transport
 from .transports.codec import resolve_accept, resolve_serializer
+from .transports.reliable import FlushReport
 
 if TYPE_CHECKING:
     from .schemas import SchemaRegistry
@@ -158,6 +160,14 @@ class BaseListener:
         if not self._own_dispatcher and self._socket is None:
             self.dispatcher = dispatcher
 
+    @property
+    def stats(self) -> Stats:
+        """The socket's counters (sent, acknowledged, retried, failed, in flight, ...);
+        zeros before the socket is open."""
+        socket = self._socket
+        stats = getattr(socket, "stats", None) if socket is not None else None
+        return stats if isinstance(stats, Stats) else Stats()
+
     def __repr__(self) -> str:
         where = self.transport.where(self.options)
         return f"<{type(self).__name__} {self.options['transport']} {where}>"
@@ -188,7 +198,22 @@ class EventListener(BaseListener):
         socket = self._socket
         if socket is None:
             socket = self.socket()
-        return socket.push(event, payload)
+        headers = self.dispatcher.firing_headers()
+        if headers is None:
+            return socket.push(event, payload)
+        return socket.push(event, payload, headers=headers)
+
+    def flush(self, timeout: float) -> FlushReport:
+        """Wait up to ``timeout`` seconds until every event sent is acknowledged
+        (``delivery = "at-least-once"``: acknowledgements read, retries sent); what
+        is still pending. On a link that acknowledges nothing the report is empty
+        and ``tracked`` is False."""
+        socket = self._socket
+        settle = getattr(socket, "settle", None)
+        if settle is None:
+            return FlushReport()
+        report: FlushReport = settle(int(timeout * 1000))
+        return report
 
     def close(self) -> int:
         """Close the socket as its transport does (ZeroMQ: behind the flush barrier

@@ -132,9 +132,10 @@ class ServiceCore(Generic[L]):
     # calls to make (each a callable and its arguments), sent each call's result or
     # thrown its exception. EventService calls them, AsyncEventService awaits them.
 
-    def _route(self, socket: Any, received: Received) -> Message | Steps:
+    def _route(self, socket: Any, received: Received) -> Message | Steps | None:
         """Count and decode one received message: the Message when firing it is all
-        there is to do (the common case pays for no generator), else its steps."""
+        there is to do (the common case pays for no generator), None when there is
+        nothing to do (a duplicate), else its steps."""
         self.stats.received += 1
         try:
             message: Message = socket.message(received)
@@ -150,7 +151,25 @@ class ServiceCore(Generic[L]):
             or getattr(socket, "settles_after_fire", False)
         ):
             return self._steps(socket, message)
+        if message.event_id is not None and self._duplicate(socket, message):
+            return None
         return message
+
+    def _duplicate(self, socket: Any, message: Message) -> bool:
+        """At-least-once: whether ``message`` was fired already (counted; acknowledged
+        again by the next acknowledgements)."""
+        receipt = getattr(socket, "receipt", None)
+        if receipt is None or not receipt(message):
+            return False
+        self.stats.duplicates += 1
+        if getattr(socket, "acks_due", False):
+            self._batch_done(socket)
+        return True
+
+    def _acknowledging(self, socket: Any, message: Message) -> None:
+        """After the fire of ``message``: the acknowledgements, if due now."""
+        if message.event_id is not None and getattr(socket, "acks_due", False):
+            self._batch_done(socket)
 
     def _undecodable(self, socket: Any, received: Received, error: DecodeError) -> Steps:
         self.stats.decode_errors += 1
@@ -159,8 +178,14 @@ class ServiceCore(Generic[L]):
         yield from self._notifying(PULL_ERROR, socket, error, received)
 
     def _steps(self, socket: Any, message: Message) -> Steps:
-        """What to do with a decoded message: library traffic, rights, confirm,
-        contracts (error event, dead letter), fire."""
+        """What to do with a decoded message (:meth:`_handling`), then the
+        acknowledgements due (at-least-once): after the fire, never before."""
+        yield from self._handling(socket, message)
+        self._acknowledging(socket, message)
+
+    def _handling(self, socket: Any, message: Message) -> Steps:
+        """Library traffic, duplicates (at-least-once), rights, confirm, contracts
+        (error event, dead letter), fire."""
         stats = self.stats
         event = message.event
         if event in RESERVED:  # library traffic: never fired
@@ -171,6 +196,8 @@ class ServiceCore(Generic[L]):
                 stats.unsolicited += 1
                 log.warning("dropped an unsolicited %r", event)
             return
+        if message.event_id is not None and self._duplicate(socket, message):
+            return  # its acknowledgement was lost: acknowledged again
         if socket.rights is not None and self._refused(socket, message):
             yield socket.refuse, (message, OUTSIDE_RIGHTS)
             yield from self._notifying(AUTH_ERROR, socket.sender, event, message.reply_to)
@@ -208,6 +235,12 @@ class ServiceCore(Generic[L]):
                 yield dead_letter.socket().forward, (message,)
             except Exception as error:  # the transport's own send errors too
                 log.error("could not send %r to the dead-letter endpoint: %s", message.event, error)
+
+    def _batch_done(self, socket: Any) -> None:
+        """The end of a batch read from ``socket`` (or ``ack_every`` events recorded):
+        acknowledge what it fired; every event recorded so far has been, here."""
+        if getattr(socket, "acks_waiting", False):
+            socket.send_acks()
 
     def _fire_counted(self, message: Message) -> Any:
         """Fire a received event on the dispatcher, counted once its listeners
@@ -402,11 +435,12 @@ class EventService(ServiceCore[EventListener]):
     def _drain(self, socket: Any) -> None:
         for _ in range(BATCH):
             if not self._running:
-                return
+                break
             received = socket.recv_ready()
             if received is None:
-                return
+                break
             self.handle(socket, received)
+        self._batch_done(socket)
 
     def handle(self, socket: Any, received: Received) -> None:
         """Decode one received message and fire it; bad input is reported, never raised."""
@@ -416,12 +450,15 @@ class EventService(ServiceCore[EventListener]):
             self._handling_failed()
             return
         if not isinstance(routed, Message):
-            self._run_steps(routed)
+            if routed is not None:
+                self._run_steps(routed)
             return
         try:
             self._fire_counted(routed)
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
+        if routed.event_id is not None:
+            self._acknowledging(socket, routed)
 
     def _run_steps(self, steps: Steps) -> None:
         # The blocking driver of the shared steps: each call made in turn.
@@ -444,9 +481,8 @@ class EventService(ServiceCore[EventListener]):
             self._exiting(exit)
 
     def _fire_counted(self, message: Message) -> Exception | None:
-        fire = self.dispatcher.until if self.halt else self.dispatcher.fire
         try:
-            fire(message.event, *message.payload)
+            self.dispatcher.fire_message(message, self.halt)
         except Exception as error:
             self._listener_failed(message.event)
             return error

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from ..errors import ConfigurationError
+from ..stats import Stats
 
 if TYPE_CHECKING:
     from ..dispatcher import Dispatcher
@@ -58,17 +59,53 @@ frames on ZeroMQ and memory, a broker message on NATS). Passed back to the same
 socket's ``message()``/``undecodable()``, and to ``zeroevents.pull.error`` listeners."""
 
 
-class Message(NamedTuple):
+class _Fields(NamedTuple):
+    event: str
+    payload: list[Any]
+    reply_to: Any = None
+
+
+class Message(_Fields):
     """One received event.
 
     ``reply_to`` is opaque: whom an answer (a confirmation) goes to, on links
     where answers are routed (a ZeroMQ ROUTER peer's routing id, a NATS reply
     subject); None elsewhere. Only the socket that made the message reads it.
+
+    ``headers`` and ``event_id`` come with links that carry them (wire v2, nats):
+    the sender's headers (trace context, user headers) and the event's unique id,
+    the same on each retransmission; None on wire v1, which has no room for them.
+    They are given after ``reply_to`` (positionally or by name) but are not items of
+    the tuple, so that ``event, payload, reply_to = message`` goes on working.
     """
 
-    event: str
-    payload: list[Any]
-    reply_to: Any = None
+    headers: Mapping[str, str] | None = None
+    event_id: str | None = None
+
+    def __new__(
+        cls,
+        event: str,
+        payload: list[Any],
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+        event_id: str | None = None,
+    ) -> Message:
+        message = tuple.__new__(cls, (event, payload, reply_to))
+        if headers is not None:
+            message.headers = headers
+        if event_id is not None:
+            message.event_id = event_id
+        return message
+
+    def __repr__(self) -> str:
+        # "Message" whatever the subclass (a transport's, which keeps its frames).
+        shown = [*zip(self._fields, self, strict=True)]
+        shown += [(n, v) for n, v in (("headers", self.headers), ("event_id", self.event_id)) if v]
+        return f"Message({', '.join(f'{name}={value!r}' for name, value in shown)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as a plain Message, with its headers and id.
+        return Message, (*self, self.headers, self.event_id)
 
     @property
     def address(self) -> Any:
@@ -120,10 +157,19 @@ class EventSocket(Protocol):
     @property
     def serializer(self) -> Serializer: ...
 
-    def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
+    stats: Stats
+
+    def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Send one event. True once sent; in confirmed mode the confirming Message.
         On failure fires ``zeroevents.push.error`` (socket, event, payload, reply_to)
-        and returns its listeners' first answer."""
+        and returns its listeners' first answer. ``headers`` go where the link has
+        room for them (wire v2, nats), and are ignored on wire v1."""
         ...
 
     def pull(self) -> Any:
@@ -186,10 +232,18 @@ class AsyncEventSocket(Protocol):
     sender: str | None
     can_reply: bool
 
+    stats: Stats
+
     @property
     def serializer(self) -> Serializer: ...
 
-    async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any: ...
+    async def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any: ...
 
     async def pull(self) -> Any: ...
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigurationError, DecodeError
 from ..plugins import get_serializer, lookup
 from ..serializers import Serializer
+from ..stats import Stats
 from . import Message
 
 if TYPE_CHECKING:
@@ -29,11 +30,13 @@ CONFIRMED = "zeroevents.confirmed"
 FLUSH = "zeroevents.flush"
 # A receiver's answer to a sender whose handshake says it speaks the barrier (not fired).
 HELLO = "zeroevents.hello"
+# A receiver's acknowledgement of at-least-once events (wire v2), as a socket names it.
+ACK = "zeroevents.ack"
 PUSH_ERROR = "zeroevents.push.error"
 PULL_ERROR = "zeroevents.pull.error"
 SCHEMA_ERROR = "zeroevents.schema.error"
 # Library traffic, never checked against contracts.
-RESERVED = frozenset({CONFIRMED, FLUSH, HELLO})
+RESERVED = frozenset({CONFIRMED, FLUSH, HELLO, ACK})
 
 # Limits on a received message, checked before anything of it is decoded (the
 # options ``max_name_bytes`` and ``max_frames``; docs/configuration.md).
@@ -86,6 +89,7 @@ class EventCodec:
     # what each sender may fire (see zeroevents_core.security).
     sender: str | None = None
     rights: Rights | None = None
+    stats: Stats  # what moved through the socket (transport contract)
 
     def _init_codec(
         self,
@@ -99,6 +103,7 @@ class EventCodec:
         self._check_accepted(self._serializer)
         self.confirmed = bool(confirmed)
         self.schemas = schemas
+        self.stats = Stats()
 
     def check_outgoing(self, event: str, payload: Sequence[Any]) -> None:
         """Raise :class:`SchemaValidationError` if ``payload`` breaks ``event``'s contract."""
@@ -187,6 +192,6 @@ class EventCodec:
 
     def needs_confirmation(self, event: str) -> bool:
         # A flush barrier is answered where an answer can go (not on a PULL).
-        return event not in (CONFIRMED, HELLO) and (
+        return event not in (CONFIRMED, HELLO, ACK) and (
             self.confirmed or (event == FLUSH and self.can_reply)
         )

@@ -27,6 +27,7 @@ from nats.aio.msg import Msg
 from zeroevents_core import ConfigurationError, DecodeError, Dispatcher, Message, Serializer
 from zeroevents_core.errors import SendError, TransportClosed
 from zeroevents_core.plugins import get_serializer
+from zeroevents_core.stats import Stats
 from zeroevents_core.transports import Control
 from zeroevents_core.transports.codec import (
     PULL_ERROR,
@@ -74,6 +75,7 @@ class _NatsCodec:
     def _init_codec(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
         self.options = options
         self.dispatcher = dispatcher
+        self.stats = Stats()  # the transport contract's counters
         self._serializer = resolve_serializer(options["serializer"])
         self._accept = resolve_accept(options["accept"], self._serializer)
         if self._serializer.name not in self._accept:

@@ -59,6 +59,7 @@ from ...errors import ConfigurationError
 from ...hookspecs import hookimpl
 from .. import Transport
 from ..codec import DEFAULT_MAX_FRAMES, DEFAULT_MAX_NAME_BYTES
+from ..reliable import DELIVERY_DEFAULTS, check_delivery_options
 from ._links import SCHEME, Frames
 from ._poller import MemoryAsyncPoller, MemoryPoller
 from ._socket import MemoryAsyncEventSocket, MemoryEventSocket
@@ -111,6 +112,7 @@ class MemoryTransport(Transport):
         "flush_timeout_ms": 2000,
         "max_name_bytes": DEFAULT_MAX_NAME_BYTES,
         "max_frames": DEFAULT_MAX_FRAMES,
+        **DELIVERY_DEFAULTS,
     }
 
     @classmethod
@@ -129,6 +131,8 @@ class MemoryTransport(Transport):
             raise ConfigurationError(
                 f"option 'flush_on_close': expected true or false, got {flush_on_close!r}"
             )
+        # Every memory socket has a way back: its inbox.
+        check_delivery_options(checked, "memory", True, "every memory socket")
         checked["bind"] = [SCHEME + n for n in _names_of("bind", checked["bind"])]
         checked["connect"] = [SCHEME + n for n in _names_of("connect", checked["connect"])]
         if not checked["bind"] and not checked["connect"]:

@@ -8,13 +8,16 @@ import functools
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ...delivery import InFlight
+from ...envelope import MAGIC
 from ...errors import ConfigurationError, DecodeError, SendError, TransportClosed
 from ...security import REJECTED
 from .. import Control, Message
 from ..codec import (
+    ACK,
     CONFIRMED,
     PULL_ERROR,
     PUSH_ERROR,
@@ -22,6 +25,21 @@ from ..codec import (
     SCHEMA_ERROR,
     EventCodec,
     is_confirmation,
+)
+from ..reliable import (
+    SEND,
+    TAKE,
+    WAIT,
+    Acknowledging,
+    FlushReport,
+    Incoming,
+    Outbound,
+    Outgoing,
+    delivering,
+    limits_of,
+    read_v2,
+    settling,
+    v2_message,
 )
 from ._links import LINKS, SCHEME, Frames, Queue, Wait, deadline_after, seconds_left
 
@@ -34,7 +52,7 @@ log = logging.getLogger("zeroevents_core.transports")
 RESERVED_SKIPPED = 64
 
 
-class _MemoryLink(EventCodec):
+class _MemoryLink(Acknowledging, EventCodec):
     """What the blocking and the asyncio memory sockets share: set-up, routing, and
     each operation as a *step* that never blocks: it finishes (a result) or says
     what to wait for (a :class:`Wait`). Each flavour runs the steps its own way."""
@@ -55,6 +73,11 @@ class _MemoryLink(EventCodec):
         self.where = ", ".join(SCHEME + name for name in [*self._binds, *self._connects])
         # What this socket receives (its pollers watch it; replies to it go there).
         self.inbox = Queue(options["max_queued"], self.where)
+        self.limits = limits_of(options)
+        self.incoming = Incoming(options)
+        self.outgoing = (
+            Outgoing(options, self.stats, self.limits) if options["wire"] == "v2" else None
+        )
         self._sent: dict[Queue, int] = {}  # each receiver's count once it has our last
         self._turn = 0
         self._routes: list[Queue] = []
@@ -167,14 +190,60 @@ class _MemoryLink(EventCodec):
     # What both flavours answer with --------------------------------------------
 
     def message(self, received: Sequence[bytes]) -> Message:
-        """Decode; a DecodeError names the frame index as sent (0 is the name)."""
+        """Decode; a DecodeError names the frame index as sent (0 is the name on v1;
+        wire v2, told by its empty frame 0 and magic, is read beside it)."""
+        reply_to = getattr(received, "reply_to", None)
+        if received and not received[0] and len(received) > 1 and received[1][:3] == MAGIC:
+            return v2_message(read_v2(self, received, self.limits, 0), reply_to)
         event, payload = self.decode(received)
-        return Message(event, payload, getattr(received, "reply_to", None))
+        return Message(event, payload, reply_to)
 
     def control(self, message: Message) -> Control:
-        # No library traffic of its own (its flush watches the receivers' counters):
-        # a reserved name comes only from raw frames or a late confirmation.
+        # No library traffic of its own but acknowledgements (its flush watches the
+        # receivers' counters): another reserved name comes only from raw frames or a
+        # late confirmation.
+        if message.event == ACK and self.outgoing is not None:
+            self.outgoing.acknowledge(message.payload[0])
+            return Control.HANDLED
         return Control.UNSOLICITED
+
+    # At-least-once: what both flavours share.
+
+    def _send_ack(self, frames: list[bytes], reply_to: Any) -> None:
+        if isinstance(reply_to, Queue):
+            self._put(frames, reply_to, False)  # never waits: one lost is sent again
+
+    def _heard(self, received: Frames) -> None:
+        try:
+            message = self.message(received)
+        except DecodeError:
+            return
+        if message.event == ACK and self.outgoing is not None:
+            self.outgoing.acknowledge(message.payload[0])
+
+    def _take_reply(self) -> Frames | None:
+        received = self._take()
+        return None if isinstance(received, Wait) else received
+
+    def _outbound(
+        self, event: str, payload: Sequence[Any], reply_to: Any, headers: Any
+    ) -> tuple[int, Outbound]:
+        assert self.outgoing is not None
+        if self.closed:
+            raise TransportClosed(f"the memory socket on {self.where} is closed")
+        if self.schemas is not None:
+            self.check_outgoing(event, payload)
+        serializer = self._serializer
+        number, frames = self.outgoing.encode(
+            event, serializer.serialize(payload), serializer.name, headers
+        )
+        return number, Outbound(event, payload, reply_to, frames)
+
+    def _abandoned(self) -> list[InFlight[Outbound]]:
+        return self.outgoing.abandon() if self.outgoing is not None else []
+
+    def pending_report(self) -> FlushReport:
+        return self.outgoing.report() if self.outgoing is not None else FlushReport()
 
     def _frames(self, event: str, payload: Sequence[Any], reply_to: Any) -> list[bytes]:
         if reply_to is not None and not isinstance(reply_to, Queue):
@@ -252,22 +321,88 @@ class MemoryEventSocket(_MemoryLink):
             outcome = step()
         return outcome
 
-    def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
+    def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Send one event: True once queued at a receiver; in confirmed mode the
         confirming Message. After ``send_timeout_ms`` without a receiver or without
         room (or ``receive_timeout_ms`` without the confirmation) fires
         ``zeroevents.push.error`` (socket, event, payload, reply_to) and returns its
         listeners' first answer."""
+        if self.outgoing is not None and event not in RESERVED:
+            return self._push_v2(event, payload, reply_to, headers)
         with self._sending:  # encoding too: a serializer plugin need not be thread-safe
             frames = self._frames(event, payload, reply_to)
             answer = event == CONFIRMED
             if self._run(lambda: self._put(frames, reply_to, not answer), self.send_timeout_ms):
+                self.stats.sent += 1
                 if not self.confirmed or answer:
                     return True
                 reply = self._run(lambda: self._confirmation(event), self.receive_timeout_ms)
                 if reply is not None:
                     return reply
+        self.stats.push_errors += 1
         return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
+
+    def _push_v2(self, event: str, payload: Sequence[Any], reply_to: Any, headers: Any) -> Any:
+        assert self.outgoing is not None
+        with self._sending:
+            number, outbound = self._outbound(event, payload, reply_to, headers)
+            step = delivering(
+                self.outgoing, self._heard, outbound, number, False, self.send_timeout_ms
+            )
+            sent, given = self._deliver(step)  # the memory link is fast: no straight path
+        self._give_up(given)
+        if sent:
+            return True
+        self.stats.push_errors += 1
+        return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
+
+    def _deliver(self, step: Generator[tuple[str, Any], Any, Any]) -> Any:
+        """Run a delivery step (see :mod:`..reliable`), waiting on the queues."""
+        outcome: Any = None
+        while True:  # as long as the step, whose own loops are bounded
+            try:
+                kind, arg = step.send(outcome)
+            except StopIteration as done:
+                return done.value
+            outcome = None
+            if kind == TAKE:
+                outcome = self._take_reply()
+            elif kind == WAIT:
+                inbox = self.inbox
+                if not inbox.items:
+                    inbox.wait(inbox.version, deadline_after(arg))
+            else:
+                frames, to = arg
+                put = functools.partial(self._put, frames, to)
+                outcome = bool(self._run(put, self.send_timeout_ms if kind == SEND else 0))
+
+    def _give_up(self, given: list[InFlight[Outbound]]) -> None:
+        for entry in given:
+            self.stats.push_errors += 1
+            item = entry.item
+            self.dispatcher.until(PUSH_ERROR, self, item.event, item.payload, item.reply_to)
+
+    def settle(self, timeout_ms: int) -> FlushReport:
+        """At-least-once: as the zmq socket's ``settle``."""
+        if self.outgoing is None:
+            return FlushReport()
+        with self._sending:
+            given = self._deliver(settling(self.outgoing, self._heard, timeout_ms))
+            report = self.pending_report()
+        self._give_up(given)
+        return report
+
+    def abandon(self) -> int:
+        with self._sending:
+            given = self._abandoned()
+        self._give_up(given)
+        return len(given)
 
     def send_frames(self, frames: Sequence[bytes], reply_to: Any = None) -> bool:
         """Queue raw ``frames`` at the next receiver (or ``reply_to``), unchecked:
@@ -293,7 +428,7 @@ class MemoryEventSocket(_MemoryLink):
                 self.confirm(message)
                 failures = self.check_incoming(message)
                 if failures:
-                    event, payload, reply_to = message
+                    event, payload, reply_to = message.event, message.payload, message.reply_to
                     return self.dispatcher.until(SCHEMA_ERROR, event, payload, failures, reply_to)
                 return message
             self.control(message)
@@ -330,7 +465,15 @@ class MemoryEventSocket(_MemoryLink):
 
     def close(self, flush_timeout_ms: int | None = None) -> int:
         """Close, after waiting ``flush_timeout_ms`` for the receivers (None: no
-        flush); return how many events sent were not taken (logged)."""
+        flush); return how many events sent were not taken (logged). At-least-once:
+        waits that long for the acknowledgements, and reports each event still
+        unacknowledged by ``zeroevents.push.error``."""
+        if self.outgoing is not None and self.outgoing.window is not None:
+            self.settle(flush_timeout_ms or 0)
+            count = self.abandon()
+            with self._sending:
+                self._close()
+            return _report(self, count, flush_timeout_ms)
         with self._sending:
             if flush_timeout_ms is not None:
                 self.flush(flush_timeout_ms)
@@ -360,23 +503,88 @@ class MemoryAsyncEventSocket(_MemoryLink):
             outcome = step()
         return outcome
 
-    async def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> Any:
+    async def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """:meth:`MemoryEventSocket.push`, awaited; confirmed pushes on one socket are
         serialised, so that each waits for its own confirmation."""
+        if self.outgoing is not None and event not in RESERVED:
+            return await self._push_v2(event, payload, reply_to, headers)
         frames = self._frames(event, payload, reply_to)
         answer = event == CONFIRMED
         put = functools.partial(self._put, frames, reply_to, not answer)
         if not self.confirmed or answer:
             if await self._run(put, self.send_timeout_ms):
+                self.stats.sent += 1
                 return True
         else:
             async with self._confirming:
                 if await self._run(put, self.send_timeout_ms):
+                    self.stats.sent += 1
                     confirmation = functools.partial(self._confirmation, event)
                     reply = await self._run(confirmation, self.receive_timeout_ms)
                     if reply is not None:
                         return reply
+        self.stats.push_errors += 1
         return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
+
+    async def _push_v2(
+        self, event: str, payload: Sequence[Any], reply_to: Any, headers: Any
+    ) -> Any:
+        assert self.outgoing is not None
+        number, outbound = self._outbound(event, payload, reply_to, headers)
+        step = delivering(self.outgoing, self._heard, outbound, number, False, self.send_timeout_ms)
+        sent, given = await self._deliver(step)
+        await self._give_up(given)
+        if sent:
+            return True
+        self.stats.push_errors += 1
+        return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
+
+    async def _deliver(self, step: Generator[tuple[str, Any], Any, Any]) -> Any:
+        """Run a delivery step (see :mod:`..reliable`), awaiting the queues."""
+        outcome: Any = None
+        while True:  # as long as the step, whose own loops are bounded
+            try:
+                kind, arg = step.send(outcome)
+            except StopIteration as done:
+                return done.value
+            outcome = None
+            if kind == TAKE:
+                outcome = self._take_reply()
+            elif kind == WAIT:
+                inbox = self.inbox
+                if not inbox.items:
+                    await inbox.wait_async(inbox.version, deadline_after(arg))
+            else:
+                frames, to = arg
+                put = functools.partial(self._put, frames, to)
+                outcome = bool(await self._run(put, self.send_timeout_ms if kind == SEND else 0))
+
+    async def _give_up(self, given: list[InFlight[Outbound]]) -> None:
+        for entry in given:
+            self.stats.push_errors += 1
+            item = entry.item
+            await self.dispatcher.until_async(
+                PUSH_ERROR, self, item.event, item.payload, item.reply_to
+            )
+
+    async def settle(self, timeout_ms: int) -> FlushReport:
+        """:meth:`MemoryEventSocket.settle`, awaited."""
+        if self.outgoing is None:
+            return FlushReport()
+        given = await self._deliver(settling(self.outgoing, self._heard, timeout_ms))
+        await self._give_up(given)
+        return self.pending_report()
+
+    async def abandon(self) -> int:
+        given = self._abandoned()
+        await self._give_up(given)
+        return len(given)
 
     async def send_frames(self, frames: Sequence[bytes], reply_to: Any = None) -> bool:
         """:meth:`MemoryEventSocket.send_frames`, awaited."""
@@ -399,7 +607,7 @@ class MemoryAsyncEventSocket(_MemoryLink):
                 await self.confirm(message)
                 failures = self.check_incoming(message)
                 if failures:
-                    event, payload, reply_to = message
+                    event, payload, reply_to = message.event, message.payload, message.reply_to
                     return await self.dispatcher.until_async(
                         SCHEMA_ERROR, event, payload, failures, reply_to
                     )
@@ -433,6 +641,11 @@ class MemoryAsyncEventSocket(_MemoryLink):
 
     async def close(self, flush_timeout_ms: int | None = None) -> int:
         """:meth:`MemoryEventSocket.close`, awaited."""
+        if self.outgoing is not None and self.outgoing.window is not None:
+            await self.settle(flush_timeout_ms or 0)
+            count = await self.abandon()
+            self._close()
+            return _report(self, count, flush_timeout_ms)
         if flush_timeout_ms is not None:
             await self.flush(flush_timeout_ms)
         undelivered = self.undelivered()

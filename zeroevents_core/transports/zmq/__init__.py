@@ -23,6 +23,7 @@ from ...hookspecs import hookimpl
 from ...security import Rights
 from .. import CliOption, Message, Transport
 from ..codec import DEFAULT_MAX_FRAMES, DEFAULT_MAX_NAME_BYTES
+from ..reliable import DELIVERY_DEFAULTS, check_delivery_options
 from ._barrier import LOOK_AGAIN_MS
 from ._monitor import Handshakes
 from ._options import (
@@ -38,7 +39,7 @@ from ._options import (
 from ._poller import ZmqPoller
 from ._security import SAFE_LIBZMQ, ZapHandler, bind_private, secure, security_of
 from ._socket import EventSocket
-from ._wire import transport_error
+from ._wire import AT_LEAST_ONCE_LINKS, AT_LEAST_ONCE_TYPES, transport_error
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
@@ -86,6 +87,7 @@ class ZmqTransport(Transport):
         # ZeroMQ MAXMSGSIZE; None: the serializer's max_frame_size (16 MiB by default).
         "max_frame_bytes": None,
         "security": None,
+        **DELIVERY_DEFAULTS,
     }
 
     @classmethod
@@ -151,6 +153,13 @@ class ZmqTransport(Transport):
         if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o777:
             raise ConfigurationError(f"option 'ipc_mode': expected a file mode, got {mode!r}")
         checked["security"] = security_of(checked["security"], "glob")
+        socket_type = checked["socket_type"]
+        check_delivery_options(
+            checked,
+            zmq.SocketType(socket_type).name,
+            socket_type in AT_LEAST_ONCE_TYPES,
+            AT_LEAST_ONCE_LINKS,
+        )
         if not checked["bind"] and not checked["connect"]:
             raise ConfigurationError(
                 "options 'bind' and 'connect' are both empty: give an endpoint to bind "
@@ -199,7 +208,10 @@ class ZmqTransport(Transport):
 
         undelivered = 0
         handshakes, barrier = socket.handshakes, socket.barrier
-        if barrier.sent:
+        if socket.outgoing is not None and socket.outgoing.window is not None:
+            await socket.settle(_linger(options))
+            undelivered = self._report_abandoned(socket, options, await socket.abandon())
+        elif barrier.sent:
             deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
             if handshakes is not None:
                 await asyncio.to_thread(handshakes.wait, options["connect"], deadline)
@@ -231,6 +243,7 @@ class ZmqTransport(Transport):
         )
         socket.max_name_bytes = options["max_name_bytes"]
         socket.max_frames = options["max_frames"]
+        socket.set_up_delivery(options)
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
             # Before the user's options, which may replace it (then no barrier). A
@@ -289,7 +302,11 @@ class ZmqTransport(Transport):
     def _close_blocking(self, socket: Any, options: Mapping[str, Any]) -> int:
         undelivered = 0
         barrier, handshakes = socket.barrier, socket.handshakes
-        if barrier.sent:
+        if socket.outgoing is not None and socket.outgoing.window is not None:
+            # Acknowledgements say what arrived: no barrier; LINGER to get them all.
+            socket.settle(_linger(options))
+            undelivered = self._report_abandoned(socket, options, socket.abandon())
+        elif barrier.sent:
             if handshakes is not None:  # a sender closing at once: its handshake under way
                 deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
                 handshakes.wait(options["connect"], deadline)
@@ -303,6 +320,19 @@ class ZmqTransport(Transport):
             handshakes.close()
         _close(socket, options)
         return undelivered
+
+    def _report_abandoned(self, socket: Any, options: Mapping[str, Any], count: int) -> int:
+        if count:
+            log.warning(
+                "closing the %s socket on %s: %d event%s not acknowledged within LINGER "
+                "(%d ms), each reported by zeroevents.push.error",
+                zmq.SocketType(socket.type).name,
+                self.where(options),
+                count,
+                "s" * (count != 1),
+                _linger(options),
+            )
+        return count
 
     @staticmethod
     def _report(socket: Any, options: Mapping[str, Any], flushed: bool | None) -> int:
@@ -330,6 +360,11 @@ class ZmqTransport(Transport):
             why,
         )
         return sent
+
+
+def _linger(options: Mapping[str, Any]) -> int:
+    """The LINGER of a socket's options (ms; -1: no limit), as ZeroMQ's default."""
+    return int(options["socket_options"].get(zmq.LINGER, -1))
 
 
 def _close(socket: Any, options: Mapping[str, Any], linger: int | None = None) -> None:

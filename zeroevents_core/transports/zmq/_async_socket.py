@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Collection, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
 
+from ...delivery import InFlight
 from ...errors import SendError
 from ...serializers import Serializer
 from .. import Message
 from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
+    RESERVED,
 )
+from ..reliable import SEND, TAKE, WAIT, FlushReport, Outbound, delivering, settling
 from ._barrier import _get, _recv, _send
 from ._wire import (
     GREET,
@@ -23,12 +27,12 @@ from ._wire import (
     PUSH,
     RCVMORE,
     RECV,
-    SEND,
     SNDMORE,
     Step,
     ZmqEventCodec,
     transport_error,
 )
+from ._wire import SEND as SEND_FRAMES
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
@@ -132,8 +136,10 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         event: str,
         payload: Sequence[Any] = (),
         reply_to: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         *,
         address: bytes | None = None,
+        seq: int | None = None,
     ) -> Any:
         """Send ``event`` with ``payload`` (to the peer ``reply_to`` on a ROUTER;
         ``address`` is its deprecated name).
@@ -142,16 +148,20 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         :class:`Message`. When the send fails or no confirmation comes within the
         receive timeout, fires ``zeroevents.push.error`` (socket, event, payload,
         reply_to) and returns the first non-None response of its listeners.
+        ``headers`` and ``seq``: as :meth:`EventSocket.push`.
         """
         if address is not None:
             reply_to = address
         if self.schemas is not None:
             self.check_outgoing(event, payload)
+        if self.outgoing is not None and event not in RESERVED:
+            return await self._push_v2(event, payload, reply_to, headers, seq)
         frames = self.encode(event, payload)
         if reply_to is not None:
             frames.insert(0, reply_to)
         handshakes = self.handshakes
         if handshakes is not None and handshakes.failures and handshakes.blocked():
+            self.stats.push_errors += 1
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
         try:
             if self.confirmed and event != CONFIRMED:
@@ -163,11 +173,98 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             if not self._send_now(frames):
                 await self.send_multipart(frames)
             self.barrier.note_sent()
+            self.stats.sent += 1
             if not self.has_sent:  # pyzmq's __setattr__ is slow: set once
                 self.has_sent = True
             return True
         except zmq.ZMQError:
+            self.stats.push_errors += 1
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
+
+    async def _push_v2(
+        self,
+        event: str,
+        payload: Sequence[Any],
+        reply_to: bytes | None,
+        headers: Mapping[str, str] | None,
+        seq: int | None,
+    ) -> Any:
+        assert self.outgoing is not None
+        number, outbound = self._outbound(event, payload, reply_to, headers, seq)
+        sent, given = False, []
+        handshakes = self.handshakes
+        if not (handshakes is not None and handshakes.failures and handshakes.blocked()):
+            now = time.monotonic() * 1000
+            if self.outgoing.straight(now):
+                sent = True
+                try:
+                    await self.send_frames(outbound.frames)
+                except zmq.ZMQError:
+                    sent = False
+                if sent:
+                    self.outgoing.sent(number, outbound, seq is not None, now)
+            else:
+                timeout = int(self.get(zmq.SNDTIMEO))
+                sent, given = await self._deliver(
+                    delivering(
+                        self.outgoing, self._heard, outbound, number, seq is not None, timeout
+                    )
+                )
+            if sent:
+                self.barrier.note_sent()
+                if not self.has_sent:
+                    self.has_sent = True
+        await self._give_up(given)
+        if sent:
+            return True
+        self.stats.push_errors += 1
+        return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
+
+    async def _deliver(self, step: Generator[tuple[str, Any], Any, Any]) -> Any:
+        """Run a delivery step (see :mod:`..reliable`) with awaited I/O."""
+        outcome: Any = None
+        while True:  # as long as the step, whose own loops are bounded
+            try:
+                kind, arg = step.send(outcome)
+            except StopIteration as done:
+                return done.value
+            outcome = None
+            if kind == TAKE:
+                outcome = self._take_reply()
+            elif kind == WAIT:
+                await self.poll(arg)
+            else:
+                try:
+                    if kind == SEND:
+                        await self.send_frames(arg[0])
+                        outcome = True
+                    else:
+                        outcome = self._send_now(arg[0])
+                except zmq.ZMQError:
+                    outcome = False
+
+    async def _give_up(self, given: list[InFlight[Outbound]]) -> None:
+        for entry in given:
+            self.stats.push_errors += 1
+            item = entry.item
+            await self.dispatcher.until_async(
+                PUSH_ERROR, self, item.event, item.payload, item.reply_to
+            )
+
+    async def settle(self, timeout_ms: int) -> FlushReport:
+        """:meth:`EventSocket.settle`, awaited."""
+        if self.outgoing is None:
+            return FlushReport()
+        given = await self._deliver(settling(self.outgoing, self._heard, timeout_ms))
+        await self._give_up(given)
+        report: FlushReport = self.pending_report()
+        return report
+
+    async def abandon(self) -> int:
+        """:meth:`EventSocket.abandon`, awaited."""
+        given = self._abandoned()
+        await self._give_up(given)
+        return len(given)
 
     async def _drive(self, step: Step) -> Any:
         """Run a shared step (see :mod:`._wire`) with awaited I/O."""
@@ -184,7 +281,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
                     if arg is not None:
                         self.set(zmq.RCVTIMEO, arg)
                     outcome = await self.recv_multipart()
-                elif kind == SEND:
+                elif kind == SEND_FRAMES:
                     await self.send_frames(arg)
                 elif kind == PUSH:
                     outcome = await self.push(*arg)

@@ -11,17 +11,28 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import zmq
 
+from ...delivery import InFlight
 from ...errors import SendError
 from ...serializers import Serializer
 from .. import Message
 from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
+    RESERVED,
+)
+from ..reliable import (
+    SEND,
+    TAKE,
+    WAIT,
+    FlushReport,
+    Outbound,
+    delivering,
+    settling,
 )
 from ._barrier import LOOK_AGAIN_MS, _get, _recv, _send
 from ._options import REPLY_PATH
@@ -31,12 +42,12 @@ from ._wire import (
     PUSH,
     RCVMORE,
     RECV,
-    SEND,
     SNDMORE,
     Step,
     ZmqEventCodec,
     transport_error,
 )
+from ._wire import SEND as SEND_FRAMES
 
 if TYPE_CHECKING:
     from ...dispatcher import Dispatcher
@@ -137,11 +148,15 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         event: str,
         payload: Sequence[Any] = (),
         reply_to: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         *,
         address: bytes | None = None,
+        seq: int | None = None,
     ) -> Any:
         """Send ``event`` with ``payload`` (to the peer ``reply_to`` on a ROUTER;
-        ``address`` is its deprecated name).
+        ``address`` is its deprecated name). ``headers`` travel on wire v2 (ignored
+        on v1, which has no room for them); ``seq`` resends an event under the
+        number it had (wire v2: a producer resuming, see ``set_up_delivery``).
 
         Returns True once sent; in confirmed mode, the ``zeroevents.confirmed``
         :class:`Message`. When the send fails (timeout, no peer, high-water mark)
@@ -156,6 +171,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
             reply_to = address
         if self.schemas is not None:
             self.check_outgoing(event, payload)
+        if self.outgoing is not None and event not in RESERVED:
+            return self._push_v2(event, payload, reply_to, headers, seq)
         # Encoding inside the lock too: a serializer plugin need not be thread-safe.
         with self._sending:
             frames = self.encode(event, payload)
@@ -170,6 +187,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                         _send(self, frame, SNDMORE)
                     _send(self, frames[-1])
                     self.barrier.sent += 1  # Barrier.note_sent, inlined: the hot path
+                    self.stats.sent += 1
                     if not self.has_sent:
                         self.has_sent = True
                     if self.confirmed and event != CONFIRMED:
@@ -178,7 +196,96 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                 except zmq.ZMQError:
                     pass
         # Outside the lock: a listener of the error may push on this socket again.
+        self.stats.push_errors += 1
         return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
+
+    def _push_v2(
+        self,
+        event: str,
+        payload: Sequence[Any],
+        reply_to: bytes | None,
+        headers: Mapping[str, str] | None,
+        seq: int | None,
+    ) -> Any:
+        assert self.outgoing is not None
+        sent = False
+        with self._sending:
+            number, outbound = self._outbound(event, payload, reply_to, headers, seq)
+            handshakes = self.handshakes
+            if not (handshakes is not None and handshakes.failures and handshakes.blocked()):
+                now = time.monotonic() * 1000
+                if self.outgoing.straight(now):
+                    sent, given = True, []
+                    try:
+                        self.send_frames(outbound.frames)
+                    except zmq.ZMQError:
+                        sent = False
+                    if sent:
+                        self.outgoing.sent(number, outbound, seq is not None, now)
+                else:
+                    timeout = int(self.get(zmq.SNDTIMEO))
+                    sent, given = self._deliver(
+                        delivering(
+                            self.outgoing, self._heard, outbound, number, seq is not None, timeout
+                        )
+                    )
+                if sent:
+                    self.barrier.sent += 1
+                    if not self.has_sent:
+                        self.has_sent = True
+            else:
+                given = []
+        self._give_up(given)
+        if sent:
+            return True
+        self.stats.push_errors += 1
+        return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
+
+    def _deliver(self, step: Generator[tuple[str, Any], Any, Any]) -> Any:
+        """Run a delivery step (see :mod:`..reliable`) with blocking I/O."""
+        outcome: Any = None
+        while True:  # as long as the step, whose own loops are bounded
+            try:
+                kind, arg = step.send(outcome)
+            except StopIteration as done:
+                return done.value
+            outcome = None
+            if kind == TAKE:
+                outcome = self._take_reply()
+            elif kind == WAIT:
+                self.poll(arg, zmq.POLLIN)
+            else:
+                try:
+                    self.send_frames(arg[0], 0 if kind == SEND else NOBLOCK)
+                    outcome = True
+                except zmq.ZMQError:
+                    outcome = False
+
+    def _give_up(self, given: list[InFlight[Outbound]]) -> None:
+        # Outside the lock: a listener of the error may push on this socket again.
+        for entry in given:
+            self.stats.push_errors += 1
+            item = entry.item
+            self.dispatcher.until(PUSH_ERROR, self, item.event, item.payload, item.reply_to)
+
+    def settle(self, timeout_ms: int) -> FlushReport:
+        """At-least-once: read acknowledgements and retransmit until everything sent is
+        acknowledged, ``timeout_ms`` at most; what is still pending."""
+        if self.outgoing is None:
+            return FlushReport()
+        with self._sending:
+            given = self._deliver(settling(self.outgoing, self._heard, timeout_ms))
+            report: FlushReport = self.pending_report()
+        self._give_up(given)
+        return report
+
+    def abandon(self) -> int:
+        """At-least-once, closing: give up what is in flight, each through
+        ``zeroevents.push.error``; how many."""
+        with self._sending:
+            given = self._abandoned()
+        self._give_up(given)
+        return len(given)
 
     def _drive(self, step: Step) -> Any:
         """Run a shared step (see :mod:`._wire`) with blocking I/O."""
@@ -197,7 +304,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                     outcome = self.recv_frames()
                 elif kind == GREET:
                     outcome = self._recv_greeting()
-                elif kind == SEND:
+                elif kind == SEND_FRAMES:
                     self.send_frames(arg)
                 elif kind == PUSH:
                     outcome = self.push(*arg)

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
 
+from ...delivery import InFlight
+from ...envelope import MAGIC, Ack, Limits
 from ...errors import DecodeError, ReceiveError, TransportClosed, TransportError
 from ...security import REJECTED
 from ...serializers import Serializer
+from ...stats import Stats
 from .. import Control, Message
 from ..codec import (
+    ACK,
     CONFIRMED,
     FLUSH,
     HELLO,
@@ -32,7 +36,8 @@ from ..codec import (
     EventCodec,
     is_confirmation,
 )
-from ._barrier import Barrier
+from ..reliable import Acknowledging, Incoming, Outbound, Outgoing, limits_of, read_v2
+from ._barrier import Barrier, _send
 from ._monitor import Handshakes
 
 if TYPE_CHECKING:
@@ -45,6 +50,9 @@ RCVMORE = int(zmq.RCVMORE)
 ROUTER = int(zmq.ROUTER)
 # Socket types that can answer what they receive (confirmations, the flush barrier).
 _ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
+# Those with a way back for acknowledgements (at-least-once), as the error names them.
+AT_LEAST_ONCE_TYPES = _ANSWERING
+AT_LEAST_ONCE_LINKS = "DEALER to ROUTER, DEALER to DEALER and PAIR to PAIR"
 
 
 # Hellos a pull() skips before it reports that no event came.
@@ -65,16 +73,13 @@ class _FramedMessage(Message):
     otherwise a Message (its repr, its pickle)."""
 
     frames: Sequence[bytes]
-
-    def __repr__(self) -> str:
-        return Message.__repr__(Message(*self))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return Message, tuple(self)
+    envelope: Any = None  # wire v2: the Envelope (producer, number, ...)
 
 
 # The hot path makes each message without the named tuple's keyword-handling __new__.
 _new_message = tuple.__new__
+_recv_now = zmq.backend.Socket.recv
+_get_now = zmq.backend.Socket.get
 
 
 def transport_error(
@@ -93,7 +98,7 @@ def _default_dispatcher() -> Dispatcher:
     return default_dispatcher()
 
 
-class ZmqEventCodec(EventCodec):
+class ZmqEventCodec(Acknowledging, EventCodec):
     """What the blocking and the asyncio ZeroMQ event sockets share beyond the v1
     layout of :class:`EventCodec`: their set-up and dispatcher, the routing frame,
     library traffic (:meth:`control`), and the sans-IO steps their drivers run."""
@@ -112,6 +117,11 @@ class ZmqEventCodec(EventCodec):
     # CURVE server sockets read each message's sender (libzmq's User-Id).
     identified: bool = False
     zap: bytes | None = None
+    # Counters (sent, acknowledged, ...); wire v2: the sending and the receiving side.
+    stats: Stats
+    outgoing: Outgoing | None = None
+    incoming: Incoming | None = None
+    limits: Limits
 
     def _init_event_socket(
         self,
@@ -138,6 +148,18 @@ class ZmqEventCodec(EventCodec):
         self.routes_replies = socket_type == ROUTER
         self.can_reply = socket_type in _ANSWERING
         self.barrier = Barrier()
+        self.limits = Limits()
+
+    def set_up_delivery(
+        self, options: Any, producer: bytes | None = None, first_seq: int = 1
+    ) -> None:
+        """Wire v2 and at-least-once as the checked ``options`` say (the limits of a
+        received message too); ``producer`` and ``first_seq`` resume a producer."""
+        self.limits = limits_of(options)
+        if self.can_reply:
+            self.incoming = Incoming(options)
+        if options["wire"] == "v2":
+            self.outgoing = Outgoing(options, self.stats, self.limits, producer, first_seq)
 
     def confirm_undecodable(self, frames: Sequence[bytes]) -> list[bytes]:
         """The confirmation of a message that cannot be decoded, as the original sends
@@ -156,25 +178,113 @@ class ZmqEventCodec(EventCodec):
 
     def message(self, frames: Sequence[bytes]) -> Message:
         """A :class:`Message` from the frames as received, a ROUTER's routing frame
-        included (its ``reply_to``); DecodeError with the frame index on the wire."""
+        included (its ``reply_to``); DecodeError with the frame index on the wire.
+        Wire v1 and v2 are told apart by their first frame (empty on v2): no option."""
         if not self.routes_replies:
-            event, payload = self.decode(frames)
-            message = _new_message(_FramedMessage, (event, payload, None))
+            if not frames or frames[0] or len(frames) < 2 or frames[1][:3] != MAGIC:
+                event, payload = self.decode(frames)
+                message = _new_message(_FramedMessage, (event, payload, None))
+            else:
+                message = self._message_v2(frames, frames, 0, None)
         else:
             if len(frames) < 2:
                 raise DecodeError("message has no event frame after the address", frame=1)
-            try:
-                event, payload = self.decode(frames[1:])
-            except DecodeError as error:  # indexes in the event: one more on the wire
-                frame = None if error.frame is None else error.frame + 1
-                raise DecodeError(error.reason, frame=frame, serializer=error.serializer) from None
-            message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
+            if frames[1] or len(frames) < 3 or frames[2][:3] != MAGIC:
+                try:
+                    event, payload = self.decode(frames[1:])
+                except DecodeError as error:  # indexes in the event: one more on the wire
+                    frame = None if error.frame is None else error.frame + 1
+                    raise DecodeError(
+                        error.reason, frame=frame, serializer=error.serializer
+                    ) from None
+                message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
+            else:
+                message = self._message_v2(frames, frames[1:], 1, bytes(frames[0]))
         message.frames = frames
         return message
 
+    def _message_v2(
+        self, frames: Sequence[bytes], body: Sequence[bytes], offset: int, reply_to: Any
+    ) -> _FramedMessage:
+        decoded = read_v2(self, body, self.limits, offset)
+        if isinstance(decoded, Ack):  # library traffic, for control()
+            message: _FramedMessage = _new_message(_FramedMessage, (ACK, [decoded], reply_to))
+            return message
+        event, payload, headers, envelope = decoded
+        message = _new_message(_FramedMessage, (event, payload, reply_to))
+        message.headers, message.event_id = headers, envelope.event_id
+        message.envelope = envelope
+        return message
+
+    def _send_ack(self, frames: list[bytes], reply_to: Any) -> None:
+        if reply_to is not None:
+            frames = [reply_to, *frames]
+        last, socket = len(frames) - 1, cast(Any, self)
+        try:
+            _send(socket, frames[0], NOBLOCK | SNDMORE)
+            for frame in frames[1:last]:
+                _send(socket, frame, SNDMORE)
+            _send(socket, frames[last])
+        except zmq.ZMQError:
+            pass  # lost: its sender retransmits, and is acknowledged again
+
+    # At-least-once, the sending side: what both drivers share.
+
+    def _heard(self, frames: Sequence[bytes]) -> None:
+        """What a sender read back: an acknowledgement, a hello; the rest is dropped."""
+        try:
+            message = self.message(frames)
+        except DecodeError:
+            return
+        if message.event == ACK:
+            if self.outgoing is not None:
+                self.outgoing.acknowledge(message.payload[0])
+        else:
+            self.barrier.hear(message)
+
+    def _take_reply(self) -> list[bytes] | None:
+        socket: Any = self
+        try:
+            frames = [_recv_now(socket, NOBLOCK)]
+        except zmq.Again:
+            return None
+        while _get_now(socket, RCVMORE):
+            frames.append(_recv_now(socket, 0))
+        return frames
+
+    def _outbound(
+        self,
+        event: str,
+        payload: Sequence[Any],
+        reply_to: Any,
+        headers: Any,
+        seq: int | None,
+    ) -> tuple[int, Outbound]:
+        assert self.outgoing is not None
+        serializer = self._serializer
+        number, frames = self.outgoing.encode(
+            event, serializer.serialize(payload), serializer.name, headers, seq
+        )
+        if reply_to is not None:
+            frames.insert(0, reply_to)
+        return number, Outbound(event, payload, reply_to, frames)
+
+    def pending_report(self) -> Any:
+        """What is in flight (a FlushReport)."""
+        from ..reliable import FlushReport
+
+        return self.outgoing.report() if self.outgoing is not None else FlushReport()
+
+    def _abandoned(self) -> list[InFlight[Outbound]]:
+        return self.outgoing.abandon() if self.outgoing is not None else []
+
     def control(self, message: Message) -> Control:
         """A hello is heard (the barrier's negotiation, on a socket that also sends); a
-        flush barrier is answered where an answer can go; the rest came unsolicited."""
+        flush barrier is answered where an answer can go; an acknowledgement is applied
+        where this socket sent at-least-once; the rest came unsolicited."""
+        if message.event == ACK and self.outgoing is not None:
+            self.outgoing.acknowledge(message.payload[0])
+            return Control.HANDLED
         if message.event == HELLO:
             self.barrier.hear(message)
             return Control.HANDLED
@@ -245,7 +355,7 @@ class ZmqEventCodec(EventCodec):
             yield PUSH, (CONFIRMED, [message.event], message.reply_to)
         failures = self.check_incoming(message)
         if failures:
-            event, payload, reply_to = message
+            event, payload, reply_to = message.event, message.payload, message.reply_to
             return (yield FIRE, (self.dispatcher, SCHEMA_ERROR, event, payload, failures, reply_to))
         return message
 

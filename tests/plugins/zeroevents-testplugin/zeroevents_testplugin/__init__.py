@@ -88,7 +88,13 @@ class TapeSocket(EventCodec):
         self._init_codec(options["serializer"], False, options["accept"], options["schemas"])
         self.path = path
 
-    def push(self, event: str, payload: Sequence[Any] = (), reply_to: Any = None) -> bool:
+    def push(
+        self,
+        event: str,
+        payload: Sequence[Any] = (),
+        reply_to: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bool:
         # Through the serializer and back, as a receiver would see it.
         name, arguments = self.decode(self.encode(event, payload))
         with self.path.open("a", encoding="utf-8") as tape:

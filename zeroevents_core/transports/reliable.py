@@ -1,0 +1,500 @@
+"""Wire v2 and at-least-once on a socket, for any transport that moves frames
+(ZeroMQ, memory): the options, the sender's side and the receiver's, written once.
+
+The sans-IO engine is :mod:`..delivery` (the window, the duplicate filter) and the
+bytes are :mod:`..envelope`'s; this module puts them on a socket:
+
+- :class:`Outgoing` numbers and encodes what a socket pushes, keeps the window,
+  applies acknowledgements and counts in the socket's :class:`~..stats.Stats`;
+  :func:`delivering` is one push (room in the window, acknowledgements read,
+  retransmissions) as a step that yields what it needs done (:data:`WAIT`,
+  :data:`TAKE`, :data:`SEND`, :data:`SEND_NOW`): each socket class drives it its
+  way, blocking or awaited, as the ZeroMQ sockets drive their confirmation steps.
+- :class:`Incoming` decodes a v2 event's payload (its content type in the
+  socket's ``accept``) and keeps the duplicate filter and what to acknowledge;
+  the service asks it (``receipt``) before firing and sends the acknowledgements
+  after the fire (``send_acks``), never before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..delivery import (
+    DEFAULT_ACK_EVERY,
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_DELIVER_TIMEOUT_MS,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_PENDING_RANGES,
+    DEFAULT_MAX_PRODUCERS,
+    DEFAULT_MAX_RETRY_AFTER_MS,
+    DEFAULT_RETRY_AFTER_MS,
+    DEFAULT_WINDOW,
+    Deduplicator,
+    InFlight,
+    SendWindow,
+)
+from ..envelope import (
+    DEFAULT_MAX_ACK_RANGES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+    Ack,
+    Envelope,
+    Kind,
+    Limits,
+    decode_ack,
+    decode_event,
+    encode_ack,
+    encode_event,
+    event_id,
+    kind_of,
+    new_producer_id,
+)
+from ..errors import ConfigurationError, DecodeError
+from ..plugins import get_serializer
+from ..stats import Stats
+from . import Message
+from .codec import ACK
+
+AT_LEAST_ONCE = "at-least-once"
+AT_MOST_ONCE = "at-most-once"
+
+DELIVERY_DEFAULTS: Mapping[str, Any] = {
+    "wire": "v1",
+    "delivery": AT_MOST_ONCE,
+    "window": DEFAULT_WINDOW,
+    "retry_after_ms": DEFAULT_RETRY_AFTER_MS,
+    "max_retry_after_ms": DEFAULT_MAX_RETRY_AFTER_MS,
+    "max_attempts": DEFAULT_MAX_ATTEMPTS,
+    "deliver_timeout_ms": DEFAULT_DELIVER_TIMEOUT_MS,
+    "dedup_window": DEFAULT_DEDUP_WINDOW,
+    "max_producers": DEFAULT_MAX_PRODUCERS,
+    "ack_every": DEFAULT_ACK_EVERY,
+    "max_pending_ranges": DEFAULT_MAX_PENDING_RANGES,
+    "max_headers": DEFAULT_MAX_HEADERS,
+    "max_header_bytes": DEFAULT_MAX_HEADER_BYTES,
+    "max_ack_ranges": DEFAULT_MAX_ACK_RANGES,
+}
+_COUNTS = [key for key, value in DELIVERY_DEFAULTS.items() if isinstance(value, int)]
+# A sender reads acknowledgements once per this many pushes, or when this long has
+# passed since it last did (so that a slow sender's acknowledgements are not late by
+# READ_EVERY events), and when the window is full or a retry is due: reading costs a
+# system call.
+READ_EVERY = 64
+READ_AFTER_MS = 1.0
+# Messages one read takes off the socket at most.
+READ_LIMIT = 1024
+
+# What the step of one push asks its driver for, and what it is sent back.
+WAIT = "wait"  # (WAIT, ms) -> None once something may be read, or after ms
+TAKE = "take"  # (TAKE, None) -> one received message, or None: never blocks
+SEND = "send"  # (SEND, (frames, reply_to)) -> whether sent within the send timeout
+SEND_NOW = "send now"  # (SEND_NOW, (frames, reply_to)) -> whether sent, never blocks
+Op = tuple[str, Any]
+
+
+def check_delivery_options(
+    options: dict[str, Any], socket_type: str | None, carries: bool, kinds: str
+) -> None:
+    """Check the delivery keys of ``options`` in place: ``carries`` says whether the
+    socket type has a way back for acknowledgements; ``kinds`` names those that do."""
+    for key in _COUNTS:
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
+    if options["wire"] not in ("v1", "v2"):
+        raise ConfigurationError(f"option 'wire': expected 'v1' or 'v2', got {options['wire']!r}")
+    delivery = options["delivery"]
+    if delivery not in (AT_MOST_ONCE, AT_LEAST_ONCE):
+        raise ConfigurationError(
+            f"option 'delivery': expected {AT_MOST_ONCE!r} or {AT_LEAST_ONCE!r}, got {delivery!r}"
+        )
+    if delivery != AT_LEAST_ONCE:
+        return
+    if not carries:
+        raise ConfigurationError(
+            f"option 'delivery': {AT_LEAST_ONCE!r} needs a way back for the "
+            f"acknowledgements, which a {socket_type} socket has not; it is carried by "
+            f"{kinds}"
+        )
+    if options["confirmed"]:
+        raise ConfigurationError(
+            f"options 'confirmed' and 'delivery': {AT_LEAST_ONCE!r} replaces confirmed "
+            "mode (the original's stop-and-wait): give one of them"
+        )
+    options["wire"] = "v2"  # at-least-once implies it
+
+
+def limits_of(options: Mapping[str, Any]) -> Limits:
+    """The limits of a received v2 message (and of what this socket sends)."""
+    return Limits(
+        max_name_bytes=options["max_name_bytes"],
+        max_frames=options["max_frames"],
+        max_headers=options["max_headers"],
+        max_header_bytes=options["max_header_bytes"],
+        max_ack_ranges=options["max_ack_ranges"],
+    )
+
+
+class PendingEvent(NamedTuple):
+    """An event sent and not acknowledged (yet)."""
+
+    event_id: str
+    event: str
+    payload: Sequence[Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class FlushReport:
+    """What ``EventListener.flush`` left pending: the events sent and not yet
+    acknowledged. ``tracked`` is False on a link that acknowledges nothing
+    (at-most-once): nothing is known to be pending there."""
+
+    pending: tuple[PendingEvent, ...] = ()
+    tracked: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.pending)
+
+    @property
+    def done(self) -> bool:
+        """Whether every event sent was acknowledged (always, when not tracked)."""
+        return not self.pending
+
+
+class Outbound(NamedTuple):
+    """What the window keeps of one event: enough to send it again and to report it."""
+
+    event: str
+    payload: Sequence[Any]
+    reply_to: Any
+    frames: list[bytes]
+
+
+class Outgoing:
+    """The sending side of one v2 socket: producer id, numbers, the window (at-least-once
+    only), counted in ``stats``. ``producer`` and ``first_seq`` resume a producer."""
+
+    def __init__(
+        self,
+        options: Mapping[str, Any],
+        stats: Stats,
+        limits: Limits,
+        producer: bytes | None = None,
+        first_seq: int = 1,
+    ) -> None:
+        self.producer = new_producer_id() if producer is None else producer
+        self.stats = stats
+        self.limits = limits
+        self.window: SendWindow[Outbound] | None = None
+        if options["delivery"] == AT_LEAST_ONCE:
+            self.window = SendWindow(
+                window=options["window"],
+                retry_after_ms=options["retry_after_ms"],
+                max_retry_after_ms=options["max_retry_after_ms"],
+                max_attempts=options["max_attempts"],
+                deliver_timeout_ms=options["deliver_timeout_ms"],
+                first_seq=first_seq,
+            )
+        self._next_seq = first_seq
+        self._pushes = 0
+        self.read_ms = 0.0  # when acknowledgements were last read
+        self._flags = self.window is not None
+
+    def encode(
+        self,
+        event: str,
+        frames: list[bytes],
+        content_type: str,
+        headers: Mapping[str, str] | None,
+        seq: int | None = None,
+    ) -> tuple[int, list[bytes]]:
+        """The number and the v2 frames of one event (payload ``frames`` serialized)."""
+        if seq is None:
+            seq = self._next_seq if self.window is None else self.window.next_seq
+        envelope = Envelope(self.producer, seq, content_type, headers or {}, self._flags)
+        return seq, encode_event(envelope, event, frames, self.limits)
+
+    def sent(self, seq: int, outbound: Outbound, explicit: bool, now_ms: float) -> None:
+        """Count an event handed to the link (in flight, at-least-once)."""
+        self.stats.sent += 1
+        if self.window is None:
+            self._next_seq = max(self._next_seq, seq + 1)
+            return
+        self.window.send(outbound, now_ms, seq if explicit else None)
+        self.stats.in_flight = self.window.in_flight
+
+    def acknowledge(self, ack: Ack) -> None:
+        """Settle what ``ack`` acknowledges (another producer's: nothing)."""
+        window = self.window
+        if window is None or ack.producer != self.producer:
+            return
+        acked = window.acknowledge(ack.cumulative, ack.ranges)
+        if acked:
+            stats, now = self.stats, _now_ms()
+            stats.acknowledged += len(acked)
+            observe = stats.ack_latency.observe
+            for entry in acked:
+                observe((now - entry.first_sent_ms) / 1000)
+            stats.in_flight = window.in_flight
+
+    def straight(self, now_ms: float) -> bool:
+        """Whether a push at ``now_ms`` only sends (no acknowledgement to read, no
+        retry due, room in the window): the sockets' fast path, without the step."""
+        window = self.window
+        if window is None or not window.in_flight:
+            return True
+        self._pushes += 1
+        if self._pushes % READ_EVERY == 0 or not window.room:
+            return False
+        if now_ms - self.read_ms >= READ_AFTER_MS:
+            return False
+        due = window.next_due_ms()
+        return due is None or due > now_ms
+
+    def due(self) -> tuple[list[InFlight[Outbound]], list[InFlight[Outbound]]]:
+        """What to send again now and what is given up (counted)."""
+        assert self.window is not None
+        retransmit, failed = self.window.due(_now_ms())
+        self.stats.retried += len(retransmit)
+        self.stats.failed += len(failed)
+        self.stats.in_flight = self.window.in_flight
+        return retransmit, failed
+
+    def abandon(self) -> list[InFlight[Outbound]]:
+        """Give up everything in flight (a close whose LINGER is over), counted."""
+        if self.window is None:
+            return []
+        failed = self.window.abandon()
+        self.stats.failed += len(failed)
+        self.stats.in_flight = 0
+        return failed
+
+    def report(self) -> FlushReport:
+        if self.window is None:
+            return FlushReport()
+        pending = tuple(
+            PendingEvent(
+                event_id(self.producer, entry.seq),
+                entry.item.event,
+                entry.item.payload,
+                entry.attempts,
+            )
+            for entry in self.window.pending()
+        )
+        return FlushReport(pending, tracked=True)
+
+
+def _now_ms() -> float:
+    return time.monotonic() * 1000
+
+
+Given = list[InFlight[Outbound]]
+Step = Generator[Op, Any, tuple[bool, Given]]
+
+
+def tending(outgoing: Outgoing, heard: Callable[[Any], None], wait_ms: int = 0) -> Step:
+    """Read what came back (acknowledgements, given to ``heard`` with the rest),
+    waiting ``wait_ms`` for it, then send again what is due; the events given up."""
+    if wait_ms:
+        yield WAIT, wait_ms
+    outgoing.read_ms = _now_ms()
+    for _ in range(READ_LIMIT):
+        received = yield TAKE, None
+        if received is None:
+            break
+        heard(received)
+    retransmit, failed = outgoing.due()
+    for entry in retransmit:
+        yield SEND_NOW, (entry.item.frames, entry.item.reply_to)  # else due again later
+    return True, failed
+
+
+def delivering(
+    outgoing: Outgoing,
+    heard: Callable[[Any], None],
+    outbound: Outbound,
+    seq: int,
+    explicit: bool,
+    send_timeout_ms: int,
+) -> Step:
+    """One push that :meth:`Outgoing.straight` said is not straight: acknowledgements
+    read, what is due sent again, room in the window waited for (``send_timeout_ms``
+    at most, -1: no limit), the event sent; whether it was, and the events given up
+    on the way."""
+    given: Given = []
+    window = outgoing.window
+    if window is not None:
+        _, given = yield from tending(outgoing, heard)
+    if window is not None and not window.room:
+        deadline = None if send_timeout_ms < 0 else _now_ms() + send_timeout_ms
+        while not window.room:  # bounded by the deadline, or by acknowledgements
+            left = 100 if deadline is None else min(100, int(deadline - _now_ms()))
+            if left <= 0:
+                return False, given
+            _, failed = yield from tending(outgoing, heard, left)
+            given.extend(failed)
+    if not (yield SEND, (outbound.frames, outbound.reply_to)):
+        return False, given
+    outgoing.sent(seq, outbound, explicit, _now_ms())
+    return True, given
+
+
+def settling(
+    outgoing: Outgoing, heard: Callable[[Any], None], timeout_ms: int
+) -> Generator[Op, Any, Given]:
+    """Read acknowledgements and retransmit until nothing is in flight, ``timeout_ms``
+    at most (-1: no limit); the events given up on the way."""
+    given: Given = []
+    window = outgoing.window
+    if window is None:
+        return given
+    deadline = None if timeout_ms < 0 else _now_ms() + timeout_ms
+    while window.in_flight:  # bounded by the deadline, or by deliver_timeout_ms
+        left = 100 if deadline is None else min(100, int(deadline - _now_ms()))
+        if left <= 0:
+            break
+        _, failed = yield from tending(outgoing, heard, left)
+        given.extend(failed)
+    return given
+
+
+class V2Message(NamedTuple):
+    """A decoded v2 event: what a socket makes its Message of."""
+
+    event: str
+    payload: list[Any]
+    headers: Mapping[str, str]
+    envelope: Envelope
+
+
+def read_v2(codec: Any, body: Sequence[bytes], limits: Limits, offset: int) -> V2Message | Ack:
+    """Decode ``body`` (frames without a ROUTER address; ``offset`` 1 after one) that
+    :func:`..envelope.kind_of` did not call V1, the payload with the serializer its
+    content type names, if ``codec`` accepts it; DecodeError with the wire's index."""
+    if kind_of(body, offset) is Kind.ACK:
+        return decode_ack(body, limits, offset)
+    decoded = decode_event(body, limits, offset)
+    envelope = decoded.envelope
+    serializer = codec._serializer
+    if envelope.content_type != serializer.name:
+        if envelope.content_type not in codec._accept:
+            raise DecodeError(
+                f"content type {envelope.content_type!r} is not accepted here "
+                f"(option 'accept': {', '.join(sorted(codec._accept))})",
+                frame=offset + 1,
+            )
+        serializer = get_serializer(envelope.content_type)
+    try:
+        payload = serializer.unserialize(decoded.frames)
+    except DecodeError as error:  # its index is the payload's: two frames before it
+        frame = None if error.frame is None else error.frame + offset + 2
+        raise DecodeError(error.reason, frame=frame, serializer=error.serializer) from None
+    return V2Message(decoded.event, payload, envelope.headers, envelope)
+
+
+class V2Received(Message):
+    """A received v2 Message that keeps its envelope (producer, number, flags) for
+    :meth:`Acknowledging.receipt`; otherwise a Message."""
+
+    envelope: Envelope
+
+
+def v2_message(decoded: V2Message | Ack, reply_to: Any) -> Message:
+    """The Message a socket makes of what :func:`read_v2` decoded (an acknowledgement
+    is library traffic named ``zeroevents.ack``, for the socket's ``control``)."""
+    if isinstance(decoded, Ack):
+        return Message(ACK, [decoded], reply_to)
+    event, payload, headers, envelope = decoded
+    message = V2Received(event, payload, reply_to, headers, envelope.event_id)
+    message.envelope = envelope
+    return message
+
+
+class Acknowledging:
+    """The receiving side of at-least-once on a socket class (the service calls these,
+    in both flavours: none blocks): ``incoming`` is set where acknowledgements can go
+    back; ``_send_ack(frames, reply_to)`` sends one without blocking."""
+
+    incoming: Incoming | None = None
+
+    def receipt(self, message: Message) -> bool | None:
+        """None when ``message`` asks for no acknowledgement; else whether it is a
+        duplicate (either way acknowledged by the next :meth:`send_acks`)."""
+        envelope = getattr(message, "envelope", None)
+        if envelope is None or not envelope.ack_requested or self.incoming is None:
+            return None
+        return self.incoming.receipt(envelope, message.reply_to)
+
+    @property
+    def acks_due(self) -> bool:
+        """Whether acknowledgements should go now, not at the end of the batch."""
+        return self.incoming is not None and self.incoming.dedup.ack_due
+
+    @property
+    def acks_waiting(self) -> bool:
+        return self.incoming is not None and self.incoming.waiting
+
+    def take_acks(self) -> list[tuple[Any, list[bytes]]]:
+        """The acknowledgements waiting, to send later with :meth:`send_acks`."""
+        return self.incoming.acks() if self.incoming is not None else []
+
+    def send_acks(self, acks: list[tuple[Any, list[bytes]]] | None = None) -> None:
+        """Send ``acks`` (default: those waiting); never blocks (one that cannot go now
+        is lost: its sender retransmits, and the duplicate is acknowledged again)."""
+        for reply_to, frames in self.take_acks() if acks is None else acks:
+            self._send_ack(frames, reply_to)
+
+    def _send_ack(self, frames: list[bytes], reply_to: Any) -> None:
+        raise NotImplementedError
+
+
+class Incoming:
+    """The receiving side of one socket: the duplicate filter and the acknowledgements
+    waiting to be sent."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.dedup = Deduplicator(
+            dedup_window=options["dedup_window"],
+            max_producers=options["max_producers"],
+            max_pending_ranges=options["max_pending_ranges"],
+            ack_every=options["ack_every"],
+        )
+        self.waiting = False  # something to acknowledge
+
+    def receipt(self, envelope: Envelope, reply_to: Any) -> bool:
+        """Whether the event of ``envelope`` is a duplicate (recorded for the next
+        acknowledgement either way)."""
+        self.waiting = True
+        return self.dedup.seen(envelope.producer, envelope.seq, reply_to)
+
+    def acks(self) -> list[tuple[Any, list[bytes]]]:
+        """``(reply_to, frames)`` of each acknowledgement to send now."""
+        self.waiting = False
+        return [(reply_to, encode_ack(ack)) for reply_to, ack in self.dedup.acks()]
+
+
+__all__ = [
+    "ACK",
+    "DELIVERY_DEFAULTS",
+    "Acknowledging",
+    "FlushReport",
+    "Incoming",
+    "Outbound",
+    "Outgoing",
+    "PendingEvent",
+    "V2Message",
+    "V2Received",
+    "check_delivery_options",
+    "delivering",
+    "limits_of",
+    "read_v2",
+    "settling",
+    "tending",
+    "v2_message",
+]
