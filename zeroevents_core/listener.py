@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
+from .outbox.options import OUTBOX_DEFAULTS, check_outbox_options
 from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
 from .stats import Stats
@@ -26,6 +27,7 @@ from .transports.codec import resolve_accept, resolve_serializer
 from .transports.reliable import FlushReport
 
 if TYPE_CHECKING:
+    from .outbox.link import OutboxLink
     from .schemas import SchemaRegistry
 
 COMMON_DEFAULTS: Mapping[str, Any] = {
@@ -36,6 +38,7 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "schemas": None,
     "strict": False,
     "dead_letter": None,
+    **OUTBOX_DEFAULTS,
 }
 
 
@@ -101,6 +104,14 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
                 f"option {flag!r}: expected true or false, got {merged[flag]!r}"
             )
     merged["schemas"] = load_schemas(merged["schemas"], strict=merged["strict"])
+    merged.update(check_outbox_options(merged))
+    if merged["outbox"] is not None:  # an outbox is delivered at least once
+        if options.get("delivery", "at-least-once") != "at-least-once":
+            raise ConfigurationError(
+                f"option 'outbox' delivers at least once: option 'delivery' "
+                f"{options['delivery']!r} contradicts it"
+            )
+        merged["delivery"] = "at-least-once"
     return transport, transport.validate_options(merged)
 
 
@@ -131,6 +142,10 @@ class BaseListener:
                 f"transport {self.transport.name!r} has no "
                 f"{'blocking' if self.side == 'sync' else 'asyncio'} sockets "
                 f"(supports_{self.side} is false): use {other} with it"
+            )
+        if self.options["outbox"] is not None and self.side != "sync":
+            raise ConfigurationError(
+                "option 'outbox': only the blocking EventListener writes an outbox so far"
             )
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
@@ -176,13 +191,20 @@ class BaseListener:
 class EventListener(BaseListener):
     """Forwards each event it is called for to a socket, lazily opened from ``options``."""
 
+    _outbox: OutboxLink | None = None
+
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
         socket = self._socket
         if socket is None:
             with self._opening:
                 socket = self._socket
-                if socket is None:
+                if socket is None and self.options["outbox"] is not None:
+                    from .outbox.link import OutboxLink
+
+                    self._outbox = OutboxLink(self.transport, self.options, self.dispatcher)
+                    socket = self._socket = self._outbox.socket
+                elif socket is None:
                     socket = self._socket = self.transport.open_socket(
                         self.options, self.dispatcher
                     )
@@ -198,6 +220,8 @@ class EventListener(BaseListener):
         socket = self._socket
         if socket is None:
             socket = self.socket()
+        if self._outbox is not None:  # stored, then sent by the outbox's thread
+            return self._outbox.fire(event, payload)
         headers = self.dispatcher.firing_headers()
         if headers is None:
             return socket.push(event, payload)
@@ -208,6 +232,8 @@ class EventListener(BaseListener):
         (``delivery = "at-least-once"``: acknowledgements read, retries sent); what
         is still pending. On a link that acknowledges nothing the report is empty
         and ``tracked`` is False."""
+        if self._outbox is not None:
+            return self._outbox.flush(timeout)
         socket = self._socket
         settle = getattr(socket, "settle", None)
         if settle is None:
@@ -227,7 +253,10 @@ class EventListener(BaseListener):
         undelivered = 0
         with self._opening:
             socket, self._socket = self._socket, None
-        if socket is not None:
+            outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            undelivered = outbox.close()
+        elif socket is not None:
             undelivered = self.transport.close_socket(socket, self.options) or 0
         if self.dead_letter is not None:
             self.dead_letter.close()

@@ -17,11 +17,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import ConfigurationError, OutboxError
+from .options import SYNC_MODES
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 # Offsets in the 100-byte database header (https://sqlite.org/fileformat.html).
 _APPLICATION_ID_AT = 68
-SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
 # How long a statement waits for another connection's lock (inspect beside a writer).
 BUSY_TIMEOUT_MS = 5000
 

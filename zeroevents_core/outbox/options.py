@@ -2,7 +2,8 @@
 
 ``outbox`` and ``dedup_store`` are paths (or None: off), ``outbox_sync`` is
 ``"normal"`` or ``"full"`` (what each survives: :mod:`.store`), the two bounds are
-ints >= 1. Defaults: ``OUTBOX_DEFAULTS`` (docs/configuration.md, "The outbox").
+ints >= 1. Defaults: ``OUTBOX_DEFAULTS`` (docs/configuration.md, "The outbox"). No SQLite
+here: the listener imports this module, the file is opened on first use.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigurationError
-from .database import SYNC_MODES
-from .store import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
+
+# Defaults of the options of the same names (docs/configuration.md, "The outbox").
+DEFAULT_MAX_EVENTS = 1_000_000
+DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_SYNC = "normal"
+# outbox_sync: SQLite's synchronous setting for each (what each survives: .store).
+SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
 
 OUTBOX_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {

@@ -40,6 +40,7 @@ from ..envelope import new_producer_id
 from ..errors import ConfigurationError, OutboxError, OutboxFullError
 from .database import open_database, storage_errors
 from .group_commit import GroupCommit
+from .options import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
 
 APPLICATION_ID = 0x5A454F42  # "ZEOB"
 VERSION = 1
@@ -61,10 +62,6 @@ SCHEMA = {
         created_ms INTEGER NOT NULL,
         PRIMARY KEY (stream, seq))""",
 }
-# Defaults of the options of the same names (docs/configuration.md, "The outbox").
-DEFAULT_MAX_EVENTS = 1_000_000
-DEFAULT_MAX_BYTES = 1 << 30
-DEFAULT_SYNC = "normal"
 KIND = "outbox"
 # The last number given in a stream: its highest row, or the highest deleted
 # (streams.last_seq, written by deletes), so that numbers are never given twice.
@@ -236,11 +233,11 @@ class Outbox:
         *,
         content_type: str = "json",
         headers: Mapping[str, str] | None = None,
-        timeout: float = 2.0,
+        timeout: float | None = 2.0,
     ) -> int:
         """Store an event for ``destination`` and return its sequence number once the
         commit is done; wait up to ``timeout`` seconds for room, then raise
-        :class:`OutboxFullError`."""
+        :class:`OutboxFullError` (None: no limit)."""
         stream, _ = self._stream(destination)
         blob = pack_frames(frames)
         text = None if headers is None else json.dumps(dict(headers), separators=(",", ":"))
@@ -266,7 +263,7 @@ class Outbox:
     def _room(self, size: int) -> bool:
         return self.count < self.max_events and self.bytes + size <= self.max_bytes
 
-    def _full_reason(self, timeout: float) -> str:
+    def _full_reason(self, timeout: float | None) -> str:
         held = f"{self.count} events, {self.bytes} bytes"
         limits = f"outbox_max_events {self.max_events}, outbox_max_bytes {self.max_bytes}"
         return f"full ({held}; {limits}) for {timeout} s"
@@ -368,6 +365,15 @@ class Outbox:
             decoded = None if headers is None else json.loads(headers)
             rows.append(Row(seq, event, content_type, decoded, unpack_frames(blob), created_ms))
         return rows
+
+    def count_of(self, destination: str) -> int:
+        """How many of ``destination``'s events are stored."""
+        stream, _ = self._stream(destination)
+        with self._reading():
+            (count,) = self._db.execute(
+                "SELECT count(*) FROM events WHERE stream = ?", (stream,)
+            ).fetchone()
+        return int(count)
 
     def summary(self) -> list[StreamSummary]:
         """Each stream's counts, bytes and oldest pending event."""
