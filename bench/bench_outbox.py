@@ -14,7 +14,10 @@ the at-least-once sender does when acknowledgements arrive. With ``sync="normal"
 (survives a kill of the process) and ``"full"`` (an fsync per commit: survives a power
 loss), from one thread and from ``--threads`` threads (group commit: they share
 transactions; the commits per event are printed). Target: "normal" >= 0.3x the v1
-pipeline. Figures are medians of the repeats, each in a fresh file.
+pipeline. End to end: an ``EventListener`` with the ``outbox`` option ("normal") to a
+ROUTER ``EventService`` in another process, acknowledged, every row deleted (the
+receiver clocks first to last, as bench_e2e does). Figures are medians of the
+repeats, each in a fresh file.
 """
 
 from __future__ import annotations
@@ -37,6 +40,46 @@ from zeroevents_core.outbox import Outbox
 
 DEST = "connect ipc:///tmp/bench-outbox.ipc"
 ACK_EVERY = 100
+
+
+def consume_routed(endpoint: str, n: int, serializer: str, out: Any, *_: Any) -> None:
+    """bench_e2e's consumer on a ROUTER (at-least-once needs the way back)."""
+    from zeroevents_core import Dispatcher, EventListener, EventService
+
+    dispatcher = Dispatcher()
+    count = 0
+    started = 0.0
+
+    def on_order(order: dict[str, Any]) -> None:
+        nonlocal count, started
+        count += 1
+        if count == 1:
+            started = time.perf_counter()
+        if count == n:
+            out.put(("done", time.perf_counter() - started))
+            service.stop()
+
+    dispatcher.listen("orders.created", on_order)
+    listener = EventListener({"bind": endpoint, "socket_type": "ROUTER"}, dispatcher)
+    service = EventService(dispatcher).listen(listener)
+    listener.socket()
+    out.put(("ready", 0.0))
+    service.run()
+
+
+def produce_outbox(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
+    from zeroevents_core import Dispatcher, EventListener
+
+    dispatcher = Dispatcher()
+    listener = EventListener(
+        {"connect": endpoint, "outbox": f"{folder}/e2e-{time.time_ns()}.db", "outbox_sync": sync},
+        dispatcher,
+    )
+    dispatcher.listen("orders.*", listener)
+    for _ in range(n):
+        dispatcher.fire("orders.created", ORDER)
+    listener.flush(300)
+    listener.close()
 
 
 def append_rate(
@@ -100,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         for threads in (1, args.threads)
         for ack in (False, True)
     ]
-    rates: dict[Any, list[float]] = {"v1": [], **{case: [] for case in cases}}
+    rates: dict[Any, list[float]] = {"v1": [], "e2e": [], **{case: [] for case in cases}}
     batching: dict[Any, list[float]] = {case: [] for case in cases}
     with tempfile.TemporaryDirectory(prefix="zeroevents-bench-") as folder:
         run = 0
@@ -109,6 +152,14 @@ def main(argv: list[str] | None = None) -> None:
                 throughput(
                     consume_zeroevents, produce_zeroevents,
                     n=args.events, serializer="json", folder=folder, run=run,
+                )
+            )  # fmt: skip
+            run += 1
+            rates["e2e"].append(
+                throughput(
+                    consume_routed, produce_outbox, folder, "normal",
+                    n=args.events, serializer="json", folder=folder, run=run,
+                    producer_args=(folder, "normal"),
                 )
             )  # fmt: skip
             for case in cases:
@@ -125,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"  {'':<48}{'events/s':>10}{'this / v1':>11}{'commits/event':>15}")
     print(f"  {'v1 pipeline, unconfirmed (bench_e2e), baseline':<48}{v1:>10,.0f}{1:>10.2f}x")
+    e2e = statistics.median(rates["e2e"])
+    label = "outbox listener -> ROUTER service, normal"
+    print(f"  {label:<48}{e2e:>10,.0f}{e2e / v1:>10.2f}x")
     for case in cases:
         sync, threads, ack = case
         rate = statistics.median(rates[case])
