@@ -31,6 +31,7 @@ RUNNABLE_PAGES = [
     "contracts.md",
     "metrics.md",
     "wire-format.md",
+    "outbox.md",
     "plugins.md",
     "migration.md",
     "security.md",

@@ -14,6 +14,8 @@ alone is enough to find it::
     ├── ListenerError (TypeError)
     │   └── CoroutineListenerError
     ├── WindowFullError                        at-least-once: the send window is full
+    ├── OutboxError                            the outbox cannot store or read (disk full, I/O)
+    │   └── OutboxFullError                    it holds its limit of events or bytes
     ├── SerializationError
     │   ├── EncodeError (ValueError)
     │   └── DecodeError (ValueError)           with the frame index on the wire
@@ -106,6 +108,23 @@ class WindowFullError(ZeroEventsError):
             f"{window} events are in flight unacknowledged, the most the option 'window' "
             "allows: wait for acknowledgements (flush) or raise 'window'"
         )
+
+
+class OutboxError(ZeroEventsError):
+    """The outbox (or the dedup store) file could not be written or read for another
+    reason than its content: the disk is full, an I/O error, the file is closed. A
+    file that is not one, or is corrupted, is a :class:`ConfigurationError` instead."""
+
+
+class OutboxFullError(OutboxError):
+    """The outbox file holds ``outbox_max_events`` events or ``outbox_max_bytes`` bytes
+    and no acknowledgement made room in time: the event was not stored (a listener
+    fires ``zeroevents.push.error`` for it)."""
+
+    def __init__(self, path: object, event: str, reason: str) -> None:
+        self.path = path
+        self.event = event
+        super().__init__(f"outbox {path} cannot take event {event!r}: {reason}")
 
 
 class SerializationError(ZeroEventsError):

@@ -19,6 +19,7 @@ from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .observers import Observed, closed, listener_opened
+from .outbox.options import OUTBOX_DEFAULTS, check_outbox_options
 from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
 from .stats import Stats
@@ -27,6 +28,7 @@ from .transports.codec import resolve_accept, resolve_serializer
 from .transports.reliable import FlushReport
 
 if TYPE_CHECKING:
+    from .outbox.link import OutboxLink
     from .schemas import SchemaRegistry
 
 COMMON_DEFAULTS: Mapping[str, Any] = {
@@ -37,6 +39,7 @@ COMMON_DEFAULTS: Mapping[str, Any] = {
     "schemas": None,
     "strict": False,
     "dead_letter": None,
+    **OUTBOX_DEFAULTS,
 }
 
 
@@ -102,6 +105,14 @@ def resolve_options(options: Mapping[str, Any] | str) -> tuple[Transport, dict[s
                 f"option {flag!r}: expected true or false, got {merged[flag]!r}"
             )
     merged["schemas"] = load_schemas(merged["schemas"], strict=merged["strict"])
+    merged.update(check_outbox_options(merged))
+    if merged["outbox"] is not None:  # an outbox is delivered at least once
+        if options.get("delivery", "at-least-once") != "at-least-once":
+            raise ConfigurationError(
+                f"option 'outbox' delivers at least once: option 'delivery' "
+                f"{options['delivery']!r} contradicts it"
+            )
+        merged["delivery"] = "at-least-once"
     return transport, transport.validate_options(merged)
 
 
@@ -132,6 +143,10 @@ class BaseListener:
                 f"transport {self.transport.name!r} has no "
                 f"{'blocking' if self.side == 'sync' else 'asyncio'} sockets "
                 f"(supports_{self.side} is false): use {other} with it"
+            )
+        if self.options["outbox"] is not None and self.side != "sync":
+            raise ConfigurationError(
+                "option 'outbox': only the blocking EventListener writes an outbox so far"
             )
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
@@ -178,6 +193,8 @@ class BaseListener:
 class EventListener(BaseListener):
     """Forwards each event it is called for to a socket, lazily opened from ``options``."""
 
+    _outbox: OutboxLink | None = None
+
     def socket(self) -> Any:
         """The listener's socket, opened, bound and connected on first call."""
         socket = self._socket
@@ -185,9 +202,14 @@ class EventListener(BaseListener):
             with self._opening:
                 socket = self._socket
                 if socket is None:
-                    socket = self._socket = self.transport.open_socket(
-                        self.options, self.dispatcher
-                    )
+                    if self.options["outbox"] is not None:
+                        from .outbox.link import OutboxLink
+
+                        self._outbox = OutboxLink(self.transport, self.options, self.dispatcher)
+                        socket = self._outbox.socket
+                    else:
+                        socket = self.transport.open_socket(self.options, self.dispatcher)
+                    self._socket = socket
                     self._observed = listener_opened(self, socket)
         return socket
 
@@ -201,6 +223,8 @@ class EventListener(BaseListener):
         socket = self._socket
         if socket is None:
             socket = self.socket()
+        if self._outbox is not None:  # stored, then sent by the outbox's thread
+            return self._outbox.fire(event, payload)
         headers = self.dispatcher.firing_headers()
         if headers is None:
             return socket.push(event, payload)
@@ -211,6 +235,8 @@ class EventListener(BaseListener):
         (``delivery = "at-least-once"``: acknowledgements read, retries sent); what
         is still pending. On a link that acknowledges nothing the report is empty
         and ``tracked`` is False."""
+        if self._outbox is not None:
+            return self._outbox.flush(timeout)
         socket = self._socket
         settle = getattr(socket, "settle", None)
         if settle is None:
@@ -231,8 +257,11 @@ class EventListener(BaseListener):
         with self._opening:
             socket, self._socket = self._socket, None
             observed, self._observed = self._observed, None
+            outbox, self._outbox = self._outbox, None
         closed(observed)
-        if socket is not None:
+        if outbox is not None:
+            undelivered = outbox.close()
+        elif socket is not None:
             undelivered = self.transport.close_socket(socket, self.options) or 0
         if self.dead_letter is not None:
             self.dead_letter.close()

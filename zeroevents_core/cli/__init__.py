@@ -1,8 +1,8 @@
 """The ``zeroevents`` command line: tail a socket, send events by hand, list the
-plugins, check a contract folder, run the demo.
+plugins, check a contract folder, inspect an outbox, run the demo.
 
 Built on :mod:`argparse` (the standard library: the core gains no dependency).
-One module per command (``listen``, ``emit``, ``plugins``, ``schema``, ``demo``);
+One module per command (``listen``, ``emit``, ``plugins``, ``schema``, ``outbox``, ``demo``);
 a transport adds its own flags to ``listen`` and ``emit`` (``cli_options()``) and
 its own commands (the ZeroMQ one adds ``keys``). Exit status: 0 on success, 1 on
 a runtime failure (every :class:`ZeroEventsError`, with its message), 2 on bad

@@ -50,8 +50,9 @@ def _main(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     prog = f"{PROG} {args.command}"
-    if getattr(args, "schema_command", None):
-        prog += f" {args.schema_command}"
+    for group in ("schema_command", "outbox_command"):
+        if getattr(args, group, None):
+            prog += f" {getattr(args, group)}"
     debug = bool(args.debug)
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from . import demo, emit, listen, plugins, schema
+from . import demo, emit, listen, outbox, plugins, schema
 from ._arguments import PROG, Parser
 from ._transport import NeutralCommandLine, Selected, default_transport, every_transport, select
 
 # The commands that need no transport: their command line loads no plugin.
-PLAIN_COMMANDS = ("plugins", "schema", "demo")
+PLAIN_COMMANDS = ("plugins", "schema", "outbox", "demo")
 # The commands that plugins may add flags to (the add_cli_arguments hook).
 PLUGGABLE_COMMANDS = ("listen", "emit")
 
@@ -29,7 +29,7 @@ def build_parser(
     parser = Parser(
         prog=PROG,
         description="Events between processes over ZeroMQ: tail a socket, send events, "
-        "list plugins, check contracts, run the demo.",
+        "list plugins, check contracts, inspect an outbox, run the demo.",
         epilog="Each command has --help. Exit status: 0 success, 1 runtime failure, 2 bad usage.",
     )
     parser.add_argument(
@@ -49,6 +49,7 @@ def build_parser(
             add_cli_arguments(pluggable, commands.choices[pluggable])
     plugins.add_parser(commands, common)
     schema.add_parser(commands, common)
+    outbox.add_parser(commands, common)
     for each in [] if plain else every_transport():
         each.command_line.add_commands(commands, common)
     demo.add_parser(commands, common)

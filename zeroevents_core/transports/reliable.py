@@ -468,12 +468,19 @@ class Incoming:
     waiting to be sent."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
-        self.dedup = Deduplicator(
-            dedup_window=options["dedup_window"],
-            max_producers=options["max_producers"],
-            max_pending_ranges=options["max_pending_ranges"],
-            ack_every=options["ack_every"],
-        )
+        sizes = {
+            "dedup_window": options["dedup_window"],
+            "max_producers": options["max_producers"],
+            "max_pending_ranges": options["max_pending_ranges"],
+            "ack_every": options["ack_every"],
+        }
+        store = options.get("dedup_store")
+        if store is None:
+            self.dedup = Deduplicator(**sizes)
+        else:  # kept across restarts, written before each acknowledgement is sent
+            from ..outbox.dedup import DedupStore, DurableDeduplicator
+
+            self.dedup = DurableDeduplicator(DedupStore(store), **sizes)
         self.waiting = False  # something to acknowledge
 
     def receipt(self, envelope: Envelope, reply_to: Any) -> bool:

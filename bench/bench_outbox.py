@@ -1,0 +1,193 @@
+"""Outbox throughput: durable appends per second beside the unconfirmed v1 pipeline.
+
+    python bench/bench_outbox.py [--events N] [--repeats R] [--threads T]
+
+Baseline, measured in the same run: bench_e2e.py's unconfirmed v1 pipeline, an
+``EventListener`` (PUSH) in one process to an ``EventService`` (PULL) in another over
+ipc, one order dict per event.
+
+Outbox: what ``fire()`` costs with the ``outbox`` option before it returns, in a
+process of its own: the order serialized (json), then ``Outbox.append``, which returns
+once the event is committed; alone ("append"), and with the sender's share of the
+file's work, a delete of the acknowledged events every 100 ("append + ack/100"), as
+the at-least-once sender does when acknowledgements arrive. With ``sync="normal"``
+(survives a kill of the process) and ``"full"`` (an fsync per commit: survives a power
+loss), from one thread and from ``--threads`` threads (group commit: they share
+transactions; the commits per event are printed). Target: "normal" >= 0.3x the v1
+pipeline. End to end: an ``EventListener`` with the ``outbox`` option ("normal") to a
+ROUTER ``EventService`` in another process, acknowledged, every row deleted (the
+receiver clocks first to last, as bench_e2e does). Figures are medians of the
+repeats, each in a fresh file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_e2e import ORDER, SPAWN, consume_zeroevents, produce_zeroevents, throughput
+
+from zeroevents_core import get_serializer
+from zeroevents_core.outbox import Outbox
+
+DEST = "connect ipc:///tmp/bench-outbox.ipc"
+ACK_EVERY = 100
+
+
+def consume_routed(endpoint: str, n: int, serializer: str, out: Any, *_: Any) -> None:
+    """bench_e2e's consumer on a ROUTER (at-least-once needs the way back)."""
+    from zeroevents_core import Dispatcher, EventListener, EventService
+
+    dispatcher = Dispatcher()
+    count = 0
+    started = 0.0
+
+    def on_order(order: dict[str, Any]) -> None:
+        nonlocal count, started
+        count += 1
+        if count == 1:
+            started = time.perf_counter()
+        if count == n:
+            out.put(("done", time.perf_counter() - started))
+            service.stop()
+
+    dispatcher.listen("orders.created", on_order)
+    listener = EventListener({"bind": endpoint, "socket_type": "ROUTER"}, dispatcher)
+    service = EventService(dispatcher).listen(listener)
+    listener.socket()
+    out.put(("ready", 0.0))
+    service.run()
+
+
+def produce_outbox(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
+    from zeroevents_core import Dispatcher, EventListener
+
+    dispatcher = Dispatcher()
+    listener = EventListener(
+        {"connect": endpoint, "outbox": f"{folder}/e2e-{time.time_ns()}.db", "outbox_sync": sync},
+        dispatcher,
+    )
+    dispatcher.listen("orders.*", listener)
+    for _ in range(n):
+        dispatcher.fire("orders.created", ORDER)
+    listener.flush(300)
+    listener.close()
+
+
+def append_rate(
+    path: str, n: int, sync: str, threads: int, ack: bool, out: Any
+) -> None:  # a child process
+    serialize = get_serializer("json").serialize
+    outbox = Outbox(path, sync=sync)
+    per_thread = n // threads
+    start = threading.Barrier(threads + 1)
+    acked = [0]
+    lock = threading.Lock()
+
+    def fire() -> None:
+        start.wait()
+        for _ in range(per_thread):
+            seq = outbox.append(DEST, "orders.created", serialize([ORDER]))
+            if ack and seq % ACK_EVERY == 0:
+                with lock:
+                    if seq > acked[0]:
+                        acked[0] = seq
+                        outbox.acknowledge(DEST, seq)
+
+    workers = [threading.Thread(target=fire) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    began = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    seconds = time.perf_counter() - began
+    out.put((per_thread * threads / seconds, outbox.commits / outbox.writes))
+    outbox.close()
+
+
+def measure_append(
+    folder: str, run: int, n: int, sync: str, threads: int, ack: bool
+) -> tuple[float, float]:
+    out = SPAWN.Queue()
+    path = f"{folder}/outbox-{run}.db"
+    child = SPAWN.Process(target=append_rate, args=(path, n, sync, threads, ack, out))
+    child.start()
+    try:
+        rate, commits_per_write = out.get(timeout=600)
+        child.join(60)
+    finally:
+        if child.is_alive():
+            child.kill()
+    return float(rate), float(commits_per_write)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--full-events", type=int, default=5_000, help="events with sync full")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args(argv)
+    cases = [
+        (sync, threads, ack)
+        for sync in ("normal", "full")
+        for threads in (1, args.threads)
+        for ack in (False, True)
+    ]
+    rates: dict[Any, list[float]] = {"v1": [], "e2e": [], **{case: [] for case in cases}}
+    batching: dict[Any, list[float]] = {case: [] for case in cases}
+    with tempfile.TemporaryDirectory(prefix="zeroevents-bench-") as folder:
+        run = 0
+        for _ in range(args.repeats):
+            rates["v1"].append(
+                throughput(
+                    consume_zeroevents, produce_zeroevents,
+                    n=args.events, serializer="json", folder=folder, run=run,
+                )
+            )  # fmt: skip
+            run += 1
+            rates["e2e"].append(
+                throughput(
+                    consume_routed, produce_outbox, folder, "normal",
+                    n=args.events, serializer="json", folder=folder, run=run,
+                    producer_args=(folder, "normal"),
+                )
+            )  # fmt: skip
+            for case in cases:
+                run += 1
+                sync, threads, ack = case
+                n = args.events if sync == "normal" else args.full_events
+                rate, per_write = measure_append(folder, run, n, sync, threads, ack)
+                rates[case].append(rate)
+                batching[case].append(per_write)
+    v1 = statistics.median(rates["v1"])
+    print(
+        f"outbox throughput, json orders, {args.events} events ({args.full_events} with "
+        f"sync full), median of {args.repeats}"
+    )
+    print(f"  {'':<48}{'events/s':>10}{'this / v1':>11}{'commits/event':>15}")
+    print(f"  {'v1 pipeline, unconfirmed (bench_e2e), baseline':<48}{v1:>10,.0f}{1:>10.2f}x")
+    e2e = statistics.median(rates["e2e"])
+    label = "outbox listener -> ROUTER service, normal"
+    print(f"  {label:<48}{e2e:>10,.0f}{e2e / v1:>10.2f}x")
+    for case in cases:
+        sync, threads, ack = case
+        rate = statistics.median(rates[case])
+        label = f"outbox {sync}, {threads} thread{'s' * (threads > 1)}, append"
+        label += f" + ack/{ACK_EVERY}" if ack else ""
+        per = statistics.median(batching[case])
+        print(f"  {label:<48}{rate:>10,.0f}{rate / v1:>10.2f}x{per:>15.3f}")
+    print('  target: outbox "normal" >= 0.30x of the v1 pipeline')
+
+
+if __name__ == "__main__":
+    sys.exit(main())

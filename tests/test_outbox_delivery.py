@@ -1,0 +1,146 @@
+"""The ``outbox`` listener option end to end: real ZeroMQ sockets to a consumer in a
+process of its own, rows deleted on acknowledgement, a restarted producer resending
+under the same producer id and numbers, a full outbox, the options."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zeroevents_core import AsyncEventListener, Dispatcher, EventListener
+from zeroevents_core.errors import ConfigurationError
+from zeroevents_core.outbox import Outbox
+from zeroevents_core.outbox.store import inspect_outbox
+
+PROCS = str(Path(__file__).with_name("procs_outbox.py"))
+sys.path.insert(0, str(Path(__file__).parent))
+from procs_outbox import lines  # noqa: E402
+
+
+class Consumer:
+    """The consumer script in a child process, killed at teardown."""
+
+    def __init__(self, endpoint: str, record: Path, dedup_store: Path | None = None) -> None:
+        args = [sys.executable, PROCS, "consumer", endpoint, str(record)]
+        args += [str(dedup_store)] if dedup_store else []
+        self.record = record
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline() == "ready\n"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(60)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[Consumer]]:
+    started: list[Consumer] = []
+    yield started
+    for consumer in started:
+        consumer.kill()
+
+
+def producer(endpoint: str, outbox: Path, **options: Any) -> tuple[Dispatcher, EventListener]:
+    dispatcher = Dispatcher()
+    listener = EventListener(
+        {"connect": endpoint, "socket_type": "DEALER", "outbox": str(outbox), **options},
+        dispatcher,
+    )
+    dispatcher.listen("orders.*", listener)
+    return dispatcher, listener
+
+
+def wait_for_lines(record: Path, count: int) -> list[list[str]]:
+    import time
+
+    for _ in range(600):  # bounded: 60 s
+        found = lines(str(record))
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{record}: {len(lines(str(record)))} lines, expected {count}")
+
+
+def test_fired_events_are_delivered_and_deleted(tmp_path: Path, consumers: list[Consumer]) -> None:
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    dispatcher, listener = producer(endpoint, tmp_path / "outbox.db")
+    for n in range(1, 1001):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+    assert listener.flush(60).done
+    assert listener.close() == 0
+    found = wait_for_lines(tmp_path / "consumer.txt", 1000)
+    assert sorted(int(n) for _, n, _ in found) == list(range(1, 1001))
+    (stream,) = inspect_outbox(tmp_path / "outbox.db")
+    assert (stream.pending, stream.last_seq) == (0, 1000)
+
+
+def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
+    tmp_path: Path, consumers: list[Consumer]
+) -> None:
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    outbox = tmp_path / "outbox.db"
+    # No consumer yet: fire() returns once stored; close() leaves the rows in the file.
+    dispatcher, listener = producer(endpoint, outbox, flush_timeout_ms=100)
+    for n in range(1, 201):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+    assert listener.close() == 200
+    with Outbox(outbox) as stored:
+        destination = stored.summary()[0].destination
+        producer_id = stored.producer(destination).hex()
+        assert [row.seq for row in stored.pending(destination)] == list(range(1, 201))
+    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    _, restarted = producer(endpoint, outbox)
+    restarted.socket()  # opens the outbox: its sender resends what is there
+    assert restarted.flush(60).done
+    restarted.close()
+    found = wait_for_lines(tmp_path / "consumer.txt", 200)
+    assert sorted(int(n) for _, n, _ in found) == list(range(1, 201))
+    assert sorted(event_id for *_, event_id in found) == [
+        f"{producer_id}-{seq:016x}" for seq in range(1, 201)
+    ]
+
+
+def test_a_full_outbox_fires_push_error(tmp_path: Path) -> None:
+    endpoint = f"ipc://{tmp_path}/nobody.ipc"
+    dispatcher, listener = producer(
+        endpoint,
+        tmp_path / "outbox.db",
+        outbox_max_events=3,
+        socket_options={"SNDTIMEO": 50},
+        flush_timeout_ms=0,
+    )
+    errors: list[tuple[Any, ...]] = []
+    dispatcher.listen("zeroevents.push.error", lambda *args: errors.append(args) or "reported")
+    for n in range(3):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+    assert dispatcher.fire("orders.created", 0, 3, halt=True) == "reported"
+    (_socket, event, payload, reply_to) = errors[0]
+    assert (event, list(payload), reply_to) == ("orders.created", [0, 3], None)
+    assert listener.close() == 3  # the three stored stay in the file
+    (stream,) = inspect_outbox(tmp_path / "outbox.db")
+    assert stream.pending == 3
+
+
+def test_outbox_options_are_checked(tmp_path: Path) -> None:
+    path = str(tmp_path / "o.db")
+    with pytest.raises(ConfigurationError, match="contradicts it"):
+        EventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path, "delivery": "at-most-once"})
+    with pytest.raises(ConfigurationError, match="at-least-once"):
+        EventListener({"connect": "ipc:///tmp/x.ipc", "socket_type": "PUSH", "outbox": path})
+    with pytest.raises(ConfigurationError, match="only the blocking EventListener"):
+        AsyncEventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path})
+    with pytest.raises(ConfigurationError, match="option 'outbox_sync'"):
+        EventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path, "outbox_sync": "fast"})
+    listener = EventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path})
+    assert listener.options["delivery"] == "at-least-once"
+    assert listener.options["wire"] == "v2"
+    assert not Path(path).exists()  # opened on first use

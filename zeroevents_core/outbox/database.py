@@ -1,0 +1,164 @@
+"""Opening one of the library's SQLite files (an outbox, a dedup store) and telling it
+from anything else, without ever writing to a file that is not one.
+
+A file is ours when its header says SQLite, its ``application_id`` is the kind's own,
+its ``user_version`` is a schema this code knows, its tables are the expected ones, and
+``PRAGMA quick_check`` finds its pages sound. Anything else is a
+:class:`ConfigurationError` naming the file: it is left as it was (no schema written,
+no row deleted), for its owner to look at or move away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from ..errors import ConfigurationError, OutboxError
+from .options import SYNC_MODES
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# Offsets in the 100-byte database header (https://sqlite.org/fileformat.html).
+_APPLICATION_ID_AT = 68
+# How long a statement waits for another connection's lock (inspect beside a writer).
+BUSY_TIMEOUT_MS = 5000
+
+
+def _header_id(path: Path) -> int | None:
+    """The application id in the file's header; None for an empty file (a new one)."""
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if not header:
+        return None
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise ConfigurationError(f"{path} is not an SQLite database (its header is not SQLite's)")
+    return int.from_bytes(header[_APPLICATION_ID_AT : _APPLICATION_ID_AT + 4], "big")
+
+
+def open_database(
+    path: str | os.PathLike[str],
+    *,
+    kind: str,
+    application_id: int,
+    version: int,
+    schema: Mapping[str, str],
+    sync: str = "normal",
+    create: bool = True,
+) -> sqlite3.Connection:
+    """A connection in WAL mode (autocommit: the caller writes ``BEGIN``) to the ``kind``
+    file at ``path``, made with ``schema`` (table name to ``CREATE`` statement) when
+    new, else checked as the module docstring says."""
+    file = Path(path).absolute()
+    if sync not in SYNC_MODES:
+        raise ConfigurationError(f"{kind} sync must be one of {sorted(SYNC_MODES)}, got {sync!r}")
+    exists = file.exists()
+    if not exists and not create:
+        raise ConfigurationError(f"{kind} {file} does not exist")
+    if exists and file.is_dir():
+        raise ConfigurationError(f"{kind} {file} is a folder, not a file")
+    if not file.parent.is_dir():
+        raise ConfigurationError(f"{kind} {file}: folder {file.parent} does not exist")
+    found = _header_id(file) if exists else None
+    if found is not None and found != application_id:
+        raise ConfigurationError(
+            f"{file} is an SQLite database but not a zeroevents {kind} "
+            f"(application_id {found:#x}, expected {application_id:#x}): left untouched"
+        )
+    try:
+        db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as error:
+        raise ConfigurationError(f"{kind} {file} cannot be opened: {error}") from error
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if found is None or _unfinished(db):
+            _create(db, application_id, version, schema)
+        else:
+            _check(db, file, kind, version, schema)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA synchronous = {SYNC_MODES[sync]}")
+    except sqlite3.DatabaseError as error:
+        db.close()
+        raise ConfigurationError(
+            f"{kind} {file} is corrupted or unreadable ({error}): left untouched, "
+            "its rows may still be read with the sqlite3 shell (.recover)"
+        ) from error
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _create(
+    db: sqlite3.Connection, application_id: int, version: int, schema: Mapping[str, str]
+) -> None:
+    # In rollback-journal mode, so that the header's application id is in the file
+    # itself from the first commit (in WAL mode it would sit in the WAL until a
+    # checkpoint, and a kill before one would leave a file that looks foreign).
+    db.execute("PRAGMA journal_mode = DELETE")
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(f"PRAGMA application_id = {application_id}")
+        db.execute(f"PRAGMA user_version = {version}")
+        for statement in schema.values():
+            db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _unfinished(db: sqlite3.Connection) -> bool:
+    """Our header but nothing else: a creation rolled back (killed mid-way)."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    (tables,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return bool(version == 0 and tables == 0)
+
+
+def normalized(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _check(
+    db: sqlite3.Connection, file: Path, kind: str, version: int, schema: Mapping[str, str]
+) -> None:
+    (found,) = db.execute("PRAGMA user_version").fetchone()
+    if found != version:
+        raise ConfigurationError(
+            f"{kind} {file} has schema version {found}, this zeroevents knows {version}: "
+            "left untouched"
+        )
+    tables = {
+        name: normalized(sql)
+        for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    }
+    expected = {name: normalized(sql) for name, sql in schema.items()}
+    if tables != expected:
+        raise ConfigurationError(
+            f"{kind} {file} does not have the tables of a zeroevents {kind} "
+            f"(found {sorted(tables)}, expected {sorted(expected)}): left untouched"
+        )
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise ConfigurationError(
+            f"{kind} {file} is corrupted (PRAGMA quick_check: {'; '.join(problems)}): "
+            "left untouched, its rows may still be read with the sqlite3 shell (.recover)"
+        )
+
+
+@contextlib.contextmanager
+def storage_errors(kind: str, file: Path) -> Iterator[None]:
+    """sqlite3's errors as ours, naming the file: a damaged page met on the way is a
+    ConfigurationError (the file is left as it is), a full disk or an I/O error an
+    OutboxError."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        raise OutboxError(f"{kind} {file}: {error}") from error
+    except sqlite3.DatabaseError as error:
+        raise ConfigurationError(
+            f"{kind} {file} is corrupted or unreadable ({error}): left untouched"
+        ) from error
+    except sqlite3.Error as error:
+        raise OutboxError(f"{kind} {file}: {error}") from error

@@ -1,0 +1,133 @@
+"""What an ``EventListener`` with the ``outbox`` option does instead of pushing.
+
+``fire()`` (through the listener) checks the outgoing contract, serializes the
+payload and appends it to the outbox: it returns once the event is committed. A full
+outbox waits up to the socket's send timeout (``SNDTIMEO``, or ``send_timeout_ms``)
+for room, then fires ``zeroevents.push.error`` (socket, event, payload, reply_to). The sender thread
+(:mod:`.sender`) delivers the rows through the listener's socket, opened with
+``delivery = "at-least-once"`` under the stream's producer id.
+
+The outbox files of a process are shared by path: several listeners may write to one
+file, each its own destination (stream).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..dispatcher import Dispatcher
+from ..envelope import event_id
+from ..errors import ConfigurationError, OutboxFullError
+from ..transports.codec import PUSH_ERROR, resolve_serializer
+from ..transports.reliable import FlushReport, PendingEvent
+from .sender import NEVER, OutboxSender
+from .store import Outbox
+
+_shared: dict[Path, tuple[Outbox, int]] = {}
+_sharing = threading.Lock()
+
+
+def _take(options: Mapping[str, Any]) -> Outbox:
+    path = Path(options["outbox"]).absolute()
+    with _sharing:
+        outbox, users = _shared.get(path, (None, 0))
+        if outbox is None:
+            outbox = Outbox(
+                path,
+                sync=options["outbox_sync"],
+                max_events=options["outbox_max_events"],
+                max_bytes=options["outbox_max_bytes"],
+            )
+        _shared[path] = (outbox, users + 1)
+    return outbox
+
+
+def _release(outbox: Outbox) -> None:
+    with _sharing:
+        _, users = _shared[outbox.path]
+        if users > 1:
+            _shared[outbox.path] = (outbox, users - 1)
+            return
+        del _shared[outbox.path]
+    outbox.close()
+
+
+class OutboxLink:
+    """The outbox side of one listener: its stream, its sender and socket."""
+
+    def __init__(self, transport: Any, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
+        self.transport = transport
+        self.dispatcher = dispatcher
+        self.destination = transport.where(options)
+        self.serializer = resolve_serializer(options["serializer"])
+        self.outbox = _take(options)
+        try:
+            self.options = {**options, "max_attempts": NEVER, "deliver_timeout_ms": NEVER}
+            # A dispatcher of its own: a send that failed is tried again, not an error.
+            self.socket = transport.open_socket(self.options, Dispatcher())
+            if not hasattr(self.socket, "set_up_delivery"):
+                transport.close_socket(self.socket, self.options)
+                raise ConfigurationError(
+                    f"option 'outbox': transport {transport.name!r} cannot resume a "
+                    "producer's sequence numbers (its sockets have no set_up_delivery)"
+                )
+            timeout_ms = options.get("send_timeout_ms", getattr(self.socket, "sndtimeo", -1))
+            self.timeout = None if timeout_ms < 0 else timeout_ms / 1000
+            self.linger = options.get("flush_timeout_ms", 2000) / 1000
+            first = self.outbox.pending(self.destination, limit=1)
+            self.socket.set_up_delivery(
+                self.options,
+                producer=self.outbox.producer(self.destination),
+                first_seq=first[0].seq if first else self.outbox.last_seq(self.destination) + 1,
+            )
+            self.sender = OutboxSender(
+                self.outbox, self.destination, self.socket, self.serializer.unserialize
+            )
+            self.sender.start()
+        except BaseException:
+            _release(self.outbox)
+            raise
+
+    def fire(self, event: str, payload: Sequence[Any]) -> Any:
+        self.socket.check_outgoing(event, payload)
+        frames = self.serializer.serialize(list(payload))
+        try:
+            self.outbox.append(
+                self.destination,
+                event,
+                frames,
+                content_type=self.serializer.name,
+                headers=self.dispatcher.firing_headers(),
+                timeout=self.timeout,
+            )
+        except OutboxFullError:
+            return self.dispatcher.until(PUSH_ERROR, self.socket, event, payload, None)
+        self.sender.wake()
+        return True
+
+    def flush(self, timeout: float) -> FlushReport:
+        """Wait up to ``timeout`` seconds for the stream's rows to be acknowledged;
+        the events still in the file (its first ``window``)."""
+        self.sender.drain(timeout)
+        producer = self.outbox.producer(self.destination)
+        pending = tuple(
+            PendingEvent(
+                event_id(producer, row.seq), row.event, self.serializer.unserialize(row.frames), 0
+            )
+            for row in self.outbox.pending(self.destination, limit=self.options["window"])
+        )
+        return FlushReport(pending, tracked=True)
+
+    def close(self) -> int:
+        """Deliver for up to ``flush_timeout_ms``, stop the sender, close the socket and
+        release the outbox; how many of this stream's events are still in the file
+        (sent again when a listener opens it next)."""
+        left = self.sender.drain(self.linger)
+        self.sender.stop()
+        # What is still in flight is in the file too: the socket's report is not a loss.
+        self.transport.close_socket(self.socket, self.options)
+        _release(self.outbox)
+        return left

@@ -1,0 +1,57 @@
+"""The listener options of the outbox and of the durable dedup store, checked.
+
+``outbox`` and ``dedup_store`` are paths (or None: off), ``outbox_sync`` is
+``"normal"`` or ``"full"`` (what each survives: :mod:`.store`), the two bounds are
+ints >= 1. Defaults: ``OUTBOX_DEFAULTS`` (docs/configuration.md, "The outbox"). No SQLite
+here: the listener imports this module, the file is opened on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import ConfigurationError
+
+# Defaults of the options of the same names (docs/configuration.md, "The outbox").
+DEFAULT_MAX_EVENTS = 1_000_000
+DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_SYNC = "normal"
+# outbox_sync: SQLite's synchronous setting for each (what each survives: .store).
+SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
+
+OUTBOX_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "outbox": None,
+        "outbox_sync": DEFAULT_SYNC,
+        "outbox_max_events": DEFAULT_MAX_EVENTS,
+        "outbox_max_bytes": DEFAULT_MAX_BYTES,
+        "dedup_store": None,
+    }
+)
+
+
+def check_outbox_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The five options of ``options`` (defaults where missing), checked; a wrong one
+    is a ConfigurationError naming the key and what it takes."""
+    checked = {key: options.get(key, default) for key, default in OUTBOX_DEFAULTS.items()}
+    for key in ("outbox", "dedup_store"):
+        value = checked[key]
+        if value is not None and not (isinstance(value, str | os.PathLike) and str(value)):
+            raise ConfigurationError(f"option {key!r}: expected a file path or None, got {value!r}")
+    sync = checked["outbox_sync"]
+    if sync not in SYNC_MODES:
+        choices = " or ".join(repr(mode) for mode in SYNC_MODES)
+        raise ConfigurationError(f"option 'outbox_sync': expected {choices}, got {sync!r}")
+    for key in ("outbox_max_events", "outbox_max_bytes"):
+        value = checked[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
+    if checked["outbox"] is not None and checked["outbox"] == checked["dedup_store"]:
+        raise ConfigurationError(
+            f"options 'outbox' and 'dedup_store' name the same file {checked['outbox']!r}: "
+            "give each its own"
+        )
+    return checked

@@ -1,0 +1,113 @@
+"""The outbox's sender: a thread that delivers one stream's rows through an
+at-least-once socket and deletes them once acknowledged.
+
+It resumes the stream: the socket's producer id is the stream's and each row is
+pushed under the sequence number it was given, so that a receiver's duplicate
+suppression applies to what a restarted producer sends again. The socket never gives
+an event up (its ``max_attempts`` and ``deliver_timeout_ms`` are set out of reach):
+an event waits in the file until acknowledged, bounded by the outbox's own limits.
+A row is deleted only once every number up to it has been acknowledged: the floor of
+what the socket still has in flight. A push that fails (no peer within the send
+timeout) leaves its row where it is, for the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .store import Outbox
+
+log = logging.getLogger(__name__)
+
+# Sender socket options: an event is never given up, the file keeps it.
+NEVER = 2**31 - 1
+# How long an idle sender waits for new rows or acknowledgements (ms).
+IDLE_MS = 20
+
+
+class OutboxSender:
+    """Delivers ``destination``'s rows of ``outbox`` through ``socket`` (opened with
+    ``delivery = "at-least-once"``), decoding each row's frames with ``unserialize``
+    so that the socket encodes it as any event."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        destination: str,
+        socket: Any,
+        unserialize: Callable[[Sequence[bytes]], list[Any]],
+    ) -> None:
+        self.outbox = outbox
+        self.destination = destination
+        self.socket = socket
+        self._unserialize = unserialize
+        self._window = socket.outgoing.window
+        self._sent = 0  # the highest number handed to the socket
+        self._deleted = 0  # every number up to this one is deleted
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"zeroevents outbox {destination}", daemon=True
+        )
+        self.error: BaseException | None = None
+        """What stopped the thread, if anything did (the rows stay in the file)."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New rows were committed: send them without waiting for the idle timeout."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():  # until stop(): the service's own loop
+                self._round()
+        except BaseException as error:  # kept for close() to report; the rows stay
+            log.exception("the outbox sender of %s stopped; its events stay in %s",
+                          self.destination, self.outbox.path)  # fmt: skip
+            self.error = error
+
+    def _round(self) -> None:
+        window = self._window
+        rows = self.outbox.pending(self.destination, self._sent, window.room) if window.room else []
+        for row in rows:
+            payload = self._unserialize(row.frames)
+            if self.socket.push(row.event, payload, headers=row.headers, seq=row.seq) is not True:
+                break  # no peer in time: this row and the next go in a later round
+            self._sent = row.seq
+        self._delete_acknowledged()
+        if not rows:
+            if window.in_flight:
+                self.socket.settle(IDLE_MS)  # reads acknowledgements, retransmits
+            else:
+                self._wake.wait(IDLE_MS / 1000)
+                self._wake.clear()
+            self._delete_acknowledged()
+
+    def _delete_acknowledged(self) -> None:
+        pending = self._window.pending()
+        floor = pending[0].seq - 1 if pending else self._sent
+        if floor > self._deleted:
+            self.outbox.acknowledge(self.destination, floor)
+            self._deleted = floor
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for every row of the stream to be
+        acknowledged and deleted; how many are left."""
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:  # bounded: deadline
+            if not self.outbox.pending(self.destination, limit=1):
+                break
+            self.wake()
+            time.sleep(IDLE_MS / 1000)
+        return self.outbox.count_of(self.destination)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()

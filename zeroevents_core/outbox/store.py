@@ -1,0 +1,461 @@
+"""The outbox file: events written durably before they are sent, deleted once acknowledged.
+
+One SQLite file in WAL mode holds one stream per destination (a listener's endpoints):
+its producer id, drawn once when the stream is made and kept in the file, and its
+sequence numbers, assigned when an event is committed and never reused (the stream
+keeps the last one, so deleting every row does not restart the count). A receiver's
+duplicate suppression therefore still applies to what a restarted producer resends.
+
+:meth:`Outbox.append` returns once the event is committed: ``sync="normal"`` (WAL with
+``synchronous=NORMAL``) survives a kill of the process, since a commit is in the
+operating system's cache before ``append`` returns, but a power loss or an OS crash
+may lose the latest commits (never the file's consistency); ``sync="full"`` fsyncs
+the WAL at each commit, so an appended event survives a power loss too, on a disk
+that honours fsync. Appends from several threads share commits
+(:mod:`.group_commit`).
+
+Bounded: at ``max_events`` events or ``max_bytes`` bytes stored, ``append`` waits up to
+its ``timeout`` for acknowledgements to make room, then raises
+:class:`~zeroevents_core.errors.OutboxFullError`. One process at a time writes a file
+(a lock beside it, ``PATH-lock``); readers such as ``zeroevents outbox inspect`` may
+look at it meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from ..envelope import new_producer_id
+from ..errors import ConfigurationError, OutboxError, OutboxFullError
+from .database import open_database, storage_errors
+from .group_commit import GroupCommit
+from .options import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
+
+APPLICATION_ID = 0x5A454F42  # "ZEOB"
+VERSION = 1
+SCHEMA = {
+    "streams": """CREATE TABLE streams (
+        id INTEGER PRIMARY KEY,
+        destination TEXT NOT NULL UNIQUE,
+        producer BLOB NOT NULL,
+        last_seq INTEGER NOT NULL)""",
+    "events": """CREATE TABLE events (
+        stream INTEGER NOT NULL REFERENCES streams (id),
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        headers TEXT,
+        frames BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        crc INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (stream, seq))""",
+}
+KIND = "outbox"
+# The last number given in a stream: its highest row, or the highest deleted
+# (streams.last_seq, written by deletes), so that numbers are never given twice.
+LAST_SEQ = "max(last_seq, coalesce((SELECT max(seq) FROM events WHERE stream = streams.id), 0))"
+
+
+def pack_frames(frames: Sequence[bytes]) -> bytes:
+    """Frames as one blob: each a 4-byte big-endian length, then its bytes."""
+    return b"".join(len(frame).to_bytes(4, "big") + frame for frame in frames)
+
+
+def unpack_frames(blob: bytes) -> list[bytes]:
+    frames, at = [], 0
+    while at < len(blob):
+        length = int.from_bytes(blob[at : at + 4], "big")
+        frames.append(blob[at + 4 : at + 4 + length])
+        at += 4 + length
+    return frames
+
+
+class Row(NamedTuple):
+    """One stored event, as :meth:`Outbox.pending` reads it back."""
+
+    seq: int
+    event: str
+    content_type: str
+    headers: Mapping[str, str] | None
+    frames: list[bytes]
+    created_ms: int
+
+
+class StreamSummary(NamedTuple):
+    """What ``zeroevents outbox inspect`` prints for one destination."""
+
+    destination: str
+    producer: str  # hex
+    pending: int
+    bytes: int
+    oldest_seq: int | None
+    oldest_created_ms: int | None
+    last_seq: int
+
+
+@dataclass(slots=True, eq=False)
+class _Append:
+    stream: int
+    event: str
+    content_type: str
+    headers: str | None
+    blob: bytes
+    size: int
+    created_ms: int
+    seq: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Delete:
+    stream: int
+    ranges: list[tuple[int, int]]
+
+
+class Outbox:
+    """The outbox file at ``path`` (made when missing), open for writing by this
+    process until :meth:`close`; see the module docstring."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sync: str = DEFAULT_SYNC,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.path = Path(path).absolute()
+        for key, value in (("outbox_max_events", max_events), ("outbox_max_bytes", max_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self._lock_file = _lock(self.path)
+        try:
+            self._db = open_database(
+                self.path,
+                kind=KIND,
+                application_id=APPLICATION_ID,
+                version=VERSION,
+                schema=SCHEMA,
+                sync=sync,
+            )
+        except BaseException:
+            self._lock_file.close()
+            raise
+        self._db_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._committer: GroupCommit[_Append | _Delete] = GroupCommit(self._commit, self._cond)
+        self._streams: dict[str, tuple[int, bytes]] = {}
+        self._last_seq: dict[int, int] = {}
+        self._closed = False
+        try:
+            count, size = self._load()
+        except BaseException:
+            self._db.close()
+            self._lock_file.close()
+            raise
+        self.count: int = count
+        """Events stored (this process's view, kept with each commit)."""
+        self.bytes: int = size
+        """Bytes of the events stored: names, headers and payload frames."""
+
+    def _load(self) -> tuple[int, int]:
+        """Read the streams; the count and bytes of the events stored."""
+        with self._reading():
+            for stream, destination, producer, last_seq in self._db.execute(
+                f"SELECT id, destination, producer, {LAST_SEQ} FROM streams"
+            ):
+                self._streams[destination] = (stream, producer)
+                self._last_seq[stream] = last_seq
+            totals = self._db.execute("SELECT count(*), coalesce(sum(size), 0) FROM events")
+            count, size = totals.fetchone()
+        return count, size
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed by this process (appends and deletes together)."""
+        return self._committer.commits
+
+    @property
+    def writes(self) -> int:
+        """Appends and acknowledgements committed, for ``writes / commits`` per transaction."""
+        return self._committer.items
+
+    def producer(self, destination: str) -> bytes:
+        """The producer id of ``destination``'s stream, made (and stored) on first use."""
+        return self._stream(destination)[1]
+
+    def last_seq(self, destination: str) -> int:
+        """The last sequence number given in ``destination``'s stream (0: none yet)."""
+        stream, _ = self._stream(destination)
+        with self._cond:
+            return self._last_seq[stream]
+
+    def _stream(self, destination: str) -> tuple[int, bytes]:
+        known = self._streams.get(destination)
+        if known is not None:
+            return known
+        with self._cond:
+            self._check_open()
+            known = self._streams.get(destination)
+            if known is None:
+                producer = new_producer_id()
+                with self._reading():
+                    self._db.execute("BEGIN IMMEDIATE")
+                    cursor = self._db.execute(
+                        "INSERT INTO streams (destination, producer, last_seq) VALUES (?, ?, 0)",
+                        (destination, producer),
+                    )
+                    self._db.execute("COMMIT")
+                stream = cursor.lastrowid
+                assert stream is not None
+                self._last_seq[stream] = 0
+                known = self._streams[destination] = (stream, producer)
+        return known
+
+    def append(
+        self,
+        destination: str,
+        event: str,
+        frames: Sequence[bytes],
+        *,
+        content_type: str = "json",
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = 2.0,
+    ) -> int:
+        """Store an event for ``destination`` and return its sequence number once the
+        commit is done; wait up to ``timeout`` seconds for room, then raise
+        :class:`OutboxFullError` (None: no limit)."""
+        stream, _ = self._stream(destination)
+        blob = pack_frames(frames)
+        text = None if headers is None else json.dumps(dict(headers), separators=(",", ":"))
+        size = len(blob) + len(event.encode()) + (len(text) if text else 0)
+        item = _Append(stream, event, content_type, text, blob, size, int(time.time() * 1000))
+        with self._cond:
+            self._check_open()
+            if size > self.max_bytes:
+                raise OutboxFullError(self.path, event, f"{size} bytes, more than outbox_max_bytes")
+            if not self._cond.wait_for(lambda: self._closed or self._room(size), timeout):
+                raise OutboxFullError(self.path, event, self._full_reason(timeout))
+            self._check_open()
+            self.count += 1
+            self.bytes += size
+            try:
+                self._committer.submit(item)
+            except BaseException:
+                self.count -= 1
+                self.bytes -= size
+                raise
+        return item.seq
+
+    def _room(self, size: int) -> bool:
+        return self.count < self.max_events and self.bytes + size <= self.max_bytes
+
+    def _full_reason(self, timeout: float | None) -> str:
+        held = f"{self.count} events, {self.bytes} bytes"
+        limits = f"outbox_max_events {self.max_events}, outbox_max_bytes {self.max_bytes}"
+        return f"full ({held}; {limits}) for {timeout} s"
+
+    def acknowledge(
+        self, destination: str, cumulative: int, ranges: Iterable[tuple[int, int]] = ()
+    ) -> None:
+        """Delete ``destination``'s events numbered up to ``cumulative`` or inside one
+        of ``ranges`` (inclusive); returns once that is committed."""
+        stream, _ = self._stream(destination)
+        spans = [(1, cumulative)] if cumulative > 0 else []
+        spans += [(first, last) for first, last in ranges if first <= last]
+        if not spans:
+            return
+        with self._cond:
+            self._check_open()
+            self._committer.submit(_Delete(stream, spans))
+
+    def _commit(self, items: list[_Append | _Delete]) -> None:
+        # The leader's work, outside the condition: one transaction for the batch.
+        # Numbers are given here, in batch order, and kept only if the commit is done.
+        db, last_seq = self._db, dict(self._last_seq)
+        appends = [item for item in items if isinstance(item, _Append)]
+        seqs = []
+        for item in appends:
+            seqs.append(last_seq[item.stream] + 1)
+            last_seq[item.stream] = seqs[-1]
+        rows = [
+            (
+                item.stream,
+                seq,
+                item.event,
+                item.content_type,
+                item.headers,
+                item.blob,
+                item.size,
+                zlib.crc32(item.blob),
+                item.created_ms,
+            )
+            for item, seq in zip(appends, seqs, strict=True)
+        ]
+        deletes = [item for item in items if isinstance(item, _Delete)]
+        insert = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        deleted: list[tuple[int, int]] = []
+        with self._reading():
+            if len(rows) == 1 and not deletes:
+                db.execute(insert, rows[0])  # a transaction of its own: the lone producer's
+            else:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for delete in deletes:
+                        deleted += [self._delete(delete.stream, *span) for span in delete.ranges]
+                    db.executemany(insert, rows)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+        self._last_seq = last_seq
+        for done, seq in zip(appends, seqs, strict=True):
+            done.seq = seq
+        with self._cond:
+            self.count -= sum(count for count, _ in deleted)
+            self.bytes -= sum(size for _, size in deleted)
+
+    def _delete(self, stream: int, first: int, last: int) -> tuple[int, int]:
+        # streams.last_seq keeps the highest number deleted, so that the numbering
+        # goes on when the stream has no row left (see __init__).
+        last = min(last, self._last_seq[stream])
+        where = "stream = ? AND seq BETWEEN ? AND ?"
+        count, size, top = self._db.execute(
+            f"SELECT count(*), coalesce(sum(size), 0), max(seq) FROM events WHERE {where}",
+            (stream, first, last),
+        ).fetchone()
+        if count:
+            self._db.execute(f"DELETE FROM events WHERE {where}", (stream, first, last))
+            self._db.execute(
+                "UPDATE streams SET last_seq = max(last_seq, ?) WHERE id = ?", (top, stream)
+            )
+        return count, size
+
+    def pending(self, destination: str, after: int = 0, limit: int = 1000) -> list[Row]:
+        """Up to ``limit`` of ``destination``'s stored events numbered above ``after``,
+        in order; a row whose checksum does not match is a ConfigurationError."""
+        stream, _ = self._stream(destination)
+        with self._reading():
+            found = self._db.execute(
+                "SELECT seq, event, content_type, headers, frames, crc, created_ms FROM events"
+                " WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (stream, after, limit),
+            ).fetchall()
+        rows = []
+        for seq, event, content_type, headers, blob, crc, created_ms in found:
+            if zlib.crc32(blob) != crc:
+                raise ConfigurationError(
+                    f"outbox {self.path} is corrupted: the frames of event {seq} of "
+                    f"{destination!r} ({event!r}) do not match their checksum"
+                )
+            decoded = None if headers is None else json.loads(headers)
+            rows.append(Row(seq, event, content_type, decoded, unpack_frames(blob), created_ms))
+        return rows
+
+    def count_of(self, destination: str) -> int:
+        """How many of ``destination``'s events are stored."""
+        stream, _ = self._stream(destination)
+        with self._reading():
+            (count,) = self._db.execute(
+                "SELECT count(*) FROM events WHERE stream = ?", (stream,)
+            ).fetchone()
+        return int(count)
+
+    def summary(self) -> list[StreamSummary]:
+        """Each stream's counts, bytes and oldest pending event."""
+        with self._reading():
+            return summarize(self._db)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        # One connection, one thread at a time on it.
+        with self._db_lock:
+            if self._closed:
+                raise OutboxError(f"outbox {self.path} is closed")
+            with storage_errors(KIND, self.path):
+                yield
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OutboxError(f"outbox {self.path} is closed")
+
+    def close(self) -> None:
+        with self._cond, self._db_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._db.close()
+            self._cond.notify_all()  # appends waiting for room: it will not come
+        self._lock_file.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Outbox {self.path} {self.count} events>"
+
+
+def summarize(db: sqlite3.Connection) -> list[StreamSummary]:
+    """Each stream of the outbox open as ``db``, with its pending events."""
+    out = []
+    for destination, producer, last_seq, count, size, oldest, created in db.execute(
+        f"SELECT destination, producer, {LAST_SEQ}, count(e.seq), coalesce(sum(e.size), 0),"
+        " min(e.seq), min(e.created_ms) FROM streams LEFT JOIN events e ON e.stream = id"
+        " GROUP BY id ORDER BY id"
+    ):
+        out.append(
+            StreamSummary(destination, producer.hex(), count, size, oldest, created, last_seq)
+        )
+    return out
+
+
+def inspect_outbox(path: str | os.PathLike[str]) -> list[StreamSummary]:
+    """The summary of the outbox at ``path``, read beside its writer (no lock taken,
+    nothing written); a missing, foreign or corrupted file is a ConfigurationError."""
+    file = Path(path).absolute()
+    db = open_database(
+        file, kind=KIND, application_id=APPLICATION_ID, version=VERSION, schema=SCHEMA,
+        create=False,
+    )  # fmt: skip
+    try:
+        with storage_errors(KIND, file):
+            return summarize(db)
+    finally:
+        db.close()
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """Hold ``PATH-lock`` (flock: released by the kernel when the process dies)."""
+    lock_path = path.with_name(path.name + "-lock")
+    try:
+        handle = lock_path.open("a+b")
+    except OSError as error:
+        raise ConfigurationError(
+            f"outbox {path}: cannot open its lock {lock_path}: {error}"
+        ) from error
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigurationError(
+            f"outbox {path} is open for writing by another process or listener "
+            f"(its lock {lock_path} is held)"
+        ) from None
+    return handle
