@@ -351,7 +351,8 @@ class Deduplicator:
     def seen(self, producer: bytes, seq: int, reply_to: Any = None) -> bool:
         """Whether event ``seq`` (>= 1) of ``producer`` was seen already (drop it) or not
         (fire it); either way it is acknowledged by the next :meth:`acks`. A number
-        older than the window is passed: a possible duplicate rather than a loss."""
+        older than the window is a duplicate when every number up to it was seen,
+        otherwise passed: a possible duplicate rather than a loss."""
         state = self._producers.get(producer)
         if state is None:
             state = self._producers[producer] = _Producer(reply_to)
@@ -374,6 +375,10 @@ class Deduplicator:
             bit = 1 << (top - seq)
             duplicate = bool(state.seen & bit)
             state.seen |= bit
+        elif seq <= state.contiguous:
+            # Older than the bitmap, but inside the run of numbers all seen from 1: a
+            # late copy (an outbox resending what was acknowledged before a restart).
+            duplicate = True
         else:
             duplicate = False
             self._stats.too_old += 1
