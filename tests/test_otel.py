@@ -8,6 +8,7 @@ in-memory exporter and writes them as JSON; the test joins them by ids.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -30,14 +31,17 @@ WAIT = 90.0
 Span = dict[str, Any]
 
 
-def run_all(tmp_path: Path, wire: str, *roles: tuple[str, ...]) -> list[list[Span]]:
+def run_all(
+    tmp_path: Path, wire: str, *roles: tuple[str, ...], roots: str = ""
+) -> list[list[Span]]:
     """Start each role (the receivers first), wait for all, return their spans."""
+    env = {**os.environ, "ZEROEVENTS_OTEL_ROOTS": roots}
     started: list[tuple[subprocess.Popen[str], Path]] = []
     try:
         for index, (role, *endpoints) in enumerate(roles):
             spans = tmp_path / f"{index}-{role}.json"
             command = [sys.executable, str(PROCS), role, str(spans), wire, *endpoints]
-            process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+            process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
             started.append((process, spans))
         for process, _ in reversed(started):
             _, stderr = process.communicate(timeout=WAIT)
@@ -100,33 +104,44 @@ def test_one_trace_across_three_processes(tmp_path: Path) -> None:
 
 def test_wire_v1_carries_no_trace_context(tmp_path: Path) -> None:
     endpoint = f"ipc://{tmp_path}/v1.ipc"
-    sink, producer = run_all(tmp_path, "v1", ("sink", endpoint), ("producer", endpoint))
+    roles = ("sink", endpoint), ("producer", endpoint)
+    sink, producer = run_all(tmp_path, "v1", *roles, roots="1")
     send = only(producer, "send orders.created")
     process = only(sink, "process orders.created")
     assert process["parent_id"] is None and process["links"] == []
     assert process["trace_id"] != send["trace_id"]
     assert "messaging.message.id" not in process["attributes"]  # v1 has no event id
+    # By default a service starts no trace of its own: no span without a sampled parent.
+    endpoint = f"ipc://{tmp_path}/v1-default.ipc"
+    roles = ("sink", endpoint), ("producer", endpoint)
+    (tmp_path / "default").mkdir()
+    sink, producer = run_all(tmp_path / "default", "v1", *roles)
+    assert [span["name"] for span in sink] == []
+    assert (
+        only(producer, "send orders.created")["parent_id"] == only(producer, "request")["span_id"]
+    )
 
 
 class LocalTracing:
     """A plugin tracing on its own provider: the global one stays a no-op here, so
     the other tests of this process see no trace headers."""
 
-    def __init__(self, provider: TracerProvider) -> None:
-        self.tracing = Tracing(provider)
+    def __init__(self, provider: TracerProvider, roots: bool) -> None:
+        self.tracing = Tracing(provider, roots=roots)
 
     @hookimpl
     def register_observers(self, register: Callable[[Any], Any]) -> None:
         register(self.tracing)
 
 
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """The spans of this process's sockets and services while the test runs."""
+@pytest.fixture(params=[True, False], ids=["roots", "no-roots"])
+def spans(request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    """The spans of this process's sockets and services while the test runs
+    (``roots``: the parameter)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    plugin = LocalTracing(provider)
+    plugin = LocalTracing(provider, request.param)
     register_plugin(plugin)
     try:
         yield exporter
@@ -141,7 +156,7 @@ def test_the_plugin_is_an_observer_through_its_entry_point() -> None:
 
 
 def test_headers_of_the_fire_travel_beside_the_trace_context(
-    spans: InMemorySpanExporter, tmp_path: Path
+    spans: InMemorySpanExporter, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # Over the memory transport, in this process: the fire's own headers are kept.
     endpoint = f"memory://otel-{tmp_path.name}"
@@ -161,6 +176,9 @@ def test_headers_of_the_fire_travel_beside_the_trace_context(
     (message,) = received
     assert message.headers["tenant"] == "acme"
     finished = [span_dict(span) for span in spans.get_finished_spans()]
+    if not request.node.callspec.params["spans"]:  # no trace started outside a span
+        assert finished == [] and "traceparent" not in message.headers
+        return
     send, process = only(finished, "send user.seen"), only(finished, "process user.seen")
     version, trace_id, span_id, _flags = message.headers["traceparent"].split("-")
     assert (version, trace_id, span_id) == ("00", send["trace_id"], send["span_id"])

@@ -26,8 +26,9 @@ NATS). The application sets up its ``TracerProvider`` and sampler as usual.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any
 
@@ -58,6 +59,10 @@ DESTINATION = "messaging.destination.name"
 OPERATION_TYPE = "messaging.operation.type"
 OPERATION_NAME = "messaging.operation.name"
 MESSAGE_ID = "messaging.message.id"
+TRACEPARENT = "traceparent"
+ROOTS_VARIABLE = "ZEROEVENTS_OTEL_ROOTS"
+FALSE = frozenset({"", "0", "false", "no"})
+NOTHING = nullcontext()
 
 
 class _Send:
@@ -101,6 +106,18 @@ class _Send:
         span.end()
 
 
+def _sampled(headers: Headers) -> bool:
+    """Whether ``headers`` carry a W3C ``traceparent`` with its sampled flag set
+    (read without parsing the rest: the propagator does, when it is)."""
+    parent = None if headers is None else headers.get(TRACEPARENT)
+    if parent is None:
+        return False
+    try:
+        return bool(int(parent[-2:], 16) & 1)
+    except ValueError:  # malformed: the propagator will say it carries no parent
+        return False
+
+
 def _links(parent: Context) -> Iterable[Link]:
     sent = trace.get_current_span(parent).get_span_context()
     return (Link(sent),) if sent.is_valid else ()
@@ -115,8 +132,15 @@ class Tracing:
     the OpenTelemetry instrumentations take ``tracer_provider=``.
     """
 
-    def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self, tracer_provider: TracerProvider | None = None, *, roots: bool | None = None
+    ) -> None:
         self.tracer_provider = tracer_provider
+        self.roots = os.environ.get(ROOTS_VARIABLE, "").lower() not in FALSE if roots is None else roots
+        """Whether a send outside any recording span, and a received event without a
+        sampled ``traceparent``, get a span (a new trace, if the sampler keeps it).
+        False (the default, or ``ZEROEVENTS_OTEL_ROOTS`` unset, ``0`` or empty): they
+        get none, and cost a test each; traces start in the application."""
 
     def _tracer(self) -> Tracer:
         return trace.get_tracer(__name__, __version__, tracer_provider=self.tracer_provider)
@@ -124,7 +148,11 @@ class Tracing:
     def sending(self, observed: Observed) -> Sending:
         tracer, system = self._tracer(), SYSTEMS.get(observed.transport, observed.transport)
 
+        roots = self.roots
+
         def send(event: str, headers: Headers) -> AbstractContextManager[Headers]:
+            if not roots and not trace.get_current_span().is_recording():
+                return nullcontext(headers)  # no trace to continue: nothing to pay
             return _Send(tracer, system, event, headers)
 
         return send
@@ -133,8 +161,12 @@ class Tracing:
         tracer, system = self._tracer(), SYSTEMS.get(observed.transport, observed.transport)
         start: Callable[..., AbstractContextManager[Any]] = tracer.start_as_current_span
 
+        roots = self.roots
+
         def process(message: Message) -> AbstractContextManager[Any]:
             headers = message.headers
+            if not roots and not _sampled(headers):
+                return NOTHING
             # An empty context, not the current one: no headers means no parent.
             parent = Context() if headers is None else propagate.extract(headers, Context())
             attributes = {
