@@ -124,8 +124,9 @@ def register_observers(register: Callable[[Observer], Any]) -> None:
     endpoints (``where``) and a name. Counters are never pushed to observers:
     read them when needed (an exporter at scrape time), so that the events pay
     nothing for them; only the sockets and services given a ``sending`` or
-    ``processing`` wrapper pay for it, per event (contrib/zeroevents-otel). Called in the thread that opens or closes; an observer that
-    raises is logged and skipped. Returns nothing.
+    ``processing`` wrapper pay for it, per event (contrib/zeroevents-otel).
+    Called in the thread that opens or closes; an observer that raises is logged
+    and skipped (its wrappers too). Returns nothing.
     """
 
 

@@ -136,7 +136,9 @@ class Tracing:
         self, tracer_provider: TracerProvider | None = None, *, roots: bool | None = None
     ) -> None:
         self.tracer_provider = tracer_provider
-        self.roots = os.environ.get(ROOTS_VARIABLE, "").lower() not in FALSE if roots is None else roots
+        self.roots = (
+            os.environ.get(ROOTS_VARIABLE, "").lower() not in FALSE if roots is None else roots
+        )
         """Whether a send outside any recording span, and a received event without a
         sampled ``traceparent``, get a span (a new trace, if the sampler keeps it).
         False (the default, or ``ZEROEVENTS_OTEL_ROOTS`` unset, ``0`` or empty): they
