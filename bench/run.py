@@ -22,6 +22,7 @@ QUICK_ARGS: Mapping[str, Sequence[str]] = {
     "serializers": ("--number", "5000", "--repeat", "3"),
     "schemas": ("--number", "5000"),
     "metrics": ("--events", "30000", "--repeats", "3"),
+    "otel": ("--events", "30000", "--repeats", "3"),
     "peers": ("--events", "20000", "--repeats", "1"),
     "delivery": (
         "--events",

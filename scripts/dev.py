@@ -5,8 +5,8 @@
 interpreter has no ``ensurepip``), installs the core, the first-party plugins,
 the examples and the dev tools in editable mode when their pyproject files
 changed, then runs the demo or every check: ruff lint and format, mypy --strict
-on the core, the nats plugin and the Prometheus exporter, and pytest (which also
-builds the docs with mkdocs --strict). ``test`` first installs the test plugin
+on the core, the nats plugin, the Prometheus exporter and the tracing plugin, and
+pytest (which also builds the docs with mkdocs --strict). ``test`` first installs the test plugin
 distribution (tests/plugins; the demo's ``.venv`` does not get it) and php-cli and
 php-zmq from apt where missing, for the tests against PHP itself, when it can (root
 or sudo); otherwise those tests skip, saying why.
@@ -32,6 +32,7 @@ EDITABLE = [
     "plugins/zeroevents-nats",
     "contrib/zeroevents-orjson",
     "contrib/zeroevents-prometheus",
+    "contrib/zeroevents-otel[dev]",
 ]
 # Only the test command installs it: a user's demo .venv should not list a fake plugin.
 TEST_ONLY = ["tests/plugins/zeroevents-testplugin"]
@@ -120,6 +121,7 @@ def test(args: list[str]) -> None:
         "zeroevents_core",
         "plugins/zeroevents-nats/zeroevents_nats",
         "contrib/zeroevents-prometheus/zeroevents_prometheus",
+        "contrib/zeroevents-otel/zeroevents_otel",
     )
     run(BIN / "python", "-m", "pytest", "-q", *args)
 

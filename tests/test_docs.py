@@ -35,6 +35,7 @@ RUNNABLE_PAGES = [
     "plugins.md",
     "migration.md",
     "security.md",
+    "tracing.md",
     "writing-a-serializer-plugin.md",
 ]
 # Pages whose shell blocks run too, before their Python ones (the commands they

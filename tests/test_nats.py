@@ -39,6 +39,8 @@ from zeroevents_core import (
 )
 from zeroevents_core.aio import AsyncEventListener, AsyncEventService
 from zeroevents_core.errors import ConnectError, SendError
+from zeroevents_core.hookspecs import hookimpl
+from zeroevents_core.plugins import register_plugin, unregister_plugin
 from zeroevents_core.schemas import SchemaRegistry
 
 SHARED = "nats://127.0.0.1:4222"
@@ -263,6 +265,52 @@ def test_the_trace_context_of_the_producer_travels_in_traceparent(names: Names) 
     traced, plain = admin(read)
     assert traced.headers["traceparent"] == trace
     assert "traceparent" not in plain.headers
+
+
+def test_the_otel_plugins_traceparent_wins_and_parents_the_consumer_span(names: Names) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from zeroevents_nats import traceparent
+    from zeroevents_otel import Tracing
+
+    exporter, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+
+    class Plugin:  # on its own provider: the global one stays a no-op for the others
+        @hookimpl
+        def register_observers(self, register: Any) -> None:
+            register(tracing)
+
+    plugin, event = Plugin(), f"{names.root}.orders.created"
+    seen: list[Any] = []
+    register_plugin(plugin)
+    try:
+        events = Dispatcher()
+        producer = EventListener(names.producer(), events)
+        events.listen(f"{names.root}.orders.*", producer)
+        token = traceparent.set("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        try:
+            with provider.get_tracer("test").start_as_current_span("request"):
+                events.fire(event, 1)
+        finally:
+            traceparent.reset(token)
+        assert producer.socket().flush(5000)
+        producer.close()
+        received = Dispatcher()
+        received.listen(event, lambda n: seen.append((received.firing_message() or n).headers))
+        serve(names.consumer(), received, lambda: seen)
+    finally:
+        unregister_plugin(plugin)
+        provider.shutdown()
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    send, process = spans[f"send {event}"], spans[f"process {event}"]
+    assert send.context is not None and process.parent is not None
+    _, trace_id, span_id, _ = seen[0]["traceparent"].split("-")
+    assert (trace_id, span_id) == (f"{send.context.trace_id:032x}", f"{send.context.span_id:016x}")
+    assert process.parent.span_id == send.context.span_id
+    assert process.attributes is not None and process.attributes["messaging.system"] == "nats"
 
 
 def test_headers_given_to_fire_reach_the_consumer_with_the_event_id(names: Names) -> None:

@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any
 from .dispatcher import Dispatcher
 from .errors import ConfigurationError, ZeroEventsError
 from .listener import BaseListener
-from .observers import closed, listener_opened, service_started
+from .observers import (
+    Sending,
+    closed,
+    listener_opened,
+    processing,
+    sending,
+    service_started,
+)
 from .plugins import BUILTIN_TRANSPORT_MODULE
 from .service import BATCH, IDLE, STOP, ServiceCore, Steps
 from .transports import AsyncPoller, Message, Received
@@ -50,6 +57,16 @@ if TYPE_CHECKING:
     from .schemas import SchemaRegistry
 
 log = logging.getLogger(__name__)
+
+
+async def _wrapped(
+    wrapper: Sending, socket: Any, event: str, payload: Any, headers: Mapping[str, str] | None
+) -> Any:
+    # Run in the fire's context (a task copies it): the wrapper sees its span.
+    with wrapper(event, headers) as headers:
+        if headers is None:
+            return await socket.push(event, payload)
+        return await socket.push(event, payload, headers=headers)
 
 
 def _ignore(signum: int) -> None:
@@ -83,8 +100,10 @@ class AsyncEventListener(BaseListener):
     def socket(self) -> Any:
         """The listener's asyncio socket, opened, bound and connected on first call."""
         if self._socket is None:
-            self._socket = self.transport.open_async_socket(self.options, self.dispatcher)
-            self._observed = listener_opened(self, self._socket)
+            socket = self.transport.open_async_socket(self.options, self.dispatcher)
+            self._observed = listener_opened(self, socket)
+            self._sending = sending(self._observed)
+            self._socket = socket
         return self._socket
 
     async def push(
@@ -122,9 +141,7 @@ class AsyncEventListener(BaseListener):
             socket = self.socket()
         headers = dispatcher.firing_headers()
         if dispatcher.firing_async():  # a coroutine, awaited by fire_async
-            if headers is None:
-                return socket.push(str(event), payload)
-            return socket.push(str(event), payload, headers=headers)
+            return self._push(socket, str(event), payload, headers)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -132,13 +149,21 @@ class AsyncEventListener(BaseListener):
                 f"AsyncEventListener got {event!r} from a blocking fire() with no running "
                 "event loop; fire from a coroutine, or use EventListener"
             ) from None
-        push = (
-            socket.push(event, payload, headers=headers) if headers else socket.push(event, payload)
-        )
+        push = self._push(socket, event, payload, headers)
         task = loop.create_task(push)
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
+
+    def _push(
+        self, socket: Any, event: str, payload: Any, headers: Mapping[str, str] | None
+    ) -> Any:
+        wrapper = self._sending
+        if wrapper is not None:
+            return _wrapped(wrapper, socket, event, payload, headers)
+        if headers is None:
+            return socket.push(event, payload)
+        return socket.push(event, payload, headers=headers)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -161,6 +186,7 @@ class AsyncEventListener(BaseListener):
             if self._socket is not None:
                 socket, self._socket = self._socket, None
                 observed, self._observed = self._observed, None
+                self._sending = None
                 closed(observed)
                 undelivered = await self.transport.close_async_socket(socket, self.options) or 0
             if self.dead_letter is not None:
@@ -279,6 +305,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
             self._observed = service_started(self)
+            self._processing = processing(self._observed)
             poller = self._poller = self.listeners[0].transport.async_poller(sockets)
             if not self._running:  # stopped (or cancelled) before it started
                 return
@@ -421,8 +448,13 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             self._exiting(exit)
 
     async def _fire_counted(self, message: Message) -> Exception | None:
+        wrapper = self._processing
         try:
-            await self.dispatcher.fire_message_async(message, self.halt)
+            if wrapper is None:
+                await self.dispatcher.fire_message_async(message, self.halt)
+            else:
+                with wrapper(message):
+                    await self.dispatcher.fire_message_async(message, self.halt)
         except Exception as error:
             self._listener_failed(message.event)
             return error

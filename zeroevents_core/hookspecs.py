@@ -110,14 +110,23 @@ def register_observers(register: Callable[[Observer], Any]) -> None:
 
     - ``opened(observed)``: a listener's socket opened (``observed.role`` is
       ``"listener"``) or a service started (``"service"``);
-    - ``closed(observed)``: that socket closed, that service stopped.
+    - ``closed(observed)``: that socket closed, that service stopped;
+    - ``sending(observed)``: asked once as a listener's socket opens; None, or a
+      callable ``(event, headers)`` giving a context manager entered around each
+      send of that socket, whose value is the headers to send (the fire's, or
+      more: a tracer's ``traceparent``);
+    - ``processing(observed)``: asked once as a service starts; None, or a callable
+      ``(message)`` giving a context manager entered around each fire of a
+      received message (a tracer's consumer span).
 
     ``observed`` (an :class:`~zeroevents_core.observers.Observed`) carries the live
     :class:`~zeroevents_core.stats.Stats`, the role, the transport's name, the
     endpoints (``where``) and a name. Counters are never pushed to observers:
     read them when needed (an exporter at scrape time), so that the events pay
-    nothing for them. Called in the thread that opens or closes; an observer that
-    raises is logged and skipped. Returns nothing.
+    nothing for them; only the sockets and services given a ``sending`` or
+    ``processing`` wrapper pay for it, per event (contrib/zeroevents-otel).
+    Called in the thread that opens or closes; an observer that raises is logged
+    and skipped (its wrappers too). Returns nothing.
     """
 
 

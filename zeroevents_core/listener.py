@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .config import connection_options
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, ZeroEventsError
-from .observers import Observed, closed, listener_opened
+from .observers import Observed, Sending, closed, listener_opened, sending
 from .outbox.options import OUTBOX_DEFAULTS, check_outbox_options
 from .plugins import DEFAULT_TRANSPORT, get_transport, list_plugins
 from .serializers import Serializer
@@ -152,6 +152,7 @@ class BaseListener:
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None
         self._observed: Observed | None = None
+        self._sending: Sending | None = None  # an observer's wrapper of each send
         # Taken to open or close the socket, never on the send path: two threads
         # firing the first event open one socket between them.
         self._opening = threading.Lock()
@@ -209,8 +210,10 @@ class EventListener(BaseListener):
                         socket = self._outbox.socket
                     else:
                         socket = self.transport.open_socket(self.options, self.dispatcher)
-                    self._socket = socket
+                    # Observed first: a thread that sees the socket sees its wrapper.
                     self._observed = listener_opened(self, socket)
+                    self._sending = sending(self._observed)
+                    self._socket = socket
         return socket
 
     def __call__(self, *payload: Any) -> Any:
@@ -226,6 +229,12 @@ class EventListener(BaseListener):
         if self._outbox is not None:  # stored, then sent by the outbox's thread
             return self._outbox.fire(event, payload)
         headers = self.dispatcher.firing_headers()
+        wrapper = self._sending
+        if wrapper is not None:
+            with wrapper(event, headers) as headers:
+                if headers is None:
+                    return socket.push(event, payload)
+                return socket.push(event, payload, headers=headers)
         if headers is None:
             return socket.push(event, payload)
         return socket.push(event, payload, headers=headers)
@@ -257,6 +266,7 @@ class EventListener(BaseListener):
         with self._opening:
             socket, self._socket = self._socket, None
             observed, self._observed = self._observed, None
+            self._sending = None
             outbox, self._outbox = self._outbox, None
         closed(observed)
         if outbox is not None:

@@ -5,11 +5,19 @@ starts (:meth:`Observer.opened`), and of their end (:meth:`Observer.closed`), wi
 an :class:`Observed` holding the live :class:`~.stats.Stats`. It reads the counters
 when it wants (an exporter at scrape time); nothing is called per event, so
 observing costs the events nothing. With no observer registered, nothing is built.
+
+An observer may also take part in each event (a tracer): :meth:`Observer.sending`
+and :meth:`Observer.processing`, asked once when a socket opens or a service
+starts, give a context manager factory that wraps every send (and may add
+headers) or every fire of a received message. Only the sockets and services of
+an observer that gives one pay for it: the others test one attribute per event.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -18,10 +26,18 @@ from .stats import Stats
 if TYPE_CHECKING:
     from .listener import BaseListener
     from .service import ServiceCore
+    from .transports import Message
 
 log = logging.getLogger(__name__)
 
 Role = Literal["listener", "service"]
+
+Headers = Mapping[str, str] | None
+Sending = Callable[[str, Headers], AbstractContextManager[Headers]]
+"""Wraps one send: called with the event name and the fire's headers (None: none);
+entered around the push, it gives the headers to send (those, or more)."""
+Processing = Callable[["Message"], AbstractContextManager[Any]]
+"""Wraps one fire of a received message (its ``headers`` carry the sender's)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +73,14 @@ class Observer(Protocol):
     def closed(self, observed: Observed) -> None:
         """That socket closed, or that service stopped (not called for one dropped
         unclosed: hold them weakly)."""
+
+    def sending(self, observed: Observed) -> Sending | None:
+        """For a listener's socket, as it opens: what wraps each of its sends
+        (None: nothing)."""
+
+    def processing(self, observed: Observed) -> Processing | None:
+        """For a service, as it starts: what wraps each fire of a message it
+        received (None: nothing)."""
 
 
 def _notify(method: str, observed: Observed) -> None:
@@ -99,6 +123,57 @@ def service_started(service: ServiceCore[Any]) -> Observed | None:
     transport = listeners[0].transport.name if listeners else ""
     where = ", ".join(each.transport.where(each.options) for each in listeners)
     return _opened(service.stats, "service", transport, where, type(service).__name__)
+
+
+def _wrappers(method: str, observed: Observed | None) -> list[Any]:
+    from .plugins import get_observers
+
+    if observed is None:
+        return []
+    found = []
+    for observer in get_observers():
+        call = getattr(observer, method, None)
+        try:
+            wrapper = None if call is None else call(observed)
+        except Exception:  # as in _notify: the socket or service goes on, unwrapped
+            log.exception("observer %r failed in %s(%s %s)", observer, method, observed.role,
+                          observed.where)  # fmt: skip
+            continue
+        if wrapper is not None:
+            found.append(wrapper)
+    return found
+
+
+def sending(observed: Observed | None) -> Sending | None:
+    """What wraps each send of the socket ``observed`` (None: no observer does)."""
+    wrappers: list[Sending] = _wrappers("sending", observed)
+    if len(wrappers) < 2:
+        return wrappers[0] if wrappers else None
+
+    @contextmanager
+    def nested(event: str, headers: Headers) -> Iterator[Headers]:
+        with ExitStack() as stack:
+            for wrapper in wrappers:  # each sees the headers the previous ones gave
+                headers = stack.enter_context(wrapper(event, headers))
+            yield headers
+
+    return nested
+
+
+def processing(observed: Observed | None) -> Processing | None:
+    """What wraps each fire of the service ``observed`` (None: no observer does)."""
+    wrappers: list[Processing] = _wrappers("processing", observed)
+    if len(wrappers) < 2:
+        return wrappers[0] if wrappers else None
+
+    @contextmanager
+    def nested(message: Message) -> Iterator[None]:
+        with ExitStack() as stack:
+            for wrapper in wrappers:
+                stack.enter_context(wrapper(message))
+            yield
+
+    return nested
 
 
 def closed(observed: Observed | None) -> None:

@@ -59,6 +59,9 @@ LOAD_PLUGINS_VARIABLE = "ZEROEVENTS_LOAD_PLUGINS"
 DEFAULT_TRANSPORT = "zmq"
 BUILTIN_TRANSPORT_MODULE = "zeroevents_core.transports.zmq"
 
+# The optional methods of observers.Observer: an observer has at least one.
+OBSERVER_METHODS = ("opened", "closed", "sending", "processing")
+
 DEFAULT_PLUGINS = (
     "zeroevents_core.serializers.json",
     "zeroevents_core.serializers.string",
@@ -239,10 +242,10 @@ def _collect_observers(state: _State) -> list[PluginInfo]:
     observers: list[PluginInfo] = []
 
     def accept(plugin: str, dist: str, version: str | None, observer: Any) -> None:
-        if not any(callable(getattr(observer, m, None)) for m in ("opened", "closed")):
+        if not any(callable(getattr(observer, m, None)) for m in OBSERVER_METHODS):
             problem = ConfigurationError(
                 f"plugin {plugin} registered {observer!r} as an observer: expected an "
-                "object with an opened(observed) or a closed(observed) method"
+                "object with an opened, closed, sending or processing(observed) method"
             )
             log.warning("%s", problem)
             state.problems.append(problem)

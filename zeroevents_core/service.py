@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 from .dispatcher import Dispatcher, default_dispatcher
 from .errors import ConfigurationError, DecodeError
 from .listener import BaseListener, EventListener, dead_letter_options, load_schemas
-from .observers import Observed, closed, service_started
+from .observers import Observed, Processing, closed, processing, service_started
 from .security import AUTH_ERROR, sending_as
 from .stats import Stats
 from .transports import Control, Message, Poller, Received, Transport
@@ -93,6 +93,7 @@ class ServiceCore(Generic[L]):
         self.timeout_ms = -1
         self.stats = Stats()
         self._observed: Observed | None = None
+        self._processing: Processing | None = None  # an observer's wrapper of each fire
         self._exit: SystemExit | KeyboardInterrupt | None = None
         self._signals: dict[int, Any] | None = None
 
@@ -385,6 +386,7 @@ class EventService(ServiceCore[EventListener]):
             sockets = [listener.socket() for listener in self.listeners]
             self._route_dead_letters(sockets)
             self._observed = service_started(self)
+            self._processing = processing(self._observed)
             poller = self.listeners[0].transport.poller(sockets)
             with self._waking:
                 self._poller = poller
@@ -486,8 +488,13 @@ class EventService(ServiceCore[EventListener]):
             self._exiting(exit)
 
     def _fire_counted(self, message: Message) -> Exception | None:
+        wrapper = self._processing
         try:
-            self.dispatcher.fire_message(message, self.halt)
+            if wrapper is None:
+                self.dispatcher.fire_message(message, self.halt)
+            else:
+                with wrapper(message):
+                    self.dispatcher.fire_message(message, self.halt)
         except Exception as error:
             self._listener_failed(message.event)
             return error

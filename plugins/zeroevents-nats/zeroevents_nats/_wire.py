@@ -37,7 +37,8 @@ _LIBRARY_PREFIXES = ("nats-", "zeroevents-")
 
 traceparent: ContextVar[str | None] = ContextVar("zeroevents_nats.traceparent", default=None)
 """The W3C trace context that events published in this context carry (set it
-from your tracing integration); None: no ``traceparent`` header."""
+from your tracing integration); None: no ``traceparent`` header. A ``traceparent``
+among the sender's headers wins over it: the one zeroevents-otel injects."""
 
 
 def encode_body(frames: Sequence[bytes]) -> bytes:
