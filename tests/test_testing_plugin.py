@@ -173,6 +173,21 @@ def test_the_default_link_forwards_every_event_but_the_librarys(event_link: Any)
     named.fired.wait_for("zeroevents.push.error")
 
 
+@pytest.mark.parametrize("with_real", [None, "ipc"])
+def test_fired_events_carry_the_headers_and_id_of_a_v2_link(
+    event_link: Any, with_real: str | None
+) -> None:
+    v2 = event_link(wire="v2", with_real=with_real)
+    v2.local.fire("orders.created", 1, headers={"tenant": "acme"})
+    got = v2.fired.wait_for("orders.created")
+    assert (got.payload, got.headers) == ((1,), {"tenant": "acme"})
+    assert got.id
+    v1 = event_link(with_real=with_real)
+    v1.local.fire("orders.created", 2, headers={"tenant": "acme"})
+    got = v1.fired.wait_for("orders.created")
+    assert (got.payload, got.headers, got.id) == ((2,), None, None)
+
+
 @pytest.mark.parametrize("taken_out", [False, True])
 def test_a_bad_event_reaching_the_service_fails_the_link_unless_taken_out(
     taken_out: bool,

@@ -160,7 +160,15 @@ class EventRecorder:
 
     def _record(self, *payload: Any) -> None:
         # Must return None: False would stop the propagation.
-        record = FiredEvent(self.dispatcher.firing() or "", payload, time.time())
+        dispatcher = self.dispatcher
+        received = dispatcher.firing_message()  # None unless a service fires it
+        record = FiredEvent(
+            dispatcher.firing() or "",
+            payload,
+            time.time(),
+            None if received is None else received.headers,
+            None if received is None else received.event_id,
+        )
         with self._lock:
             if len(self._events) == self.max_events:
                 self.dropped += 1
@@ -489,6 +497,7 @@ def event_link(
     dispatcher: Dispatcher | None = None,
     contracts: str | os.PathLike[str] | None = None,
     serializer: str = "json",
+    wire: str = "v1",
     max_events: int = DEFAULT_MAX_EVENTS,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Iterator[EventLink]:
@@ -498,17 +507,19 @@ def event_link(
     sockets under a temporary folder; otherwise over the ``memory`` transport. The
     listener forwards ``events`` (default: all but the library's ``zeroevents.*``)
     of ``dispatcher`` (default: a new one, ``link.local``). ``contracts``: a
-    contract folder both ends enforce. ``serializer``: both ends'.
+    contract folder both ends enforce. ``serializer``: both ends'. ``wire``: the
+    listener's (``"v2"``: headers and event ids reach ``fired.events``).
     """
     kind = _link_kind(with_real)
     common = {"serializer": serializer, "schemas": load_schemas(contracts, strict=False)}
+    sending_only = {"wire": wire}
     folder = tempfile.mkdtemp(prefix="zeroevents-link-") if kind == "ipc" else None
     try:
         receiving, sending = _endpoints(kind, folder)
         link = EventLink(
             kind,
             {**receiving, **common},
-            {**sending, **common},
+            {**sending, **common, **sending_only},
             events=events,
             dispatcher=dispatcher,
             max_events=max_events,
