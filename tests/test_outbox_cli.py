@@ -160,10 +160,14 @@ def test_drain_of_a_destination_the_file_has_not(tmp_path: Path) -> None:
     done = zeroevents("outbox", "drain", str(path), "--connect", "tcp://127.0.0.1:5999")
     assert done.returncode == 1
     assert done.stderr == (
-        f"zeroevents outbox drain: error: {path} has no events pending for "
-        f"'tcp://127.0.0.1:5999' (pending for: {ENDPOINT!r})\n"
+        f"zeroevents outbox drain: error: {path} has no destination "
+        f"'tcp://127.0.0.1:5999' (it has: {ENDPOINT!r})\n"
     )
     assert pending_seqs(path) == [1]
+    with Outbox(path) as outbox:
+        outbox.acknowledge(ENDPOINT, 1)
+    done = zeroevents("outbox", "drain", str(path), "--connect", ENDPOINT)
+    assert (done.returncode, done.stdout) == (0, f"{path}: nothing pending\n")
 
 
 def test_drain_refuses_an_outbox_its_producer_has_open(tmp_path: Path) -> None:

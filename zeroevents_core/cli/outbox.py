@@ -61,9 +61,10 @@ def cmd_outbox_drain(args: argparse.Namespace) -> int:
     if not args.debug:  # what is left is said below, once (the socket's close warns)
         logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
 
-    streams = [stream for stream in inspect_outbox(args.path) if stream.pending]
+    streams = inspect_outbox(args.path)
     if args.connect or args.bind:
         streams = [_given_stream(args, streams)]
+    streams = [stream for stream in streams if stream.pending]
     if not streams:
         print(f"{args.path}: nothing pending")
         return EXIT_OK
@@ -102,9 +103,7 @@ def _given_stream(args: argparse.Namespace, streams: list[Any]) -> Any:
         if stream.destination == destination:
             return stream
     known = ", ".join(repr(stream.destination) for stream in streams) or "none"
-    raise CommandError(
-        f"{args.path} has no events pending for {destination!r} (pending for: {known})"
-    )
+    raise CommandError(f"{args.path} has no destination {destination!r} (it has: {known})")
 
 
 def _options(args: argparse.Namespace, connect: list[str], bind: list[str]) -> dict[str, Any]:
