@@ -3,6 +3,9 @@ so that the test can kill them with -9 at any point.
 
     consumer ENDPOINT RECORD [DEDUP_STORE]
         a ROUTER service; each orders.created fired appends "RUN N EVENT_ID" to RECORD
+        (each call of the listener); with DEDUP_STORE, it also inserts (RUN, N,
+        EVENT_ID) into the table ``fired`` of the store, in the transaction that
+        commits the event's dedup record (its effect, exactly once)
     producer ENDPOINT OUTBOX RECORD TOTAL RUN
         fires orders.created (RUN, N) through an outbox listener for N from one past
         the last N in RECORD up to TOTAL, appending "RUN N" to RECORD once fire() has
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from zeroevents_core import Dispatcher, EventListener, EventService
+from zeroevents_core.outbox import DedupStore
+
+FIRED = "CREATE TABLE IF NOT EXISTS fired (run INTEGER, n INTEGER, event_id TEXT)"
 
 
 def lines(path: str) -> list[list[str]]:
@@ -39,14 +45,22 @@ def consumer(endpoint: str, record_path: str, dedup_store: str | None = None) ->
     listener = EventListener(options, dispatcher)
     record = open(record_path, "a")  # noqa: SIM115 (until the process is killed)
 
+    store: DedupStore | None = None
+
     def fired(run: int, n: int) -> None:
         message = dispatcher.firing_message()
-        record.write(f"{run} {n} {message.event_id if message else None}\n")
+        event_id = message.event_id if message else None
+        record.write(f"{run} {n} {event_id}\n")
         record.flush()
+        if store is not None:
+            store.execute(FIRED)
+            store.execute("INSERT INTO fired VALUES (?, ?, ?)", (run, n, event_id))
 
     dispatcher.listen("orders.created", fired)
     service = EventService(dispatcher).listen(listener)
     listener.socket()
+    if dedup_store:
+        store = DedupStore.of(dedup_store)
     print("ready", flush=True)
     service.run()
 
