@@ -126,9 +126,11 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
                 return self._recv_greeting(NOBLOCK)
-            if self.routes_replies and not self.identified:
+            if self.identified:
+                return self._recv_identified(NOBLOCK)
+            if self.routes_replies:
                 return barrier.recv_routed(self, NOBLOCK)
-            return self.recv_frames(NOBLOCK)
+            return recv_message(self, NOBLOCK)  # recv_frames, inlined: the hot path
         except zmq.Again:
             barrier.due = True
             return None
