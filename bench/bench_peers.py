@@ -68,6 +68,10 @@ SPAWN = multiprocessing.get_context("spawn")
 WAIT = 300  # seconds: the longest a run may take before the bench gives up on it
 FANS = 8
 UNBOUNDED = {"SNDHWM": 0, "RCVHWM": 0}  # PUB drops at its high-water mark: count every event
+# The default pipeline of `pip install zeroevents-core[fast]` loads no observer: the
+# serializer plugins only, unless ZEROEVENTS_LOAD_PLUGINS says otherwise (a tracing or
+# metrics plugin installed beside, as in the dev environment, wraps every event).
+PLUGINS = "zeroevents-msgpack,zeroevents-orjson"
 
 
 class Clock:
@@ -503,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "each side of one zeroevents pair (default json; json-stdlib, msgpack...)",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    os.environ.setdefault("ZEROEVENTS_LOAD_PLUGINS", PLUGINS)  # inherited by the processes
     if args.profile:
         with tempfile.TemporaryDirectory(prefix="bench-peers-") as folder:
             profile_pipeline(args.events, args.profile, folder)
@@ -530,6 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end; "
         f"{os.cpu_count()} cores; Python {sys.version.split()[0]}, pyzmq {zmq.__version__}"
     )
+    print(f"plugins loaded: ZEROEVENTS_LOAD_PLUGINS={os.environ['ZEROEVENTS_LOAD_PLUGINS']}")
     base = median.get("json")
     print(f"  {'pipeline':<52}{'events/s':>10}{'json / this':>13}")
     for name in chosen:

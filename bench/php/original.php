@@ -7,7 +7,10 @@
 // - Dispatcher: Illuminate's event dispatcher, reached through a facade (__callStatic)
 //   as the original calls it (Event::fire, Event::until, Event::firing): a stack of
 //   firing names, listeners by name plus wildcard patterns matched with str_is
-//   (preg_match), each called with call_user_func_array;
+//   (preg_match), each called with call_user_func_array; Illuminate\Support's Arr and
+//   Str helpers as the original reaches them (array_get, array_add, Str::is, last,
+//   value), checked against illuminate/events and illuminate/support 5.3 (the last
+//   the original's composer.json allows);
 // - EventListener: __invoke pushes Event::firing() and func_get_args() on its socket;
 // - EventSocket extends ZMQSocket: push (serializer, socket type check, sendMulti),
 //   pull (recvMulti, socket type check, decode, array_add of the address, the
@@ -21,6 +24,12 @@
 //   php original.php produce ENDPOINT N   connects PUSH, fires N events
 require __DIR__ . '/order.php';
 
+interface ShouldBroadcast
+{
+}
+
+// Illuminate's Dispatcher (5.3, the last the original allows): listeners by priority,
+// sorted and cached per name, wildcards matched with Str::is at every fire.
 class Dispatcher
 {
     private array $listeners = [];
@@ -28,33 +37,39 @@ class Dispatcher
     private array $sorted = [];
     private array $firing = [];
 
-    public function listen(string $event, callable $listener): void
+    public function listen(string $event, callable $listener, int $priority = 0): void
     {
         if (str_contains($event, '*')) {
             $this->wildcards[$event][] = $listener;
         } else {
-            $this->listeners[$event][] = $listener;
+            $this->listeners[$event][$priority][] = $listener;
             unset($this->sorted[$event]);
         }
     }
 
-    public function firing(): ?string
+    public function firing()
     {
-        return end($this->firing) ?: null;
+        return last($this->firing);
     }
 
-    public function until(string $event, $payload = [])
+    public function until($event, $payload = [])
     {
         return $this->fire($event, $payload, true);
     }
 
-    public function fire(string $event, $payload = [], bool $halt = false)
+    public function fire($event, $payload = [], bool $halt = false)
     {
+        if (is_object($event)) {
+            [$payload, $event] = [[$event], get_class($event)];
+        }
         $responses = [];
         if (!is_array($payload)) {
             $payload = [$payload];
         }
         $this->firing[] = $event;
+        if (isset($payload[0]) && $payload[0] instanceof ShouldBroadcast) {
+            throw new LogicException('no broadcasting in this bench');
+        }
         foreach ($this->getListeners($event) as $listener) {
             $response = call_user_func_array($listener, $payload);
             if (!is_null($response) && $halt) {
@@ -70,62 +85,182 @@ class Dispatcher
         return $halt ? null : $responses;
     }
 
-    private function getListeners(string $event): array
+    public function getListeners(string $eventName): array
+    {
+        $wildcards = $this->getWildcardListeners($eventName);
+        if (!isset($this->sorted[$eventName])) {
+            $this->sortListeners($eventName);
+        }
+        return array_merge($this->sorted[$eventName], $wildcards);
+    }
+
+    private function getWildcardListeners(string $eventName): array
     {
         $wildcards = [];
-        foreach ($this->wildcards as $pattern => $listeners) {
-            if (str_is($pattern, $event)) {
+        foreach ($this->wildcards as $key => $listeners) {
+            if (Str::is($key, $eventName)) {
                 $wildcards = array_merge($wildcards, $listeners);
             }
         }
-        if (!isset($this->sorted[$event])) {
-            $this->sorted[$event] = $this->listeners[$event] ?? [];
+        return $wildcards;
+    }
+
+    private function sortListeners(string $eventName): void
+    {
+        $listeners = $this->listeners[$eventName] ?? [];
+        if (class_exists($eventName, false)) {
+            foreach (class_implements($eventName) as $interface) {
+                if (isset($this->listeners[$interface])) {
+                    $listeners = array_merge_recursive($listeners, $this->listeners[$interface]);
+                }
+            }
         }
-        return array_merge($this->sorted[$event], $wildcards);
+        if ($listeners) {
+            krsort($listeners);
+            $this->sorted[$eventName] = call_user_func_array('array_merge', array_values($listeners));
+        } else {
+            $this->sorted[$eventName] = [];
+        }
     }
 }
 
-function str_is(string $pattern, string $value): bool
+// Illuminate\Support's Str::is and Arr (get, set, add) with their global helpers, as
+// the original calls them: each lookup through accessible/exists, each default
+// through value().
+final class Str
 {
-    if ($pattern === $value) {
-        return true;
+    public static function is(string $pattern, string $value): bool
+    {
+        if ($pattern == $value) {
+            return true;
+        }
+        $pattern = str_replace('\*', '.*', preg_quote($pattern, '#'));
+        return (bool) preg_match('#^' . $pattern . '\z#u', $value);
     }
-    $pattern = str_replace('\*', '.*', preg_quote($pattern, '#')) . '\z';
-    return (bool) preg_match('#^' . $pattern . '#', $value);
 }
 
-function array_get(array $array, ?string $key, $default = null)
+final class Arr
 {
-    if (is_null($key)) {
+    public static function accessible($value): bool
+    {
+        return is_array($value) || $value instanceof ArrayAccess;
+    }
+
+    public static function exists($array, $key): bool
+    {
+        if ($array instanceof ArrayAccess) {
+            return $array->offsetExists($key);
+        }
+        return array_key_exists($key, $array);
+    }
+
+    public static function get($array, $key, $default = null)
+    {
+        if (!static::accessible($array)) {
+            return value($default);
+        }
+        if (is_null($key)) {
+            return $array;
+        }
+        if (static::exists($array, $key)) {
+            return $array[$key];
+        }
+        foreach (explode('.', $key) as $segment) {
+            if (static::accessible($array) && static::exists($array, $segment)) {
+                $array = $array[$segment];
+            } else {
+                return value($default);
+            }
+        }
         return $array;
     }
-    if (isset($array[$key])) {
-        return $array[$key];
-    }
-    foreach (explode('.', $key) as $segment) {
-        if (!is_array($array) || !array_key_exists($segment, $array)) {
-            return $default;
-        }
-        $array = $array[$segment];
-    }
-    return $array;
-}
 
-function array_add(array $array, string $key, $value): array
-{
-    if (is_null(array_get($array, $key))) {
-        $array[$key] = $value;
-    }
-    return $array;
-}
-
-final class Event
-{
-    public static Dispatcher $root;
-
-    public static function __callStatic(string $method, array $arguments)
+    public static function set(&$array, $key, $value)
     {
-        return static::$root->$method(...$arguments);
+        if (is_null($key)) {
+            return $array = $value;
+        }
+        $keys = explode('.', $key);
+        while (count($keys) > 1) {
+            $key = array_shift($keys);
+            if (!isset($array[$key]) || !is_array($array[$key])) {
+                $array[$key] = [];
+            }
+            $array = &$array[$key];
+        }
+        $array[array_shift($keys)] = $value;
+        return $array;
+    }
+
+    public static function add($array, $key, $value)
+    {
+        if (is_null(static::get($array, $key))) {
+            static::set($array, $key, $value);
+        }
+        return $array;
+    }
+}
+
+function array_get($array, $key, $default = null)
+{
+    return Arr::get($array, $key, $default);
+}
+
+function array_add($array, $key, $value)
+{
+    return Arr::add($array, $key, $value);
+}
+
+function last($array)
+{
+    return end($array);
+}
+
+function value($value)
+{
+    return $value instanceof Closure ? $value() : $value;
+}
+
+// Illuminate's Facade: each static call resolves the root by its accessor (cached in
+// resolvedInstance, first taken from the application container).
+abstract class Facade
+{
+    public static array $app = [];
+    protected static array $resolvedInstance = [];
+
+    abstract protected static function getFacadeAccessor();
+
+    public static function getFacadeRoot()
+    {
+        return static::resolveFacadeInstance(static::getFacadeAccessor());
+    }
+
+    protected static function resolveFacadeInstance($name)
+    {
+        if (is_object($name)) {
+            return $name;
+        }
+        if (isset(static::$resolvedInstance[$name])) {
+            return static::$resolvedInstance[$name];
+        }
+        return static::$resolvedInstance[$name] = static::$app[$name];
+    }
+
+    public static function __callStatic(string $method, array $args)
+    {
+        $instance = static::getFacadeRoot();
+        if (!$instance) {
+            throw new RuntimeException('A facade root has not been set.');
+        }
+        return $instance->$method(...$args);
+    }
+}
+
+final class Event extends Facade
+{
+    protected static function getFacadeAccessor()
+    {
+        return 'events';
     }
 }
 
@@ -155,7 +290,7 @@ class EventSocket extends ZMQSocket
 
     public function push(string $event, array $payload = [], $address = null)
     {
-        $frames = array_merge([$event], $this->serializer->serialize($payload));
+        $frames = $this->encode($event, $payload);
         if ($this->getSocketType() == ZMQ::SOCKET_ROUTER) {
             array_unshift($frames, $address);
         }
@@ -174,12 +309,21 @@ class EventSocket extends ZMQSocket
             return Event::until('zeroevents.pull.error', $this);
         }
         $address = $this->getSocketType() == ZMQ::SOCKET_ROUTER ? array_shift($frames) : null;
-        $event = array_shift($frames);
-        $message = array_add(['event' => $event, 'payload' => $this->serializer->unserialize($frames)], 'address', $address);
+        $message = array_add($this->decode($frames), 'address', $address);
         if ($this->confirmed && $message['event'] != 'zeroevents.confirmed') {
             $this->push('zeroevents.confirmed', [$message['event']], $message['address']);
         }
         return $message;
+    }
+
+    public function encode(string $event, array $payload): array
+    {
+        return array_merge([$event], $this->serializer->serialize($payload));
+    }
+
+    public function decode(array $frames): array
+    {
+        return ['event' => array_shift($frames), 'payload' => $this->serializer->unserialize($frames)];
     }
 
     public function pullAndFire()
@@ -257,7 +401,7 @@ class EventService
 
 [$script, $role, $endpoint, $n] = $argv;
 $n = (int) $n;
-Event::$root = new Dispatcher();
+Facade::$app['events'] = new Dispatcher();
 if ($role === 'consume') {
     $listener = new EventListener(['socket_type' => ZMQ::SOCKET_PULL, 'bind' => $endpoint]);
     $service = (new EventService())->listen($listener);

@@ -115,10 +115,18 @@ def check_json_limits(frame: bytes, serializer: Serializer) -> None:
     Items are counted as 1 + commas + colons + containers outside strings (exact but
     for each empty container, counted as holding one item). The common frame costs two
     ``bytes.count`` scans: it has fewer bytes than ``max_items`` and no more opening
-    brackets than ``max_depth`` and ``max_containers``.
+    brackets than ``max_depth`` and ``max_containers``; a frame shorter than each
+    limit (most events: an order is 282 bytes, the depth limit 511) needs no scan.
     """
+    size = len(frame)
+    if (
+        size <= serializer.max_depth
+        and size <= serializer.max_containers
+        and size < serializer.max_items
+    ):
+        return  # fewer bytes, so fewer brackets and items, than every limit
     opening = frame.count(b"[") + frame.count(b"{")
-    if opening > serializer.max_containers or len(frame) >= serializer.max_items:
+    if opening > serializer.max_containers or size >= serializer.max_items:
         # First, as it is cheaper than measuring the depth of many containers.
         outside = _outside_strings(frame, _NOT_STRUCTURE)
         containers = outside.count(b"[") + outside.count(b"{")

@@ -21,7 +21,7 @@ from ..codec import (
     RESERVED,
 )
 from ..reliable import SEND, TAKE, WAIT, FlushReport, Outbound, delivering, settling
-from ._barrier import _get, _recv, _send
+from ._barrier import _get, _recv, _send, recv_message
 from ._socket import HWM_DROPS
 from ._wire import (
     GREET,
@@ -114,15 +114,12 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
                 return barrier.recv_greeting(self, NOBLOCK)
             if self.routes_replies:
                 return barrier.recv_routed(self, NOBLOCK)
-            frames: list[bytes] = [_recv(self, NOBLOCK)]
+            return recv_message(self, NOBLOCK)
         except zmq.Again:
             barrier.due = True
             return None
         except zmq.ZMQError as error:
             raise transport_error(error, "receive") from None
-        while _get(self, RCVMORE):
-            frames.append(_recv(self))
-        return frames
 
     def _recv_identified(self) -> list[bytes] | None:
         try:

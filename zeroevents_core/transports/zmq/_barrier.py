@@ -49,6 +49,17 @@ _recv = zmq.backend.Socket.recv
 _get = zmq.backend.Socket.get
 
 
+def recv_message(socket: Any, flags: int = 0) -> list[bytes]:
+    """One whole multipart message, as bytes. Each frame's ``more`` flag comes with it
+    (read at its receive): asking the socket for RCVMORE costs a call and an enum."""
+    frame = _recv(socket, flags, False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = _recv(socket, 0, False)
+        frames.append(frame.bytes)
+    return frames
+
+
 class Barrier:
     """One socket's side of the negotiation: what it sent, whom it greeted, who greeted it."""
 
@@ -72,7 +83,7 @@ class Barrier:
         is a zeroevents peer not greeted yet."""
         frame = _recv(socket, flags, False)
         frames = [frame.bytes]
-        while _get(socket, RCVMORE):
+        while frame.more:
             frame = _recv(socket, 0, False)
             frames.append(frame.bytes)
         self.greet(socket, frames, frame)

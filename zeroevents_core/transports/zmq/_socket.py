@@ -36,13 +36,12 @@ from ..reliable import (
     delivering,
     settling,
 )
-from ._barrier import LOOK_AGAIN_MS, _get, _recv, _send
+from ._barrier import LOOK_AGAIN_MS, _send, recv_message
 from ._options import REPLY_PATH
 from ._wire import (
     GREET,
     NOBLOCK,
     PUSH,
-    RCVMORE,
     RECV,
     SNDMORE,
     Step,
@@ -119,10 +118,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         """Receive one whole multipart message; ``zmq.Again`` when none is ready."""
         if self.identified:
             return self._recv_identified(flags)
-        frames: list[bytes] = [_recv(self, flags)]
-        while _get(self, RCVMORE):
-            frames.append(_recv(self))
-        return frames
+        return recv_message(self, flags)
 
     def recv_ready(self) -> list[bytes] | None:
         """The frames of one message if one is waiting, else None (never blocks)."""
@@ -130,9 +126,11 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
                 return self._recv_greeting(NOBLOCK)
-            if self.routes_replies and not self.identified:
+            if self.identified:
+                return self._recv_identified(NOBLOCK)
+            if self.routes_replies:
                 return barrier.recv_routed(self, NOBLOCK)
-            return self.recv_frames(NOBLOCK)
+            return recv_message(self, NOBLOCK)  # recv_frames, inlined: the hot path
         except zmq.Again:
             barrier.due = True
             return None
