@@ -80,7 +80,9 @@ def test_an_async_service_firing_several_at_once_commits_whole_effects_exactly_o
             time.sleep(0.01)
         consumers[0].kill()
         at_kill = committed(store)
-        assert 0 < len(at_kill) < 2 * TOTAL, "killed too late to tell"
+        # Some committed, not all: the commits come while events flow (without the
+        # pause of _drain, none came before the last fire: 1,200 rows at once).
+        assert 0 < len(at_kill) < 2 * TOTAL, f"{len(at_kill)} rows: no commit mid-way"
         consumers.append(AsyncConsumer(endpoint, store, concurrency=8))
         assert producer.flush(60).done  # acknowledged: committed, effects with it
     finally:
