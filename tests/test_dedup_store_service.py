@@ -167,3 +167,21 @@ def test_dedup_sync_sets_how_the_store_commits(
 def test_dedup_sync_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="option 'dedup_sync': expected 'normal' or"):
         EventListener({"bind": f"ipc://{tmp_path}/in.ipc", "dedup_sync": "fast"})
+
+
+@pytest.mark.asyncio
+async def test_a_service_that_ends_has_closed_its_listeners_dedup_store(tmp_path: Path) -> None:
+    import asyncio
+
+    from zeroevents_core import AsyncEventService
+
+    path = tmp_path / "dedup.db"
+    listener = AsyncEventListener(
+        {"bind": f"ipc://{tmp_path}/in.ipc", "socket_type": "ROUTER", "dedup_store": str(path)}
+    )
+    service = AsyncEventService(max_concurrency=4).listen(listener)
+    asyncio.get_running_loop().call_later(0.3, service.stop)
+    await service.run()
+    assert not Path(f"{path}-wal").exists()
+    with pytest.raises(ConfigurationError, match="no dedup store is open on"):
+        DedupStore.of(path)
