@@ -58,8 +58,9 @@ def cmd_outbox_inspect(args: argparse.Namespace) -> int:
 def cmd_outbox_drain(args: argparse.Namespace) -> int:
     from ..outbox.store import inspect_outbox
 
-    if not args.debug:  # what is left is said below, once (the socket's close warns)
-        logging.getLogger("zeroevents_core.transports").setLevel(logging.CRITICAL)
+    if not args.debug:  # what is left is said below, once (the listener's close warns)
+        for name in ("zeroevents_core.transports", "zeroevents_core.outbox.link"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     streams = inspect_outbox(args.path)
     if args.connect or args.bind:

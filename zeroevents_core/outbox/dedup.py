@@ -52,8 +52,8 @@ class DedupStore:
     """The file of a ``dedup_store`` option: one row per producer in ``producers``;
     the listeners' own tables may sit beside it (:meth:`execute`)."""
 
-    # The store open on each path in this process, the latest: what of() finds.
-    _open: ClassVar[dict[Path, DedupStore]] = {}
+    # The stores open on each path in this process, the latest last: of() finds it.
+    _open: ClassVar[dict[Path, list[DedupStore]]] = {}
     _opening: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: str | os.PathLike[str], *, sync: str = "normal") -> None:
@@ -72,7 +72,7 @@ class DedupStore:
             (last,) = self._db.execute("SELECT coalesce(max(saved), 0) FROM producers").fetchone()
         self._saved: int = last  # numbers the saves: which producers were heard last
         with DedupStore._opening:
-            DedupStore._open[self.path] = self
+            DedupStore._open.setdefault(self.path, []).append(self)
 
     @classmethod
     def of(cls, path: str | os.PathLike[str]) -> DedupStore:
@@ -82,7 +82,8 @@ class DedupStore:
         listener's socket opens it: ``listener.socket()``)."""
         file = Path(path).absolute()
         with cls._opening:
-            store = cls._open.get(file)
+            stores = cls._open.get(file)
+            store = stores[-1] if stores else None
         if store is None:
             raise ConfigurationError(
                 f"no dedup store is open on {file} in this process: open the socket of "
@@ -147,9 +148,14 @@ class DedupStore:
             yield
 
     def close(self) -> None:
+        """Close the file (a transaction not committed is rolled back); of() no longer
+        finds this store. The receiving socket that opened it closes it."""
         with DedupStore._opening:
-            if DedupStore._open.get(self.path) is self:
-                del DedupStore._open[self.path]
+            stores = DedupStore._open.get(self.path, [])
+            if self in stores:
+                stores.remove(self)
+            if not stores:
+                DedupStore._open.pop(self.path, None)
         with self._lock:
             self._db.close()
 
