@@ -31,6 +31,7 @@ import sqlite3
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,10 @@ SCHEMA = {
 KIND = "outbox"
 # The last number given in a stream: its highest row, or the highest deleted
 # (streams.last_seq, written by deletes), so that numbers are never given twice.
+# Rows kept in memory per stream between their commit and their send, so that the
+# sender does not read back what this process has just written; past this many
+# (no peer, a slow one) the rest is read from the file when the sender gets to it.
+FRESH_ROWS = 4096
 LAST_SEQ = "max(last_seq, coalesce((SELECT max(seq) FROM events WHERE stream = streams.id), 0))"
 
 
@@ -114,6 +119,8 @@ class _Append:
     blob: bytes
     size: int
     created_ms: int
+    frames: Sequence[bytes]
+    header_map: Mapping[str, str] | None
     seq: int = 0
 
 
@@ -159,6 +166,8 @@ class Outbox:
         self._committer: GroupCommit[_Append | _Delete] = GroupCommit(self._commit, self._cond)
         self._streams: dict[str, tuple[int, bytes]] = {}
         self._last_seq: dict[int, int] = {}
+        self._fresh: dict[int, deque[Row]] = {}  # FRESH_ROWS
+        self._deferred: list[_Delete] = []  # acknowledge(wait=False), for the next commit
         self._closed = False
         try:
             count, size = self._load()
@@ -242,7 +251,8 @@ class Outbox:
         blob = pack_frames(frames)
         text = None if headers is None else json.dumps(dict(headers), separators=(",", ":"))
         size = len(blob) + len(event.encode()) + (len(text) if text else 0)
-        item = _Append(stream, event, content_type, text, blob, size, int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        item = _Append(stream, event, content_type, text, blob, size, now_ms, frames, headers)
         with self._cond:
             self._check_open()
             if size > self.max_bytes:
@@ -269,10 +279,17 @@ class Outbox:
         return f"full ({held}; {limits}) for {timeout} s"
 
     def acknowledge(
-        self, destination: str, cumulative: int, ranges: Iterable[tuple[int, int]] = ()
+        self,
+        destination: str,
+        cumulative: int,
+        ranges: Iterable[tuple[int, int]] = (),
+        *,
+        wait: bool = True,
     ) -> None:
         """Delete ``destination``'s events numbered up to ``cumulative`` or inside one
-        of ``ranges`` (inclusive); returns once that is committed."""
+        of ``ranges`` (inclusive); returns once that is committed. ``wait=False``:
+        returns at once, the delete goes into the next commit (an append's, or a
+        later acknowledge's); a kill before it only means those events are sent again."""
         stream, _ = self._stream(destination)
         spans = [(1, cumulative)] if cumulative > 0 else []
         spans += [(first, last) for first, last in ranges if first <= last]
@@ -280,12 +297,17 @@ class Outbox:
             return
         with self._cond:
             self._check_open()
-            self._committer.submit(_Delete(stream, spans))
+            if wait:
+                self._committer.submit(_Delete(stream, spans))
+            else:  # a transaction of its own per acknowledgement would halve the appends
+                self._deferred.append(_Delete(stream, spans))
 
     def _commit(self, items: list[_Append | _Delete]) -> None:
         # The leader's work, outside the condition: one transaction for the batch.
         # Numbers are given here, in batch order, and kept only if the commit is done.
         db, last_seq = self._db, dict(self._last_seq)
+        with self._cond:
+            deferred, self._deferred = self._deferred, []
         appends = [item for item in items if isinstance(item, _Append)]
         seqs = []
         for item in appends:
@@ -305,7 +327,7 @@ class Outbox:
             )
             for item, seq in zip(appends, seqs, strict=True)
         ]
-        deletes = [item for item in items if isinstance(item, _Delete)]
+        deletes = deferred + [item for item in items if isinstance(item, _Delete)]
         insert = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         deleted: list[tuple[int, int]] = []
         with self._reading():
@@ -321,10 +343,19 @@ class Outbox:
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
+                    with self._cond:  # not done: for the next commit
+                        self._deferred[:0] = deferred
                     raise
         self._last_seq = last_seq
         for done, seq in zip(appends, seqs, strict=True):
             done.seq = seq
+            fresh = self._fresh.setdefault(done.stream, deque())
+            if len(fresh) < FRESH_ROWS:  # else a gap: next_rows reads the file there
+                frames = list(done.frames)
+                row = Row(
+                    seq, done.event, done.content_type, done.header_map, frames, done.created_ms
+                )
+                fresh.append(row)
         with self._cond:
             self.count -= sum(count for count, _ in deleted)
             self.bytes -= sum(size for _, size in deleted)
@@ -364,6 +395,22 @@ class Outbox:
                 )
             decoded = None if headers is None else json.loads(headers)
             rows.append(Row(seq, event, content_type, decoded, unpack_frames(blob), created_ms))
+        return rows
+
+    def next_rows(self, destination: str, after: int, limit: int) -> list[Row]:
+        """:meth:`pending`, for the one sender of ``destination``: the rows committed
+        by this process since it last asked come from memory, the others (written
+        before a restart, or past FRESH_ROWS) from the file."""
+        stream, _ = self._stream(destination)
+        fresh = self._fresh.setdefault(stream, deque())
+        while fresh and fresh[0].seq <= after:  # bounded: FRESH_ROWS
+            fresh.popleft()
+        if not fresh or fresh[0].seq != after + 1:
+            # The file has what memory lacks, if anything is numbered above ``after``.
+            return self.pending(destination, after, limit) if after < self._last_seq[stream] else []
+        rows: list[Row] = []
+        while fresh and len(rows) < limit:  # each taken once: a failed push reads the file
+            rows.append(fresh.popleft())
         return rows
 
     def count_of(self, destination: str) -> int:
