@@ -1,8 +1,9 @@
 """The two processes of the outbox kill tests, run as scripts (``python FILE ROLE ...``)
 so that the test can kill them with -9 at any point.
 
-    consumer ENDPOINT RECORD [DEDUP_STORE]
+    consumer ENDPOINT RECORD [DEDUP_STORE] [HEADERS]
         a ROUTER service; each orders.created fired appends "RUN N EVENT_ID" to RECORD
+        (with HEADERS "1", then the message's headers as compact JSON)
     producer ENDPOINT OUTBOX RECORD TOTAL RUN
         fires orders.created (RUN, N) through an outbox listener for N from one past
         the last N in RECORD up to TOTAL, appending "RUN N" to RECORD once fire() has
@@ -15,6 +16,7 @@ unterminated last line, which the readers skip.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,9 @@ def lines(path: str) -> list[list[str]]:
     return [line.split() for line in text.split("\n")[:-1]]
 
 
-def consumer(endpoint: str, record_path: str, dedup_store: str | None = None) -> None:
+def consumer(
+    endpoint: str, record_path: str, dedup_store: str | None = None, headers: str = ""
+) -> None:
     dispatcher = Dispatcher()
     options: dict[str, Any] = {"bind": endpoint, "socket_type": "ROUTER"}
     if dedup_store:
@@ -41,7 +45,8 @@ def consumer(endpoint: str, record_path: str, dedup_store: str | None = None) ->
 
     def fired(run: int, n: int) -> None:
         message = dispatcher.firing_message()
-        record.write(f"{run} {n} {message.event_id if message else None}\n")
+        seen = f" {json.dumps(message.headers if message else None, separators=(',', ':'))}"
+        record.write(f"{run} {n} {message.event_id if message else None}{seen * bool(headers)}\n")
         record.flush()
 
     dispatcher.listen("orders.created", fired)
