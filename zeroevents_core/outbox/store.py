@@ -44,7 +44,7 @@ from .group_commit import GroupCommit
 from .options import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
 
 APPLICATION_ID = 0x5A454F42  # "ZEOB"
-VERSION = 1
+VERSION = 2  # 2: events keyed by one integer (ROW_KEY), no index beside the table
 SCHEMA = {
     "streams": """CREATE TABLE streams (
         id INTEGER PRIMARY KEY,
@@ -52,6 +52,7 @@ SCHEMA = {
         producer BLOB NOT NULL,
         last_seq INTEGER NOT NULL)""",
     "events": """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
         stream INTEGER NOT NULL REFERENCES streams (id),
         seq INTEGER NOT NULL,
         event TEXT NOT NULL,
@@ -60,8 +61,7 @@ SCHEMA = {
         frames BLOB NOT NULL,
         size INTEGER NOT NULL,
         crc INTEGER NOT NULL,
-        created_ms INTEGER NOT NULL,
-        PRIMARY KEY (stream, seq))""",
+        created_ms INTEGER NOT NULL)""",
 }
 KIND = "outbox"
 # The last number given in a stream: its highest row, or the highest deleted
@@ -70,7 +70,20 @@ KIND = "outbox"
 # sender does not read back what this process has just written; past this many
 # (no peer, a slow one) the rest is read from the file when the sender gets to it.
 FRESH_ROWS = 4096
-LAST_SEQ = "max(last_seq, coalesce((SELECT max(seq) FROM events WHERE stream = streams.id), 0))"
+# A row's key: its stream in the high bits, its number in the low ROW_BITS, so that
+# one b-tree (the table's own) orders a stream's rows and ranges delete them; a
+# table keyed by (stream, seq) would write a second b-tree (its index) per commit,
+# 1.35x slower in a bare loop. A stream has 2**40 numbers.
+ROW_BITS = 40
+LAST_SEQ = (
+    "max(last_seq, coalesce((SELECT max(id) - (streams.id << 40) FROM events"
+    " WHERE id BETWEEN streams.id << 40 AND ((streams.id + 1) << 40) - 1), 0))"
+)
+
+
+def row_key(stream: int, seq: int) -> int:
+    """The ``id`` of ``stream``'s row number ``seq`` (ROW_BITS)."""
+    return (stream << ROW_BITS) + seq
 
 
 def pack_frames(frames: Sequence[bytes]) -> bytes:
@@ -315,6 +328,7 @@ class Outbox:
             last_seq[item.stream] = seqs[-1]
         rows = [
             (
+                row_key(item.stream, seq),
                 item.stream,
                 seq,
                 item.event,
@@ -328,7 +342,7 @@ class Outbox:
             for item, seq in zip(appends, seqs, strict=True)
         ]
         deletes = deferred + [item for item in items if isinstance(item, _Delete)]
-        insert = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        insert = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         deleted: list[tuple[int, int]] = []
         with self._reading():
             if len(rows) == 1 and not deletes:
@@ -364,13 +378,12 @@ class Outbox:
         # streams.last_seq keeps the highest number deleted, so that the numbering
         # goes on when the stream has no row left (see __init__).
         last = min(last, self._last_seq[stream])
-        where = "stream = ? AND seq BETWEEN ? AND ?"
+        where, span = "id BETWEEN ? AND ?", (row_key(stream, first), row_key(stream, last))
         count, size, top = self._db.execute(
-            f"SELECT count(*), coalesce(sum(size), 0), max(seq) FROM events WHERE {where}",
-            (stream, first, last),
+            f"SELECT count(*), coalesce(sum(size), 0), max(seq) FROM events WHERE {where}", span
         ).fetchone()
         if count:
-            self._db.execute(f"DELETE FROM events WHERE {where}", (stream, first, last))
+            self._db.execute(f"DELETE FROM events WHERE {where}", span)
             self._db.execute(
                 "UPDATE streams SET last_seq = max(last_seq, ?) WHERE id = ?", (top, stream)
             )
@@ -383,8 +396,8 @@ class Outbox:
         with self._reading():
             found = self._db.execute(
                 "SELECT seq, event, content_type, headers, frames, crc, created_ms FROM events"
-                " WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (stream, after, limit),
+                " WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+                (row_key(stream, after), row_key(stream + 1, 0), limit),
             ).fetchall()
         rows = []
         for seq, event, content_type, headers, blob, crc, created_ms in found:
@@ -418,7 +431,8 @@ class Outbox:
         stream, _ = self._stream(destination)
         with self._reading():
             (count,) = self._db.execute(
-                "SELECT count(*) FROM events WHERE stream = ?", (stream,)
+                "SELECT count(*) FROM events WHERE id > ? AND id < ?",
+                (row_key(stream, 0), row_key(stream + 1, 0)),
             ).fetchone()
         return int(count)
 
@@ -464,8 +478,8 @@ def summarize(db: sqlite3.Connection) -> list[StreamSummary]:
     out = []
     for destination, producer, last_seq, count, size, oldest, created in db.execute(
         f"SELECT destination, producer, {LAST_SEQ}, count(e.seq), coalesce(sum(e.size), 0),"
-        " min(e.seq), min(e.created_ms) FROM streams LEFT JOIN events e ON e.stream = id"
-        " GROUP BY id ORDER BY id"
+        " min(e.seq), min(e.created_ms) FROM streams LEFT JOIN events e ON e.stream = streams.id"
+        " GROUP BY streams.id ORDER BY streams.id"
     ):
         out.append(
             StreamSummary(destination, producer.hex(), count, size, oldest, created, last_seq)
