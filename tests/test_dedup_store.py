@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from zeroevents_core.delivery import Deduplicator
-from zeroevents_core.errors import ConfigurationError
+from zeroevents_core.errors import ConfigurationError, ZeroEventsError
 from zeroevents_core.outbox import DedupStore, DurableDeduplicator, Outbox
 
 P = b"p" * 16
@@ -144,3 +144,66 @@ def test_a_receiver_killed_9_does_not_fire_again_what_it_acknowledged(tmp_path: 
         assert child.returncode == -9, run
     print(f"{len(fired)} fired over 4 kills, {acked} acknowledged")
     assert sorted(fired) == list(range(1, acked + 1)), "an acknowledged event fired twice"
+
+
+# The listener's effect in the store's transaction (DedupStore.execute): committed
+# with the dedup record by acks(), or not at all.
+EFFECT = "CREATE TABLE IF NOT EXISTS effects (producer BLOB, seq INTEGER)"
+
+
+def fire(dedup: DurableDeduplicator, seq: int) -> None:
+    """What a service does with one event: the filter, then the listener's write."""
+    if not dedup.seen(P, seq):
+        dedup.store.execute(EFFECT)
+        dedup.store.execute("INSERT INTO effects VALUES (?, ?)", (P, seq))
+
+
+def effects(path: Path) -> list[int]:
+    with DedupStore(path) as store:
+        return [seq for (seq,) in store.execute("SELECT seq FROM effects ORDER BY seq")]
+
+
+def test_an_effect_is_committed_with_the_dedup_record(tmp_path: Path) -> None:
+    path = tmp_path / "dedup.db"
+    first = restarted(path)
+    for seq in (1, 2, 3):
+        fire(first, seq)
+    first.acks()
+    fire(first, 4)  # fired, then the consumer dies before acknowledging: neither kept
+    first.store.close()
+    assert effects(path) == [1, 2, 3]  # its own table beside the store's: still ours
+    second = restarted(path)
+    for seq in (2, 3, 4, 5):  # the producer resends from 2
+        fire(second, seq)
+    second.acks()
+    second.store.close()
+    assert effects(path) == [1, 2, 3, 4, 5]  # each once
+
+
+def test_a_failed_commit_forgets_what_it_did_not_record(tmp_path: Path) -> None:
+    path = tmp_path / "dedup.db"
+    dedup = restarted(path)
+    fire(dedup, 1)
+    dedup.acks()
+    fire(dedup, 2)
+    # The save fails (as on a full disk): the transaction, the effect of 2 with it, is
+    # rolled back, and 2 is no longer taken for seen: its resend fires it again.
+    dedup.store.execute(
+        "CREATE TRIGGER refused BEFORE INSERT ON producers BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    with pytest.raises(ZeroEventsError, match="dedup store"):
+        dedup.acks()
+    fire(dedup, 2)
+    dedup.acks()
+    dedup.store.close()
+    assert effects(path) == [1, 2]
+
+
+def test_of_finds_the_store_a_receiver_opened(tmp_path: Path) -> None:
+    path = tmp_path / "dedup.db"
+    with pytest.raises(ConfigurationError, match="no dedup store is open on"):
+        DedupStore.of(path)
+    with DedupStore(path) as store:
+        assert DedupStore.of(str(path)) is store
+    with pytest.raises(ConfigurationError, match="no dedup store is open on"):
+        DedupStore.of(path)

@@ -67,6 +67,18 @@ def test_acknowledgements_settle_only_numbers_in_flight() -> None:
     assert seqs(window.pending()) == [11]  # the early acknowledgement did not cover it
 
 
+def test_low_seq_is_the_lowest_number_in_flight() -> None:
+    # What the outbox's sender bounds the span in flight by (next_seq - low_seq).
+    window: SendWindow[int] = SendWindow(window=100, first_seq=5)
+    assert (window.low_seq, window.next_seq) == (5, 5)
+    for item in range(5):
+        window.send(item, 0)
+    window.acknowledge(0, [(6, 9)])  # 5 still in flight: the span stays 5
+    assert (window.low_seq, window.next_seq) == (5, 10)
+    window.acknowledge(5)
+    assert window.low_seq == window.next_seq == 10
+
+
 def test_the_stale_confirmation_of_the_issue_confirms_nothing_else() -> None:
     # Consumer slow once (its acknowledgement of event 1 comes after event 1 was
     # retried and later events were sent), then frozen: only event 1 is acknowledged,

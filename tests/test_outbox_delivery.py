@@ -5,6 +5,7 @@ under the same producer id and numbers, a full outbox, the options."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,3 +168,25 @@ def test_outbox_options_are_checked(tmp_path: Path) -> None:
     assert listener.options["delivery"] == "at-least-once"
     assert listener.options["wire"] == "v2"
     assert not Path(path).exists()  # opened on first use
+
+
+def test_closing_toward_nobody_says_the_events_stay_in_the_outbox(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = tmp_path / "outbox.db"
+    dispatcher, listener = producer(f"ipc://{tmp_path}/nobody.ipc", outbox, flush_timeout_ms=100)
+    for n in range(5):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+    socket = listener.socket()
+    assert listener.flush(1).count == 5  # sent, not acknowledged: in flight
+    with caplog.at_level(logging.WARNING, logger="zeroevents_core"):
+        assert listener.close() == 5
+    said = [record.getMessage() for record in caplog.records]
+    assert not [line for line in said if "push.error" in line], said
+    assert [line for line in said if "stay in" in line] == [
+        f"closing the outbox stream to ipc://{tmp_path}/nobody.ipc: 5 events not yet "
+        f"acknowledged stay in {outbox} and will be resent by the next listener that opens it"
+    ]
+    assert socket.stats.failed == 0  # none given up: the file keeps them
+    (stream,) = inspect_outbox(outbox)
+    assert stream.pending == 5

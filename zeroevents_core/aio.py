@@ -246,6 +246,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
         self._poller: AsyncPoller | None = None
         self._slots: asyncio.Semaphore | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._socket_of: dict[asyncio.Task[None], Any] = {}  # the socket of each fire
         # Acknowledgements waiting for the fires that ran when they were taken.
         self._held: list[tuple[set[asyncio.Task[None]], Any, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -360,6 +361,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                     break
                 await self.handle(socket, received)
                 continue
+            if getattr(socket, "acks_commit", False) and socket.acks_due:
+                # Acknowledgements due that commit the dedup store: no new fire of this
+                # socket until those running end, so that they are not put off forever.
+                fires = [task for task, of in self._socket_of.items() if of is socket]
+                if fires:
+                    await asyncio.wait(fires)  # the last one takes them (_batch_done)
             await slots.acquire()  # back-pressure: no read while the slots are taken
             received = socket.recv_ready() if self._running else None
             if received is None:
@@ -367,6 +374,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
                 break
             task = loop.create_task(self._handle_in_slot(socket, received, slots))
             self._in_flight.add(task)
+            self._socket_of[task] = socket
             task.add_done_callback(self._task_done)
         self._batch_done(socket)
 
@@ -377,6 +385,12 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             return
         current = asyncio.current_task()
         running = {task for task in self._in_flight if task is not current}
+        if getattr(socket, "acks_commit", False):
+            # Taking them commits the dedup store's transaction, the fires' effects with
+            # it (dedup_store): only when no fire of this socket is half-way through.
+            if not any(self._socket_of.get(task) is socket for task in running):
+                socket.send_acks()
+            return
         if not running:
             socket.send_acks()
         else:
@@ -384,6 +398,7 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._socket_of.pop(task, None)
         if not self._held:
             return
         still: list[tuple[set[asyncio.Task[None]], Any, Any]] = []

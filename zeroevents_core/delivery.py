@@ -173,6 +173,12 @@ class SendWindow(Generic[T]):
         """The number the next :meth:`send` without ``seq`` gives."""
         return self._next_seq
 
+    @property
+    def low_seq(self) -> int:
+        """The lowest number in flight (:attr:`next_seq` when none is): every number
+        below it is settled."""
+        return self._low
+
     def send(self, item: T, now_ms: float, seq: int | None = None) -> InFlight[T]:
         """Number ``item`` and count it in flight; :class:`WindowFullError` when
         ``window`` events are already. ``seq``: the number it had before (an event

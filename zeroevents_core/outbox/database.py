@@ -46,10 +46,12 @@ def open_database(
     schema: Mapping[str, str],
     sync: str = "normal",
     create: bool = True,
+    other_tables: bool = False,
 ) -> sqlite3.Connection:
     """A connection in WAL mode (autocommit: the caller writes ``BEGIN``) to the ``kind``
     file at ``path``, made with ``schema`` (table name to ``CREATE`` statement) when
-    new, else checked as the module docstring says."""
+    new, else checked as the module docstring says; ``other_tables``: tables beside
+    the schema's are the user's (a dedup store's listeners write theirs there)."""
     file = Path(path).absolute()
     if sync not in SYNC_MODES:
         raise ConfigurationError(f"{kind} sync must be one of {sorted(SYNC_MODES)}, got {sync!r}")
@@ -75,7 +77,7 @@ def open_database(
         if found is None or _unfinished(db):
             _create(db, application_id, version, schema)
         else:
-            _check(db, file, kind, version, schema)
+            _check(db, file, kind, version, schema, other_tables)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(f"PRAGMA synchronous = {SYNC_MODES[sync]}")
     except sqlite3.DatabaseError as error:
@@ -121,7 +123,12 @@ def normalized(sql: str) -> str:
 
 
 def _check(
-    db: sqlite3.Connection, file: Path, kind: str, version: int, schema: Mapping[str, str]
+    db: sqlite3.Connection,
+    file: Path,
+    kind: str,
+    version: int,
+    schema: Mapping[str, str],
+    other_tables: bool,
 ) -> None:
     (found,) = db.execute("PRAGMA user_version").fetchone()
     if found != version:
@@ -134,6 +141,8 @@ def _check(
         for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
     }
     expected = {name: normalized(sql) for name, sql in schema.items()}
+    if other_tables:
+        tables = {name: sql for name, sql in tables.items() if name in expected}
     if tables != expected:
         raise ConfigurationError(
             f"{kind} {file} does not have the tables of a zeroevents {kind} "

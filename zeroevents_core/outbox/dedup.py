@@ -7,14 +7,18 @@ receiver starts, so that a restarted consumer drops what a producer resends of t
 events it had fired and acknowledged.
 
 When it is written: in :meth:`DurableDeduplicator.acks`, for the producers about to be
-acknowledged, committed before ``acks`` returns, so before the acknowledgement is sent.
-An acknowledged event is therefore always recorded as seen: a producer deletes it
-from its outbox only after that, and whatever it resends of it is dropped, across any
-restart of either side. An event fired but not yet acknowledged when the consumer
-dies is not recorded: its producer resends it and it is fired again (at most the
-events of one batch, ``ack_every``, per producer and per crash): at-least-once for
-those, exactly once for every event acknowledged. Pending acknowledgement ranges are
-not kept: lost ones come back as duplicates, which are acknowledged again.
+acknowledged, committed before ``acks`` returns, so after the fires of the events it
+covers and before their acknowledgement is sent. An acknowledged event is therefore
+always recorded as seen: a producer deletes it from its outbox only after that, and
+whatever it resends of it is dropped, across any restart of either side.
+
+Exactly once: the commit is one transaction with whatever the listeners of those
+fires wrote with :meth:`DedupStore.execute` into the same file. A consumer killed
+before it has neither (the producer resends, the event is fired again and writes
+again); after it has both. A listener's effect written there is therefore applied
+exactly once; an effect anywhere else happens at least once (an event fired and not
+yet committed when the consumer dies is fired again). Pending acknowledgement ranges
+are not kept: lost ones come back as duplicates, which are acknowledged again.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..delivery import Deduplicator, _Producer
 from ..envelope import Ack
+from ..errors import ConfigurationError
 from .database import open_database, storage_errors
 
 APPLICATION_ID = 0x5A454444  # "ZEDD"
@@ -44,7 +49,12 @@ KIND = "dedup store"
 
 
 class DedupStore:
-    """The file of a ``dedup_store`` option: one row per producer."""
+    """The file of a ``dedup_store`` option: one row per producer in ``producers``;
+    the listeners' own tables may sit beside it (:meth:`execute`)."""
+
+    # The stores open on each path in this process, the latest last: of() finds it.
+    _open: ClassVar[dict[Path, list[DedupStore]]] = {}
+    _opening: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: str | os.PathLike[str], *, sync: str = "normal") -> None:
         self.path = Path(path).absolute()
@@ -55,11 +65,43 @@ class DedupStore:
             version=VERSION,
             schema=SCHEMA,
             sync=sync,
+            other_tables=True,
         )
         self._lock = threading.Lock()
         with self._using():
             (last,) = self._db.execute("SELECT coalesce(max(saved), 0) FROM producers").fetchone()
         self._saved: int = last  # numbers the saves: which producers were heard last
+        with DedupStore._opening:
+            DedupStore._open.setdefault(self.path, []).append(self)
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> DedupStore:
+        """The store a receiving socket of this process has open on ``path`` (its
+        ``dedup_store`` option): where its listeners write what must happen exactly
+        once (:meth:`execute`). ConfigurationError when none is open there yet (the
+        listener's socket opens it: ``listener.socket()``)."""
+        file = Path(path).absolute()
+        with cls._opening:
+            stores = cls._open.get(file)
+            store = stores[-1] if stores else None
+        if store is None:
+            raise ConfigurationError(
+                f"no dedup store is open on {file} in this process: open the socket of "
+                "the listener whose 'dedup_store' option names it first (listener.socket())"
+            )
+        return store
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
+        """Run ``sql`` in the transaction that commits, with the duplicate suppression,
+        the events fired since the last acknowledgement, before it is sent (see the
+        module docstring); the rows it returns. Call it from a listener of an event
+        received with at-least-once, fired by the service (its thread): a write
+        made elsewhere waits for the next acknowledgement to be committed. Any table
+        but ``producers``, the store's own."""
+        with self._using():
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
+            return self._db.execute(sql, tuple(parameters)).fetchall()
 
     def load(self, limit: int) -> list[tuple[bytes, int, int, int]]:
         """``(producer, top, contiguous, seen)`` of the ``limit`` producers heard last,
@@ -81,7 +123,8 @@ class DedupStore:
                 (producer, top, run, seen.to_bytes((seen.bit_length() + 7) // 8, "big"), saved)
                 for producer, top, run, seen in states
             ]
-            self._db.execute("BEGIN IMMEDIATE")
+            if not self._db.in_transaction:  # else the listeners' writes are in it
+                self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO producers VALUES (?, ?, ?, ?, ?)", rows
@@ -105,6 +148,14 @@ class DedupStore:
             yield
 
     def close(self) -> None:
+        """Close the file (a transaction not committed is rolled back); of() no longer
+        finds this store. The receiving socket that opened it closes it."""
+        with DedupStore._opening:
+            stores = DedupStore._open.get(self.path, [])
+            if self in stores:
+                stores.remove(self)
+            if not stores:
+                DedupStore._open.pop(self.path, None)
         with self._lock:
             self._db.close()
 
@@ -122,8 +173,16 @@ class DurableDeduplicator(Deduplicator):
     def __init__(self, store: DedupStore, **options: Any) -> None:
         super().__init__(**options)
         self.store = store
+        self._restore()
+
+    def _restore(self) -> None:
+        # What the file holds, and nothing else: after a failed commit too, so that
+        # what it did not record (and its listeners' writes, rolled back) is fired again.
+        self._producers.clear()
+        self._unacked.clear()
+        self._waiting, self.ack_due = 0, False
         mask = (1 << self.dedup_window) - 1
-        for producer, top, contiguous, seen in store.load(self.max_producers):
+        for producer, top, contiguous, seen in self.store.load(self.max_producers):
             state = _Producer(None)
             state.top, state.contiguous, state.seen = top, contiguous, seen & mask
             self._producers[producer] = state
@@ -137,6 +196,10 @@ class DurableDeduplicator(Deduplicator):
         if states:
             evicted = self.stats.evicted
             keep = self.max_producers if evicted != self._evicted else None
-            self.store.save(states, keep)
+            try:
+                self.store.save(states, keep)
+            except BaseException:
+                self._restore()
+                raise
             self._evicted = evicted
         return super().acks()

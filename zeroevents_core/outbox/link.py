@@ -13,6 +13,7 @@ file, each its own destination (stream).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ from ..transports.codec import PUSH_ERROR, resolve_serializer
 from ..transports.reliable import FlushReport, PendingEvent
 from .sender import NEVER, OutboxSender
 from .store import Outbox
+
+log = logging.getLogger(__name__)
 
 _shared: dict[Path, tuple[Outbox, int]] = {}
 _sharing = threading.Lock()
@@ -123,7 +126,20 @@ class OutboxLink:
         (sent again when a listener opens it next)."""
         left = self.sender.drain(self.linger)
         self.sender.stop()
-        # What is still in flight is in the file too: the socket's report is not a loss.
+        # What is still in flight stays in the file: not given up (no push.error), and
+        # no LINGER spent waiting for acknowledgements that would delete no row.
+        outgoing = self.socket.outgoing
+        outgoing.window.abandon()
+        outgoing.stats.in_flight = 0
         self.transport.close_socket(self.socket, self.options)
         _release(self.outbox)
+        if left:
+            log.warning(
+                "closing the outbox stream to %s: %d event%s not yet acknowledged stay "
+                "in %s and will be resent by the next listener that opens it",
+                self.destination,
+                left,
+                "s" * (left != 1),
+                self.outbox.path,
+            )
         return left

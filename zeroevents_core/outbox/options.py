@@ -1,9 +1,10 @@
 """The listener options of the outbox and of the durable dedup store, checked.
 
-``outbox`` and ``dedup_store`` are paths (or None: off), ``outbox_sync`` is
-``"normal"`` or ``"full"`` (what each survives: :mod:`.store`), the two bounds are
-ints >= 1. Defaults: ``OUTBOX_DEFAULTS`` (docs/configuration.md, "The outbox"). No SQLite
-here: the listener imports this module, the file is opened on first use.
+``outbox`` and ``dedup_store`` are paths (or None: off), ``outbox_sync`` and
+``dedup_sync`` are ``"normal"`` or ``"full"`` (what each survives: :mod:`.store`), the
+two bounds are ints >= 1. Defaults: ``OUTBOX_DEFAULTS`` (docs/configuration.md, "The
+outbox"). No SQLite here: the listener imports this module, the file is opened on first
+use.
 """
 
 from __future__ import annotations
@@ -29,22 +30,24 @@ OUTBOX_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "outbox_max_events": DEFAULT_MAX_EVENTS,
         "outbox_max_bytes": DEFAULT_MAX_BYTES,
         "dedup_store": None,
+        "dedup_sync": DEFAULT_SYNC,
     }
 )
 
 
 def check_outbox_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The five options of ``options`` (defaults where missing), checked; a wrong one
+    """The six options of ``options`` (defaults where missing), checked; a wrong one
     is a ConfigurationError naming the key and what it takes."""
     checked = {key: options.get(key, default) for key, default in OUTBOX_DEFAULTS.items()}
     for key in ("outbox", "dedup_store"):
         value = checked[key]
         if value is not None and not (isinstance(value, str | os.PathLike) and str(value)):
             raise ConfigurationError(f"option {key!r}: expected a file path or None, got {value!r}")
-    sync = checked["outbox_sync"]
-    if sync not in SYNC_MODES:
-        choices = " or ".join(repr(mode) for mode in SYNC_MODES)
-        raise ConfigurationError(f"option 'outbox_sync': expected {choices}, got {sync!r}")
+    for key in ("outbox_sync", "dedup_sync"):
+        sync = checked[key]
+        if sync not in SYNC_MODES:
+            choices = " or ".join(repr(mode) for mode in SYNC_MODES)
+            raise ConfigurationError(f"option {key!r}: expected {choices}, got {sync!r}")
     for key in ("outbox_max_events", "outbox_max_bytes"):
         value = checked[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -7,8 +7,10 @@ suppression applies to what a restarted producer sends again. The socket never g
 an event up (its ``max_attempts`` and ``deliver_timeout_ms`` are set out of reach):
 an event waits in the file until acknowledged, bounded by the outbox's own limits.
 A row is deleted only once every number up to it has been acknowledged: the floor of
-what the socket still has in flight. A push that fails (no peer within the send
-timeout) leaves its row where it is, for the next round.
+what the socket still has in flight. The numbers in flight span at most the socket's
+``window``, so that a receiver's duplicate suppression (``dedup_window`` >= ``window``)
+can tell every one it resends (docs/outbox.md, "Exactly once"). A push that fails
+(no peer within the send timeout) leaves its row where it is, for the next round.
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ class OutboxSender:
 
     def _round(self) -> None:
         window = self._window
-        rows = (
-            self.outbox.next_rows(self.destination, self._sent, window.room) if window.room else []
-        )
+        # Numbers in flight span at most ``window`` (not only count): a receiver whose
+        # dedup_window is as large then tells every resent number, exactly once.
+        room = min(window.room, window.window - (window.next_seq - window.low_seq))
+        rows = self.outbox.next_rows(self.destination, self._sent, room) if room > 0 else []
         push = self.socket.push_serialized
         for row in rows:
             if push(row.event, row.frames, row.content_type, row.headers, row.seq) is not True:

@@ -437,6 +437,12 @@ class Acknowledging:
         return self.incoming is not None and self.incoming.dedup.ack_due
 
     @property
+    def acks_commit(self) -> bool:
+        """Whether taking acknowledgements commits what the fires wrote (a
+        ``dedup_store``): a service takes them only between this socket's fires."""
+        return self.incoming is not None and self.incoming.store is not None
+
+    @property
     def acks_waiting(self) -> bool:
         return self.incoming is not None and self.incoming.waiting
 
@@ -474,13 +480,19 @@ class Incoming:
             "max_pending_ranges": options["max_pending_ranges"],
             "ack_every": options["ack_every"],
         }
-        store = options.get("dedup_store")
-        if store is None:
+        path = options.get("dedup_store")
+        self.store: Any = None  # the DedupStore of the socket's dedup_store, open till close()
+        if path is None:
             self.dedup = Deduplicator(**sizes)
         else:  # kept across restarts, written before each acknowledgement is sent
             from ..outbox.dedup import DedupStore, DurableDeduplicator
 
-            self.dedup = DurableDeduplicator(DedupStore(store), **sizes)
+            self.store = DedupStore(path, sync=options.get("dedup_sync", "normal"))
+            try:
+                self.dedup = DurableDeduplicator(self.store, **sizes)
+            except BaseException:
+                self.store.close()
+                raise
         self.waiting = False  # something to acknowledge
 
     def receipt(self, envelope: Envelope, reply_to: Any) -> bool:
@@ -493,6 +505,12 @@ class Incoming:
         """``(reply_to, frames)`` of each acknowledgement to send now."""
         self.waiting = False
         return [(reply_to, encode_ack(ack)) for reply_to, ack in self.dedup.acks()]
+
+    def close(self) -> None:
+        """Close the dedup store (what was not acknowledged is rolled back: fired
+        again when resent); the socket's close calls it."""
+        if self.store is not None:
+            self.store.close()
 
 
 __all__ = [

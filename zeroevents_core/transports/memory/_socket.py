@@ -290,6 +290,8 @@ class _MemoryLink(Acknowledging, EventCodec):
             self.closed = queue.closed = True
             dropped, queue.items = queue.items, deque()
             queue.changed()
+        if self.incoming is not None:
+            self.incoming.close()  # its dedup store
         if dropped:
             log.warning(
                 "closing the memory socket on %s: dropped %d received messages not taken",

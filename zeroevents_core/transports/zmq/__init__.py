@@ -372,6 +372,8 @@ def _close(socket: Any, options: Mapping[str, Any], linger: int | None = None) -
     """Close ``socket``, then its ZAP handler's share, then a private context."""
     context = socket.context
     socket.close(linger=linger)
+    if socket.incoming is not None:
+        socket.incoming.close()  # its dedup store
     if socket.zap is not None:
         ZapHandler.release(context, socket.zap)
     if not options["is_persistent"]:
