@@ -46,10 +46,10 @@ def span_dict(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-def serve(endpoint: str, wire: str, dispatcher: Dispatcher) -> None:
+def serve(endpoint: str, wire: str, dispatcher: Dispatcher, socket_type: str = "PULL") -> None:
     """Receive on ``endpoint`` until one event was fired (or WAIT passed idle)."""
     service = EventService(dispatcher).listen(
-        EventListener({"bind": endpoint, "socket_type": "PULL", "wire": wire})
+        EventListener({"bind": endpoint, "socket_type": socket_type, "wire": wire})
     )
     idle = [0]
 
@@ -80,6 +80,15 @@ def main(role: str, spans: str, wire: str, *endpoints: str) -> None:
             with trace.get_tracer("test").start_as_current_span("request"):
                 dispatcher.fire("orders.created", {"id": 1})
             listener.flush(WAIT)
+    elif role == "outbox-producer":  # stored in an outbox, sent by its thread
+        options = {"connect": endpoints[0], "socket_type": "DEALER", "outbox": f"{spans}.db"}
+        with EventListener(options) as listener:
+            dispatcher.listen("orders.*", listener)
+            with trace.get_tracer("test").start_as_current_span("request"):
+                dispatcher.fire("orders.created", {"id": 1})
+            listener.flush(WAIT)
+    elif role == "routed-sink":  # acknowledges: at-least-once
+        serve(endpoints[0], wire, dispatcher, "ROUTER")
     elif role == "relay":
         onward = Dispatcher()
         with sender(endpoints[1], wire, onward):

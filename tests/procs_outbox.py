@@ -1,9 +1,10 @@
 """The two processes of the outbox kill tests, run as scripts (``python FILE ROLE ...``)
 so that the test can kill them with -9 at any point.
 
-    consumer ENDPOINT RECORD [DEDUP_STORE]
+    consumer ENDPOINT RECORD [DEDUP_STORE] [HEADERS]
         a ROUTER service; each orders.created fired appends "RUN N EVENT_ID" to RECORD
-        (each call of the listener); with DEDUP_STORE, it also inserts (RUN, N,
+        (each call of the listener; with HEADERS "1", then the message's headers as
+        compact JSON); with DEDUP_STORE, it also inserts (RUN, N,
         EVENT_ID) into the table ``fired`` of the store, in the transaction that
         commits the event's dedup record (its effect, exactly once)
     aconsumer ENDPOINT DEDUP_STORE CONCURRENCY
@@ -24,6 +25,7 @@ unterminated last line, which the readers skip.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sys
 from pathlib import Path
@@ -51,7 +53,9 @@ def lines(path: str) -> list[list[str]]:
     return [line.split() for line in text.split("\n")[:-1]]
 
 
-def consumer(endpoint: str, record_path: str, dedup_store: str | None = None) -> None:
+def consumer(
+    endpoint: str, record_path: str, dedup_store: str | None = None, headers: str = ""
+) -> None:
     dispatcher = Dispatcher()
     options: dict[str, Any] = {"bind": endpoint, "socket_type": "ROUTER"}
     if dedup_store:
@@ -64,7 +68,8 @@ def consumer(endpoint: str, record_path: str, dedup_store: str | None = None) ->
     def fired(run: int, n: int) -> None:
         message = dispatcher.firing_message()
         event_id = message.event_id if message else None
-        record.write(f"{run} {n} {event_id}\n")
+        seen = f" {json.dumps(message.headers if message else None, separators=(',', ':'))}"
+        record.write(f"{run} {n} {event_id}{seen * bool(headers)}\n")
         record.flush()
         if store is not None:
             store.execute(FIRED)

@@ -102,6 +102,16 @@ def test_one_trace_across_three_processes(tmp_path: Path) -> None:
     }
 
 
+def test_the_trace_context_travels_in_the_outbox_row(tmp_path: Path) -> None:
+    endpoint = f"ipc://{tmp_path}/outbox.ipc"
+    sink, producer = run_all(
+        tmp_path, "v2", ("routed-sink", endpoint), ("outbox-producer", endpoint)
+    )
+    request, send = only(producer, "request"), only(producer, "send orders.created")
+    child_of(send, request)
+    child_of(only(sink, "process orders.created"), send)
+
+
 def test_wire_v1_carries_no_trace_context(tmp_path: Path) -> None:
     endpoint = f"ipc://{tmp_path}/v1.ipc"
     roles = ("sink", endpoint), ("producer", endpoint)

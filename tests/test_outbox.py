@@ -10,6 +10,7 @@ import pytest
 
 from zeroevents_core.errors import ConfigurationError, OutboxError, OutboxFullError
 from zeroevents_core.outbox import Outbox, check_outbox_options
+from zeroevents_core.outbox.store import FRESH_ROWS
 
 DEST = "connect tcp://127.0.0.1:5555"
 
@@ -88,6 +89,39 @@ def test_pending_after_pages_through_the_stream(tmp_path: Path) -> None:
         second = outbox.pending(DEST, after=first[-1].seq, limit=10)
     assert [row.seq for row in first] == list(range(1, 11))
     assert [row.seq for row in second] == list(range(11, 21))
+
+
+def test_next_rows_hands_over_fresh_rows_and_reads_the_file_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.db"
+    with Outbox(path) as outbox:
+        for n in range(1, 4):
+            outbox.append(DEST, "e", [str(n).encode()])
+    with Outbox(path) as outbox:  # 1-3 from before the restart: only in the file
+        for n in range(4, FRESH_ROWS + 10):  # past the hand-over's bound
+            outbox.append(DEST, "e", [str(n).encode()], headers={"n": str(n)})
+        taken: list[int] = []
+        for _ in range(FRESH_ROWS):  # bounded: each call takes at least one row
+            rows = outbox.next_rows(DEST, taken[-1] if taken else 0, 1000)
+            if not rows:
+                break
+            taken += [row.seq for row in rows]
+        assert taken == list(range(1, FRESH_ROWS + 10))
+        assert outbox.next_rows(DEST, 5, 1)[0].headers == {"n": "6"}  # from the file
+        assert outbox.next_rows(DEST, FRESH_ROWS + 9, 10) == []
+
+
+def test_a_deferred_acknowledgement_is_committed_with_the_next_append(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "outbox.db") as outbox:
+        for _ in range(5):
+            outbox.append(DEST, "e", [b"x"])
+        commits = outbox.commits
+        outbox.acknowledge(DEST, 3, wait=False)
+        assert (outbox.commits, outbox.count_of(DEST)) == (commits, 5)  # not yet
+        outbox.append(DEST, "e", [b"y"])
+        assert (outbox.commits, outbox.count_of(DEST), outbox.count) == (commits + 1, 3, 3)
+        assert [row.seq for row in outbox.pending(DEST)] == [4, 5, 6]
 
 
 def test_threads_firing_at_once_share_transactions(tmp_path: Path) -> None:

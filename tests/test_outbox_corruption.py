@@ -170,14 +170,15 @@ def test_a_random_page_overwritten_is_detected_or_harmless(good: Path, tmp_path:
 
 
 def test_a_damaged_index_is_refused_when_opened(good: Path, tmp_path: Path) -> None:
-    # Reading the rows back would not see it (they are read through the table); a
-    # later append would write into a damaged b-tree: quick_check refuses it first.
+    # The one index of an outbox: its streams' destinations (events have none, their
+    # key is the table's own). Reading the rows back would not see it; a later stream
+    # would be written into a damaged b-tree: quick_check refuses it first.
     path = tmp_path / "index.db"
     shutil.copy(good, path)
     with sqlite3.connect(path) as db:
         try:
             found = db.execute(
-                "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_events_1'"
+                "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_streams_1'"
                 " AND pagetype = 'leaf' ORDER BY pageno LIMIT 1"
             ).fetchone()
         except sqlite3.OperationalError:

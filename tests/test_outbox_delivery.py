@@ -4,6 +4,7 @@ under the same producer id and numbers, a full outbox, the options."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -26,9 +27,11 @@ from procs_outbox import lines  # noqa: E402
 class Consumer:
     """The consumer script in a child process, killed at teardown."""
 
-    def __init__(self, endpoint: str, record: Path, dedup_store: Path | None = None) -> None:
+    def __init__(
+        self, endpoint: str, record: Path, dedup_store: Path | None = None, headers: bool = False
+    ) -> None:
         args = [sys.executable, PROCS, "consumer", endpoint, str(record)]
-        args += [str(dedup_store)] if dedup_store else []
+        args += [str(dedup_store) if dedup_store else ""] + ["1"] * headers
         self.record = record
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -110,6 +113,24 @@ def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
     ]
 
 
+def test_the_headers_of_a_fire_travel_with_its_row(
+    tmp_path: Path, consumers: list[Consumer]
+) -> None:
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt", headers=True))
+    dispatcher, listener = producer(endpoint, tmp_path / "outbox.db")
+    for n in range(1, 4):
+        headers = {"tenant": f"t{n}", "n": str(n)}
+        assert dispatcher.fire("orders.created", 0, n, halt=True, headers=headers) is True
+    assert dispatcher.fire("orders.created", 0, 4, halt=True) is True
+    assert listener.flush(60).done
+    listener.close()
+    found = wait_for_lines(tmp_path / "consumer.txt", 4)
+    seen = {int(n): json.loads(headers) for _, n, _, headers in found}
+    assert seen == {1: {"tenant": "t1", "n": "1"}, 2: {"tenant": "t2", "n": "2"},
+                    3: {"tenant": "t3", "n": "3"}, 4: {}}  # fmt: skip
+
+
 def test_a_full_outbox_fires_push_error(tmp_path: Path) -> None:
     endpoint = f"ipc://{tmp_path}/nobody.ipc"
     dispatcher, listener = producer(
@@ -139,6 +160,8 @@ def test_outbox_options_are_checked(tmp_path: Path) -> None:
         EventListener({"connect": "ipc:///tmp/x.ipc", "socket_type": "PUSH", "outbox": path})
     with pytest.raises(ConfigurationError, match="only the blocking EventListener"):
         AsyncEventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path})
+    with pytest.raises(ConfigurationError, match="transport 'memory' cannot resume"):
+        EventListener({"transport": "memory", "connect": "memory://orders", "outbox": path})
     with pytest.raises(ConfigurationError, match="option 'outbox_sync'"):
         EventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path, "outbox_sync": "fast"})
     listener = EventListener({"connect": "ipc:///tmp/x.ipc", "outbox": path})

@@ -144,6 +144,12 @@ class BaseListener:
                 f"{'blocking' if self.side == 'sync' else 'asyncio'} sockets "
                 f"(supports_{self.side} is false): use {other} with it"
             )
+        if self.options["outbox"] is not None and not self.transport.supports_outbox:
+            raise ConfigurationError(
+                f"option 'outbox': transport {self.transport.name!r} cannot resume a "
+                "producer's sequence numbers after a restart (supports_outbox is false); "
+                "an outbox needs a transport that can, such as 'zmq'"
+            )
         if self.options["outbox"] is not None and self.side != "sync":
             raise ConfigurationError(
                 "option 'outbox': only the blocking EventListener writes an outbox so far"
@@ -226,10 +232,13 @@ class EventListener(BaseListener):
         socket = self._socket
         if socket is None:
             socket = self.socket()
-        if self._outbox is not None:  # stored, then sent by the outbox's thread
-            return self._outbox.fire(event, payload)
         headers = self.dispatcher.firing_headers()
         wrapper = self._sending
+        if self._outbox is not None:  # stored with its headers, sent by the outbox's thread
+            if wrapper is not None:
+                with wrapper(event, headers) as headers:
+                    return self._outbox.fire(event, payload, headers)
+            return self._outbox.fire(event, payload, headers)
         if wrapper is not None:
             with wrapper(event, headers) as headers:
                 if headers is None:

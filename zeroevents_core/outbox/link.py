@@ -21,7 +21,7 @@ from typing import Any
 
 from ..dispatcher import Dispatcher
 from ..envelope import event_id
-from ..errors import ConfigurationError, OutboxFullError
+from ..errors import OutboxFullError
 from ..transports.codec import PUSH_ERROR, resolve_serializer
 from ..transports.reliable import FlushReport, PendingEvent
 from .sender import NEVER, OutboxSender
@@ -71,12 +71,6 @@ class OutboxLink:
             self.options = {**options, "max_attempts": NEVER, "deliver_timeout_ms": NEVER}
             # A dispatcher of its own: a send that failed is tried again, not an error.
             self.socket = transport.open_socket(self.options, Dispatcher())
-            if not hasattr(self.socket, "set_up_delivery"):
-                transport.close_socket(self.socket, self.options)
-                raise ConfigurationError(
-                    f"option 'outbox': transport {transport.name!r} cannot resume a "
-                    "producer's sequence numbers (its sockets have no set_up_delivery)"
-                )
             timeout_ms = options.get("send_timeout_ms", getattr(self.socket, "sndtimeo", -1))
             self.timeout = None if timeout_ms < 0 else timeout_ms / 1000
             self.linger = options.get("flush_timeout_ms", 2000) / 1000
@@ -86,15 +80,17 @@ class OutboxLink:
                 producer=self.outbox.producer(self.destination),
                 first_seq=first[0].seq if first else self.outbox.last_seq(self.destination) + 1,
             )
-            self.sender = OutboxSender(
-                self.outbox, self.destination, self.socket, self.serializer.unserialize
-            )
+            self.sender = OutboxSender(self.outbox, self.destination, self.socket)
             self.sender.start()
         except BaseException:
             _release(self.outbox)
             raise
 
-    def fire(self, event: str, payload: Sequence[Any]) -> Any:
+    def fire(
+        self, event: str, payload: Sequence[Any], headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """Store the event with ``headers`` (the fire's, with what an observer's send
+        wrapper added: they travel with the row); True once committed."""
         self.socket.check_outgoing(event, payload)
         frames = self.serializer.serialize(list(payload))
         try:
@@ -103,7 +99,7 @@ class OutboxLink:
                 event,
                 frames,
                 content_type=self.serializer.name,
-                headers=self.dispatcher.firing_headers(),
+                headers=headers,
                 timeout=self.timeout,
             )
         except OutboxFullError:

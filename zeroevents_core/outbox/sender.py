@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from .store import Outbox
@@ -33,23 +32,17 @@ IDLE_MS = 20
 
 class OutboxSender:
     """Delivers ``destination``'s rows of ``outbox`` through ``socket`` (opened with
-    ``delivery = "at-least-once"``), decoding each row's frames with ``unserialize``
-    so that the socket encodes it as any event."""
+    ``delivery = "at-least-once"``), each row's payload frames sent as they were
+    stored (``push_serialized``: not decoded and encoded again)."""
 
-    def __init__(
-        self,
-        outbox: Outbox,
-        destination: str,
-        socket: Any,
-        unserialize: Callable[[Sequence[bytes]], list[Any]],
-    ) -> None:
+    def __init__(self, outbox: Outbox, destination: str, socket: Any) -> None:
         self.outbox = outbox
         self.destination = destination
         self.socket = socket
-        self._unserialize = unserialize
         self._window = socket.outgoing.window
         self._sent = 0  # the highest number handed to the socket
-        self._deleted = 0  # every number up to this one is deleted
+        self._deleted = 0  # every number up to this one is deleted, or will be
+        self._committed = 0  # every number up to this one is deleted in the file
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -79,27 +72,30 @@ class OutboxSender:
         # Numbers in flight span at most ``window`` (not only count): a receiver whose
         # dedup_window is as large then tells every resent number, exactly once.
         room = min(window.room, window.window - (window.next_seq - window.low_seq))
-        rows = self.outbox.pending(self.destination, self._sent, room) if room > 0 else []
+        rows = self.outbox.next_rows(self.destination, self._sent, room) if room > 0 else []
+        push = self.socket.push_serialized
         for row in rows:
-            payload = self._unserialize(row.frames)
-            if self.socket.push(row.event, payload, headers=row.headers, seq=row.seq) is not True:
+            if push(row.event, row.frames, row.content_type, row.headers, row.seq) is not True:
                 break  # no peer in time: this row and the next go in a later round
             self._sent = row.seq
-        self._delete_acknowledged()
+        # While rows come, their appends' commits carry the deletes; idle, its own.
+        self._delete_acknowledged(wait=not rows)
         if not rows:
             if window.in_flight:
                 self.socket.settle(IDLE_MS)  # reads acknowledgements, retransmits
             else:
                 self._wake.wait(IDLE_MS / 1000)
                 self._wake.clear()
-            self._delete_acknowledged()
+            self._delete_acknowledged(wait=True)
 
-    def _delete_acknowledged(self) -> None:
+    def _delete_acknowledged(self, wait: bool) -> None:
         pending = self._window.pending()
         floor = pending[0].seq - 1 if pending else self._sent
-        if floor > self._deleted:
-            self.outbox.acknowledge(self.destination, floor)
+        if floor > self._deleted or (wait and floor > self._committed):
+            self.outbox.acknowledge(self.destination, floor, wait=wait)
             self._deleted = floor
+            if wait:
+                self._committed = floor
 
     def drain(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for every row of the stream to be

@@ -325,11 +325,16 @@ class Transport(ABC):
     ``supports_sync`` / ``supports_async`` say which sides it has: a class that
     declares a side implements its three methods (checked when the class is
     made), the listeners refuse a side it lacks with a ConfigurationError naming it.
+
+    ``supports_outbox``: its sockets resume a producer (``set_up_delivery`` with a
+    producer id and first number, ``push_serialized``), which the ``outbox`` option
+    needs; a listener refuses the option on a transport without it.
     """
 
     name: ClassVar[str]
     supports_sync: ClassVar[bool] = True
     supports_async: ClassVar[bool] = False
+    supports_outbox: ClassVar[bool] = False
     defaults: ClassVar[Mapping[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -70,6 +70,7 @@ class ZmqTransport(Transport):
 
     name = "zmq"
     supports_async = True
+    supports_outbox = True
     defaults: ClassVar[Mapping[str, Any]] = {
         "threads": 1,
         "is_persistent": False,

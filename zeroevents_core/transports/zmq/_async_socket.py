@@ -185,6 +185,18 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
             self.stats.push_errors += 1
             return await self.dispatcher.until_async(PUSH_ERROR, self, event, payload, reply_to)
 
+    async def push_serialized(
+        self,
+        event: str,
+        frames: list[bytes],
+        content_type: str,
+        headers: Mapping[str, str] | None,
+        seq: int,
+    ) -> Any:
+        """Wire v2: :meth:`push` of payload frames already serialized as
+        ``content_type`` (an outbox row, sent as it was stored), under number ``seq``."""
+        return await self._push_v2(event, (), None, headers, seq, (frames, content_type))
+
     async def _push_v2(
         self,
         event: str,
@@ -192,9 +204,10 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         reply_to: bytes | None,
         headers: Mapping[str, str] | None,
         seq: int | None,
+        serialized: tuple[list[bytes], str] | None = None,
     ) -> Any:
         assert self.outgoing is not None
-        number, outbound = self._outbound(event, payload, reply_to, headers, seq)
+        number, outbound = self._outbound(event, payload, reply_to, headers, seq, serialized)
         sent, given = False, []
         handshakes = self.handshakes
         if not (handshakes is not None and handshakes.failures and handshakes.blocked()):

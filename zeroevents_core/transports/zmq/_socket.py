@@ -208,6 +208,18 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         self.stats.push_errors += 1
         return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
 
+    def push_serialized(
+        self,
+        event: str,
+        frames: list[bytes],
+        content_type: str,
+        headers: Mapping[str, str] | None,
+        seq: int,
+    ) -> Any:
+        """Wire v2: :meth:`push` of payload frames already serialized as
+        ``content_type`` (an outbox row, sent as it was stored), under number ``seq``."""
+        return self._push_v2(event, (), None, headers, seq, (frames, content_type))
+
     def _push_v2(
         self,
         event: str,
@@ -215,11 +227,12 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         reply_to: bytes | None,
         headers: Mapping[str, str] | None,
         seq: int | None,
+        serialized: tuple[list[bytes], str] | None = None,
     ) -> Any:
         assert self.outgoing is not None
         sent = False
         with self._sending:
-            number, outbound = self._outbound(event, payload, reply_to, headers, seq)
+            number, outbound = self._outbound(event, payload, reply_to, headers, seq, serialized)
             handshakes = self.handshakes
             if not (handshakes is not None and handshakes.failures and handshakes.blocked()):
                 now = time.monotonic() * 1000

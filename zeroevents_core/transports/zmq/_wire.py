@@ -259,12 +259,13 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         reply_to: Any,
         headers: Any,
         seq: int | None,
+        serialized: tuple[list[bytes], str] | None = None,
     ) -> tuple[int, Outbound]:
         assert self.outgoing is not None
-        serializer = self._serializer
-        number, frames = self.outgoing.encode(
-            event, serializer.serialize(payload), serializer.name, headers, seq
-        )
+        if serialized is None:
+            serializer = self._serializer
+            serialized = serializer.serialize(payload), serializer.name
+        number, frames = self.outgoing.encode(event, *serialized, headers, seq)
         if reply_to is not None:
             frames.insert(0, reply_to)
         return number, Outbound(event, payload, reply_to, frames)
