@@ -36,7 +36,9 @@ from zeroevents_core.envelope import (
     new_producer_id,
 )
 from zeroevents_core.errors import ConfigurationError, DecodeError
-from zeroevents_core.transports import codec
+from zeroevents_core.stats import Stats
+from zeroevents_core.transports import codec, reliable
+from zeroevents_core.transports.reliable import DELIVERY_DEFAULTS, Outgoing
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "wire-format.md"
 PHP_RECEIVER = Path(__file__).parent / "php" / "original_receiver.php"
@@ -249,6 +251,7 @@ def test_the_frame_limit_is_checked_before_any_frame_is_read() -> None:
         ),
         ([b"", header_with(b"")], r"frame 1: event name is empty"),
         ([b"", header_with(b"\xff")], r"frame 1: event name is not UTF-8"),
+        ([b"", header_with(b"n" * 256)], r"frame 1: event name of 256 bytes is over the limit"),
         (
             [b"", header_with(b"abc")[:-4]],
             r"frame 1: event name needs 3 bytes at offset 36, 1 left",
@@ -265,6 +268,26 @@ def test_the_frame_limit_is_checked_before_any_frame_is_read() -> None:
 def test_malformed_events_name_the_field(frames: list[bytes], message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         decode_event(frames)
+
+
+@pytest.mark.parametrize("delivery", ["at-most-once", "at-least-once"])
+def test_a_sender_reuses_the_header_of_a_name_byte_for_byte(delivery: str) -> None:
+    # Outgoing encodes a name's header once and changes only the number after that.
+    outgoing = Outgoing({**DELIVERY_DEFAULTS, "delivery": delivery}, Stats(), Limits())
+    names = [f"orders.{index}" for index in range(reliable.TAILS_KEPT + 3)]
+    for seq, event in enumerate(["orders.created", "é", *names, "orders.created"], 1):
+        for number in (seq, 2**32 + seq, 2**64 - 1):
+            _, frames = outgoing.encode(event, [b"1"], "json", None, number)
+            envelope = Envelope(outgoing.producer, number, "json", {}, delivery != "at-most-once")
+            assert frames == encode_event(envelope, event, [b"1"])
+    assert len(outgoing._tails) <= reliable.TAILS_KEPT
+    _, traced = outgoing.encode("orders.created", [], "json", {"traceparent": TRACEPARENT}, 7)
+    assert decode_event(traced).envelope.headers == {"traceparent": TRACEPARENT}
+    for _ in range(2):  # refused each time, never kept
+        with pytest.raises(ConfigurationError, match="'max_name_bytes'"):
+            outgoing.encode("n" * 256, [], "json", None, 1)
+    with pytest.raises(ConfigurationError, match="sequence number"):
+        outgoing.encode("orders.created", [], "json", None, 0)
 
 
 def test_duplicate_header_keys_are_refused() -> None:

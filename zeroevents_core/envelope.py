@@ -39,6 +39,10 @@ MAX_SEQ = 2**64 - 1
 
 # magic+kind, flags, producer id, sequence number, content type length
 _EVENT_HEAD = struct.Struct(">4sB16sQB")
+# Where the sequence number sits in an event header: a sender changes only these bytes
+# from one event of a name to the next.
+SEQ_START = 4 + 1 + PRODUCER_ID_BYTES
+SEQ_END = SEQ_START + 8
 # magic+kind, flags, producer id, cumulative sequence number, range count
 _ACK_HEAD = struct.Struct(">4sB16sQH")
 _RANGE = struct.Struct(">QQ")
@@ -228,6 +232,25 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope,
     if size < head:
         raise _short("event header", head, 0, size, frame)
     _, flags, producer, seq, type_length = _EVENT_HEAD.unpack_from(header)
+    # The common header (known flags, no headers) read in one go; anything else, or
+    # any doubt, goes the long way below, which names what is wrong.
+    position = head + type_length
+    if position + 2 <= size and seq and type_length and not flags & ~_KNOWN_FLAGS:
+        name_end = position + 2 + (header[position] << 8 | header[position + 1])
+        if (
+            name_end + 2 == size
+            and position + 2 < name_end <= position + 2 + limits.max_name_bytes
+            and not header[name_end]
+            and not header[name_end + 1]
+        ):
+            try:
+                content_type = header[head:position].decode()
+                event = header[position + 2 : name_end].decode()
+            except UnicodeDecodeError:
+                pass
+            else:
+                ack_requested = bool(flags & ACK_REQUESTED)
+                return Envelope(producer, seq, content_type, {}, ack_requested), event
     if flags & ~_KNOWN_FLAGS:
         raise DecodeError(f"unknown flags {flags:#04x} in the event header", frame=frame)
     if seq == 0:

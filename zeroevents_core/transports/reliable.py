@@ -41,6 +41,11 @@ from ..envelope import (
     DEFAULT_MAX_ACK_RANGES,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
+    EVENT_PREFIX,
+    MAX_SEQ,
+    NO_HEADERS,
+    SEQ_END,
+    SEQ_START,
     Ack,
     Envelope,
     Kind,
@@ -87,6 +92,8 @@ READ_EVERY = 64
 READ_AFTER_MS = 1.0
 # Messages one read takes off the socket at most.
 READ_LIMIT = 1024
+# Event names whose encoded header an Outgoing keeps (then it starts over).
+TAILS_KEPT = 1024
 
 # What the step of one push asks its driver for, and what it is sent back.
 WAIT = "wait"  # (WAIT, ms) -> None once something may be read, or after ms
@@ -205,6 +212,9 @@ class Outgoing:
         self._pushes = 0
         self.read_ms = 0.0  # when acknowledgements were last read
         self._flags = self.window is not None
+        # Per event name and content type: the event header after the number.
+        self._tails: dict[tuple[str, str], bytes] = {}
+        self._head = b""  # the header before the number: magic, kind, flags, producer
 
     def encode(
         self,
@@ -217,8 +227,25 @@ class Outgoing:
         """The number and the v2 frames of one event (payload ``frames`` serialized)."""
         if seq is None:
             seq = self._next_seq if self.window is None else self.window.next_seq
+        if not headers and 1 <= seq <= MAX_SEQ:
+            # Only the number changes from one event of a name to the next: the rest
+            # of the header is encoded (and checked) once per name, then reused.
+            tail = self._tails.get((event, content_type))
+            if tail is None:
+                tail = self._tail(event, content_type)
+            return seq, [b"", b"".join((self._head, seq.to_bytes(8, "big"), tail)), *frames]
         envelope = Envelope(self.producer, seq, content_type, headers or {}, self._flags)
         return seq, encode_event(envelope, event, frames, self.limits)
+
+    def _tail(self, event: str, content_type: str) -> bytes:
+        # The header of ``event`` after its number, as encode_event makes it.
+        envelope = Envelope(self.producer, 1, content_type, NO_HEADERS, self._flags)
+        header = encode_event(envelope, event, (), self.limits)[1]
+        if len(self._tails) >= TAILS_KEPT:
+            self._tails.clear()
+        tail = self._tails[(event, content_type)] = header[SEQ_END:]
+        self._head = header[:SEQ_START]
+        return tail
 
     def sent(self, seq: int, outbound: Outbound, explicit: bool, now_ms: float) -> None:
         """Count an event handed to the link (in flight, at-least-once)."""
@@ -377,7 +404,8 @@ def read_v2(codec: Any, body: Sequence[bytes], limits: Limits, offset: int) -> V
     """Decode ``body`` (frames without a ROUTER address; ``offset`` 1 after one) that
     :func:`..envelope.kind_of` did not call V1, the payload with the serializer its
     content type names, if ``codec`` accepts it; DecodeError with the wire's index."""
-    if kind_of(body, offset) is Kind.ACK:
+    # An event is told by its first four bytes; anything else is looked at closely.
+    if body[1][:4] != EVENT_PREFIX and kind_of(body, offset) is Kind.ACK:
         return decode_ack(body, limits, offset)
     decoded = decode_event(body, limits, offset)
     envelope = decoded.envelope

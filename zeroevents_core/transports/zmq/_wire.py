@@ -80,6 +80,8 @@ class _FramedMessage(Message):
 _new_message = tuple.__new__
 _recv_now = zmq.backend.Socket.recv
 _get_now = zmq.backend.Socket.get
+# The option as pyzmq's enum member: its get() turns an int into one on every call.
+_MORE = zmq.RCVMORE
 
 
 def transport_error(
@@ -248,7 +250,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
             frames = [_recv_now(socket, NOBLOCK)]
         except zmq.Again:
             return None
-        while _get_now(socket, RCVMORE):
+        while _get_now(socket, _MORE):
             frames.append(_recv_now(socket, 0))
         return frames
 
