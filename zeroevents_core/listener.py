@@ -144,6 +144,11 @@ class BaseListener:
                 f"{'blocking' if self.side == 'sync' else 'asyncio'} sockets "
                 f"(supports_{self.side} is false): use {other} with it"
             )
+        if self.options.get("batch_max", 1) > 1 and self.side != "sync":
+            raise ConfigurationError(
+                "option 'batch_max': only the blocking EventListener sends batches so far "
+                "(an asyncio service receives them)"
+            )
         if self.options["outbox"] is not None and self.side != "sync":
             raise ConfigurationError(
                 "option 'outbox': only the blocking EventListener writes an outbox so far"
