@@ -72,9 +72,8 @@ def produce(options: dict[str, Any], ids: list[int], report: str, threads: int =
     flushed = listener.flush(30) if options.get("delivery") == "at-least-once" else None
     stats = listener.stats  # the socket's: counts on through close()
     undelivered = listener.close()
-    Path(report).write_text(
-        f"{None if flushed is None else flushed.count} {undelivered} {stats.sent}"
-    )
+    pending = None if flushed is None else flushed.count
+    Path(report).write_text(f"{pending} {undelivered} {stats.sent} {stats.retried}")
 
 
 def produce_then_wait(options: dict[str, Any], record: str, report: str) -> None:
