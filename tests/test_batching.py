@@ -308,3 +308,26 @@ def test_batched_at_least_once_survives_kills_of_the_consumer(
     batched = {"wire": "v2", "batch_max": 64, "linger_ms": 2}
     outcome = kill_run(spawn, tmp_path, [ipc("consumer")], "at-least-once", kills, extra=batched)
     check(outcome, kills, f"{kills} kills -9 of the consumer of a batched producer")
+
+
+@pytest.mark.parametrize("flavour", ["blocking", "asyncio"])
+def test_the_rest_of_a_batch_is_fired_with_nothing_after_it(
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str], flavour: str
+) -> None:
+    # Two batches of 1,000 queued before the service starts: its first read of 1,024
+    # messages stops inside the second batch, and no message comes after to wake its
+    # poll: the rest must be fired anyway.
+    endpoint, record = ipc("rest"), tmp_path / "record"
+    context = zmq.Context()
+    try:
+        sender = context.socket(zmq.PUSH)
+        sender.connect(endpoint)  # queued until the consumer binds
+        for first in (0, 1000):
+            batch = [event_frames(seq + 1, {"id": seq}) for seq in range(first, first + 1000)]
+            sender.send_multipart(encode_batch(batch))
+        consumer = started(spawn, {"bind": endpoint, "socket_type": "PULL"}, record, flavour)
+        wait_for(lambda: len(fired(record)) >= 2000, WAIT, "both batches")
+        stopped(consumer)
+    finally:
+        context.destroy(linger=0)
+    assert fired(record) == list(range(2000))
