@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import multiprocessing
 import os
@@ -152,6 +153,120 @@ def ze_producer(endpoint: str, n: int, serializer: str, kind: str = "PUSH", **st
     if cpu is not None:
         cpu.value = time.process_time() - began
     listener.close()
+
+
+# -- zeroevents, batched (wire v2, batch_max) ------------------------------------------
+
+BATCH_MAX = 256
+
+
+def ze_batched_producer(
+    endpoint: str, n: int, serializer: str, linger_ms: int = 0, **start: Any
+) -> None:
+    """As ze_producer, on wire v2 with ``batch_max`` and ``linger_ms``. LINGER without
+    limit: a producer faster than its consumer closes with a backlog queued, which
+    LINGER's default 2 s would drop (PUSH has no barrier)."""
+    from zeroevents_core import Dispatcher, EventListener
+
+    dispatcher = Dispatcher()
+    options = {
+        "socket_type": "PUSH",
+        "serializer": serializer_of(serializer),
+        "connect": endpoint,
+        "wire": "v2",
+        "batch_max": BATCH_MAX,
+        "linger_ms": linger_ms,
+        "socket_options": {"LINGER": -1},
+    }
+    listener = EventListener(options, dispatcher)
+    dispatcher.listen("orders.*", listener)
+    listener.socket()
+    set_and_wait(**start)
+    fire = dispatcher.fire
+    for _ in range(n):
+        fire(EVENT, ORDER)
+    listener.close()
+
+
+LATENCY_EVENTS = 3000
+LATENCY_RATE = 1000  # events/s
+
+
+def latency_consumer(endpoint: str, n: int, out: Any) -> None:
+    """Each event's latency (its send time, CLOCK_MONOTONIC, is system-wide)."""
+    from zeroevents_core import Dispatcher, EventListener, EventService
+
+    dispatcher = Dispatcher()
+    listener = EventListener({"socket_type": "PULL", "bind": endpoint}, dispatcher)
+    service = EventService(dispatcher).listen(listener)
+    latencies: list[float] = []
+
+    def handle(sent: float) -> None:
+        latencies.append(time.monotonic() - sent)
+        if len(latencies) == n:
+            service.stop()
+
+    dispatcher.listen("latency", handle)
+    listener.socket()
+    out.put(("ready",))
+    service.run()
+    out.put(("latencies", latencies))
+
+
+def latency_producer(endpoint: str, n: int, batch_max: int, **start: Any) -> None:
+    """``n`` events paced at LATENCY_RATE, wire v2, ``batch_max`` (1: unbatched)."""
+    from zeroevents_core import Dispatcher, EventListener
+
+    dispatcher = Dispatcher()
+    options = {"socket_type": "PUSH", "connect": endpoint, "wire": "v2", "batch_max": batch_max}
+    listener = EventListener(options, dispatcher)
+    dispatcher.listen("latency", listener)
+    listener.socket()
+    set_and_wait(**start)
+    began = time.monotonic()
+    for index in range(n):
+        due = began + index / LATENCY_RATE
+        while (now := time.monotonic()) < due:  # bounded by the due time
+            time.sleep(min(due - now, 0.0005))
+        dispatcher.fire("latency", time.monotonic())
+    listener.close()
+
+
+def p99_latency(folder: str, run: int, batch_max: int) -> float:
+    """The p99 latency in ms of LATENCY_EVENTS events at LATENCY_RATE events/s."""
+    endpoint = f"ipc://{folder}/latency-{batch_max}-{run}.ipc"
+    out, go = SPAWN.Queue(), SPAWN.Event()
+    consumer = SPAWN.Process(target=latency_consumer, args=(endpoint, LATENCY_EVENTS, out))
+    producer = SPAWN.Process(
+        target=latency_producer,
+        args=(endpoint, LATENCY_EVENTS, batch_max),
+        kwargs={"out": out, "go": go},
+    )
+    try:
+        consumer.start()
+        assert out.get(timeout=WAIT) == ("ready",)
+        producer.start()
+        assert out.get(timeout=WAIT) == ("set",)
+        go.set()
+        _, latencies = out.get(timeout=WAIT)
+    finally:
+        stop_all([consumer, producer])
+    return statistics.quantiles(latencies, n=100)[98] * 1000
+
+
+def latency_check(folder: str, repeats: int) -> None:
+    """Printed, never asserted: batched (linger_ms 0) beside unbatched, both wire v2."""
+    p99: dict[int, list[float]] = {1: [], BATCH_MAX: []}
+    for run in range(repeats):
+        for batch_max in p99:
+            p99[batch_max].append(p99_latency(folder, run, batch_max))
+    unbatched, batched = (statistics.median(p99[key]) for key in (1, BATCH_MAX))
+    print(
+        f"latency at {LATENCY_RATE} events/s, {LATENCY_EVENTS} events, wire v2, p99 median "
+        f"of {repeats}: unbatched {unbatched:.3f} ms, batched (batch_max {BATCH_MAX}, "
+        f"linger_ms 0) {batched:.3f} ms: {batched / unbatched:.2f}x "
+        f"({'met' if batched <= 1.2 * unbatched else 'NOT MET'}: target <= 1.2x)"
+    )
 
 
 # -- hand-written pyzmq ----------------------------------------------------------------
@@ -427,6 +542,13 @@ PAIRS: dict[str, tuple[str, Callable[..., None], Callable[..., None], str]] = {
     "json-stdlib": ("zeroevents, json (stdlib only)", ze_consumer, ze_producer, "json-stdlib"),
     "msgpack": ("zeroevents, msgpack", ze_consumer, ze_producer, "msgpack"),
     "orjson": ("zeroevents, orjson serializer", ze_consumer, ze_producer, "orjson"),
+    "batched": (f"zeroevents, batched (json, batch_max {BATCH_MAX})", ze_consumer,
+                ze_batched_producer, "json"),
+    "batched-linger": (f"zeroevents, batched (json, {BATCH_MAX}, linger_ms 5)", ze_consumer,
+                       functools.partial(ze_batched_producer, linger_ms=5), "json"),
+    "batched-msgpack": (f"zeroevents, batched (msgpack, {BATCH_MAX}, linger_ms 5)",
+                        ze_consumer, functools.partial(ze_batched_producer, linger_ms=5),
+                        "msgpack"),
     "pyzmq": ("hand-written pyzmq send_multipart + json", pyzmq_consumer, pyzmq_producer, ""),
     "ceiling": ("raw pyzmq SNDMORE/recv + orjson + dict: ceiling", ceiling_consumer,
                 ceiling_producer, ""),
@@ -485,8 +607,8 @@ def targets(median: dict[str, float]) -> list[tuple[str, float | None, float]]:
         ("default json >= 1.2x the PHP original, PHP -> PHP", ratio("json", "php-original"), 1.2),
         ("msgpack >= 0.6x the raw ceiling", ratio("msgpack", "ceiling"), 0.6),
         ("orjson >= 0.6x the raw ceiling", ratio("orjson", "ceiling"), 0.6),
-        ("batched >= 3x the default pipeline (batched mode not built yet)", None, 3.0),
-        ("batched >= 1.0x the PHP wire path (batched mode not built yet)", None, 1.0),
+        ("batched >= 3x the default pipeline", ratio("batched", "json"), 3.0),
+        ("batched >= 1.0x the PHP wire path", ratio("batched", "php-wire"), 1.0),
         (f"fan-in of {FANS} >= 0.9x the single pair", ratio("fan-in", "json"), 0.9),
         (f"fan-out: each of {FANS} subscribers >= 0.8x a single one", ratio("fan-out", "sub"), 0.8),
     ]  # fmt: skip
@@ -505,6 +627,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", metavar="SERIALIZER", nargs="?", const="json",
         help="instead of the table: CPU us per event and cProfile's top functions of "
         "each side of one zeroevents pair (default json; json-stdlib, msgpack...)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency", action="store_true",
+        help="also the p99 latency at 1,000 events/s, batched beside unbatched",
     )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("ZEROEVENTS_LOAD_PLUGINS", PLUGINS)  # inherited by the processes
@@ -551,6 +677,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             state = "met" if ratio_ >= target else "NOT MET"
             print(f"  {what}: {ratio_:.2f}x, {state}")
+    if args.latency:
+        with tempfile.TemporaryDirectory(prefix="bench-peers-") as folder:
+            latency_check(folder, args.repeats)
     return 0
 
 

@@ -48,7 +48,11 @@ LINK = ("dealer", "router")
 
 
 def producer_options(
-    endpoints: list[str], delivery: str, socket_type: str, retry_after_ms: int
+    endpoints: list[str],
+    delivery: str,
+    socket_type: str,
+    retry_after_ms: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {
         "connect": endpoints,
@@ -65,7 +69,7 @@ def producer_options(
             max_attempts=1000,
             deliver_timeout_ms=int(DRAIN_TIMEOUT * 1000),
         )
-    return options
+    return {**options, **(extra or {})}
 
 
 @dataclass
@@ -129,10 +133,12 @@ def kill_run(
     flavour: str = "blocking",
     link: tuple[str, str] = LINK,
     retry_after_ms: int = 200,
+    extra: dict[str, Any] | None = None,
 ) -> Outcome:
     """Fire EVENTS ids to consumers on ``endpoints``; kill -9 the first consumer at
     ``kills`` random points, restarting it each time; the others run throughout.
-    ``flavour``: both sides blocking, or both asyncio; ``link``: the socket types."""
+    ``flavour``: both sides blocking, or both asyncio; ``link``: the socket types;
+    ``extra``: more producer options (the batched mode's)."""
     records = [folder / f"fired-{n}" for n in range(len(endpoints))]
     consumers = [
         started(spawn, e, r, flavour, link[1]) for e, r in zip(endpoints, records, strict=True)
@@ -144,7 +150,7 @@ def kill_run(
     failed, summary = folder / "failed", folder / "summary"
     producer = spawn(
         produce,
-        producer_options(endpoints, delivery, link[0], retry_after_ms),
+        producer_options(endpoints, delivery, link[0], retry_after_ms, extra),
         EVENTS,
         str(failed),
         str(summary),

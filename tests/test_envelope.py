@@ -19,7 +19,7 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from procs import WAIT, serve, take
-from vectors import FRAMES, TRACEPARENT, V2_ACK, V2_EVENTS, V2_PRODUCER
+from vectors import FRAMES, TRACEPARENT, V2_ACK, V2_BATCH, V2_EVENTS, V2_PRODUCER
 
 from zeroevents_core import EventSocket
 from zeroevents_core.envelope import (
@@ -88,7 +88,7 @@ def test_the_page_shows_the_vectors_byte_for_byte() -> None:
         frames = re.findall(r"^frame \d+  (.*)$", block, re.MULTILINE)
         if frames:
             shown.append(["" if f == "(empty)" else f.replace(" ", "") for f in frames])
-    assert shown == [*(frames for *_, frames in V2_EVENTS), V2_ACK[1]]
+    assert shown == [*(frames for *_, frames in V2_EVENTS), V2_ACK[1], V2_BATCH[1]]
 
 
 def test_the_name_and_frame_limits_default_to_v1_s() -> None:

@@ -71,3 +71,26 @@ V2_ACK = (
         "0000000000000032",
     ],
 )
+
+# A batch of two events (docs/wire-format.md, "A batch"): each is (seq, payload frame),
+# encoded with V2_PRODUCER, content type json, event orders.created, no headers.
+_ORDER_HEADER = (
+    "5a450201" "00" "000102030405060708090a0b0c0d0e0f" "{seq}"
+    "04" + b"json".hex() + "000e" + b"orders.created".hex() + "0000"
+)  # fmt: skip
+V2_BATCH = (
+    [(1, b'{"id":1}'), (2, b'{"id":2}')],
+    [
+        "",
+        "5a450203"
+        "0002"
+        + "".join(
+            "00000034"
+            + _ORDER_HEADER.format(seq=f"{seq:016x}")
+            + "0001"
+            + "00000008"
+            + payload.hex()
+            for seq, payload in ((1, b'{"id":1}'), (2, b'{"id":2}'))
+        ),
+    ],
+)

@@ -47,7 +47,7 @@ from .observers import (
     service_started,
 )
 from .plugins import BUILTIN_TRANSPORT_MODULE
-from .service import BATCH, IDLE, STOP, ServiceCore, Steps
+from .service import BATCH, IDLE, STOP, ServiceCore, Steps, leftovers
 from .transports import AsyncPoller, Message, Received
 from .transports.reliable import FlushReport
 
@@ -375,6 +375,17 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             task = loop.create_task(self._handle_in_slot(socket, received, slots))
             self._in_flight.add(task)
             self._socket_of[task] = socket
+            task.add_done_callback(self._task_done)
+        # The rest of a batch split by the socket: no poll would say it is there.
+        for received in leftovers(socket):
+            if not self._running:
+                break
+            if slots is None:
+                await self.handle(socket, received)
+                continue
+            await slots.acquire()
+            task = loop.create_task(self._handle_in_slot(socket, received, slots))
+            self._in_flight.add(task)
             task.add_done_callback(self._task_done)
         self._batch_done(socket)
 

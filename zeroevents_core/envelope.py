@@ -29,8 +29,10 @@ from .errors import ConfigurationError, DecodeError
 MAGIC = b"ZE\x02"
 EVENT_KIND = 0x01
 ACK_KIND = 0x02
+BATCH_KIND = 0x03
 EVENT_PREFIX = MAGIC + bytes([EVENT_KIND])
 ACK_PREFIX = MAGIC + bytes([ACK_KIND])
+BATCH_PREFIX = MAGIC + bytes([BATCH_KIND])
 # Flag bits of an event header: the sender wants acknowledgements (at-least-once).
 ACK_REQUESTED = 0x01
 _KNOWN_FLAGS = ACK_REQUESTED
@@ -55,6 +57,7 @@ DEFAULT_MAX_FRAMES = 64
 DEFAULT_MAX_HEADERS = 32
 DEFAULT_MAX_HEADER_BYTES = 8192
 DEFAULT_MAX_ACK_RANGES = 256
+DEFAULT_MAX_BATCH_EVENTS = 1024
 
 
 class Kind(enum.Enum):
@@ -63,6 +66,7 @@ class Kind(enum.Enum):
     V1 = "v1"
     EVENT = "v2 event"
     ACK = "v2 acknowledgement"
+    BATCH = "v2 batch"
 
 
 class Limits(NamedTuple):
@@ -135,6 +139,8 @@ def kind_of(frames: Sequence[bytes], offset: int = 0) -> Kind:
         return Kind.EVENT
     if kind == ACK_PREFIX[3:]:
         return Kind.ACK
+    if kind == BATCH_PREFIX[3:]:
+        return Kind.BATCH
     raise DecodeError(f"unknown v2 message kind {kind.hex() or 'missing'}", frame=offset + 1)
 
 
@@ -394,3 +400,89 @@ def decode_ack(frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset:
                 f"range {index} ({first}, {last}) is not 1 <= first <= last", frame=frame
             )
     return Ack(producer, cumulative, ranges)
+
+
+# A batch: several v2 events in one frame (docs/wire-format.md, "A batch"). Each event
+# is its own header (event name, number, headers inside) and payload frames, as sent
+# alone; one frame for all because a frame is the largest per-event cost of a pipe.
+_BATCH_HEAD = struct.Struct(">4sH")  # magic+kind, event count
+_U32 = struct.Struct(">I")
+
+
+def encode_batch(events: Sequence[Sequence[bytes]]) -> list[bytes]:
+    """The frames of a batch of ``events``, each the frames :func:`encode_event` made
+    (``[b"", header, *payload]``); 1 to 65535 of them."""
+    if not 1 <= len(events) <= 0xFFFF:
+        raise ConfigurationError(f"a batch holds 1 to 65535 events, got {len(events)}")
+    parts = [_BATCH_HEAD.pack(BATCH_PREFIX, len(events))]
+    pack = _U32.pack
+    for frames in events:
+        parts.append(pack(len(frames[1])))
+        parts.append(frames[1])
+        parts.append(_U16.pack(len(frames) - 2))
+        for frame in frames[2:]:
+            parts.append(pack(len(frame)))
+            parts.append(frame)
+    return [b"", b"".join(parts)]
+
+
+def split_batch(
+    frames: Sequence[bytes], max_events: int, limits: Limits = DEFAULT_LIMITS, offset: int = 0
+) -> list[list[bytes]]:
+    """The events of a batch (frames :func:`kind_of` called BATCH), each as the frames
+    of a v2 event (``[b"", header, *payload]``), to decode one by one; the count, the
+    lengths and each event's frame count checked against ``max_events`` and ``limits``
+    before anything is copied. DecodeError naming the wire's frame and the event."""
+    frame = offset + 1
+    if len(frames) != 2:
+        raise DecodeError(
+            f"a batch is 2 frames, got {len(frames)}", frame=offset + min(len(frames), 2)
+        )
+    data = frames[1]
+    size = len(data)
+    if size < _BATCH_HEAD.size:
+        raise _short("batch header", _BATCH_HEAD.size, 0, size, frame)
+    count = data[4] << 8 | data[5]
+    if not count:
+        raise DecodeError("a batch of 0 events", frame=frame)
+    if count > max_events:
+        raise DecodeError(
+            f"a batch of {count} events is over the limit of {max_events} "
+            "(option 'max_batch_events')",
+            frame=frame,
+        )
+    events: list[list[bytes]] = []
+    position = _BATCH_HEAD.size
+    unpack = _U32.unpack_from
+    max_frames = limits.max_frames
+    for index in range(count):
+        if position + 4 > size:
+            raise _short(f"event {index}: header length", 4, position, size, frame)
+        (length,) = unpack(data, position)
+        position += 4
+        end = position + length
+        if end + 2 > size:
+            raise _short(f"event {index}: header", length + 2, position, size, frame)
+        event = [b"", data[position:end]]
+        payloads = data[end] << 8 | data[end + 1]
+        position = end + 2
+        if payloads + 1 > max_frames:
+            raise DecodeError(
+                f"event {index}: {payloads + 1} frames is over the limit of {max_frames} "
+                "frames per event (option 'max_frames')",
+                frame=frame,
+            )
+        for _ in range(payloads):
+            if position + 4 > size:
+                raise _short(f"event {index}: frame length", 4, position, size, frame)
+            (length,) = unpack(data, position)
+            position += 4
+            end = position + length
+            if end > size:
+                raise _short(f"event {index}: frame", length, position, size, frame)
+            event.append(data[position:end])
+            position = end
+        events.append(event)
+    if position != size:
+        raise DecodeError(f"{size - position} bytes after the last event of the batch", frame=frame)
+    return events

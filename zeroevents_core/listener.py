@@ -150,6 +150,11 @@ class BaseListener:
                 "producer's sequence numbers after a restart (supports_outbox is false); "
                 "an outbox needs a transport that can, such as 'zmq'"
             )
+        if self.options.get("batch_max", 1) > 1 and self.side != "sync":
+            raise ConfigurationError(
+                "option 'batch_max': only the blocking EventListener sends batches so far "
+                "(an asyncio service receives them)"
+            )
         if self.options["outbox"] is not None and self.side != "sync":
             raise ConfigurationError(
                 "option 'outbox': only the blocking EventListener writes an outbox so far"

@@ -48,6 +48,17 @@ ServiceStats = Stats
 """The 0.x name of a service's :class:`~.stats.Stats`."""
 
 
+def leftovers(socket: Any) -> list[Any]:
+    """The events of a batch the socket split and still holds (taken from it, in
+    order): at most ``max_batch_events``."""
+    pending: list[Any] | None = getattr(socket, "unbatched", None)
+    if not pending:
+        return []
+    socket.unbatched = []
+    pending.reverse()  # the socket pops them from the end
+    return pending
+
+
 class Endpoint(Protocol):
     """What a service needs of a listener it receives on."""
 
@@ -445,6 +456,11 @@ class EventService(ServiceCore[EventListener]):
                 break
             received = socket.recv_ready()
             if received is None:
+                break
+            self.handle(socket, received)
+        # The rest of a batch split by the socket: no poll would say it is there.
+        for received in leftovers(socket):
+            if not self._running:
                 break
             self.handle(socket, received)
         self._batch_done(socket)

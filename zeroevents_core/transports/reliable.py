@@ -39,6 +39,7 @@ from ..delivery import (
 )
 from ..envelope import (
     DEFAULT_MAX_ACK_RANGES,
+    DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
     EVENT_PREFIX,
@@ -57,6 +58,7 @@ from ..envelope import (
     event_id,
     kind_of,
     new_producer_id,
+    split_batch,
 )
 from ..errors import ConfigurationError, DecodeError
 from ..plugins import get_serializer
@@ -405,8 +407,17 @@ def read_v2(codec: Any, body: Sequence[bytes], limits: Limits, offset: int) -> V
     :func:`..envelope.kind_of` did not call V1, the payload with the serializer its
     content type names, if ``codec`` accepts it; DecodeError with the wire's index."""
     # An event is told by its first four bytes; anything else is looked at closely.
-    if body[1][:4] != EVENT_PREFIX and kind_of(body, offset) is Kind.ACK:
+    kind = Kind.EVENT if body[1][:4] == EVENT_PREFIX else kind_of(body, offset)
+    if kind is Kind.ACK:
         return decode_ack(body, limits, offset)
+    if kind is Kind.BATCH:  # split by the socket before: one that got here is refused
+        most = getattr(codec, "max_batch_events", DEFAULT_MAX_BATCH_EVENTS)
+        count = len(split_batch(body, most, limits, offset))
+        raise DecodeError(
+            f"a batch of {count} events where one event was expected (batches are "
+            "read by a service's receive loop, not by pull())",
+            frame=offset + 1,
+        )
     decoded = decode_event(body, limits, offset)
     envelope = decoded.envelope
     serializer = codec._serializer

@@ -22,6 +22,7 @@ from ...errors import ConfigurationError
 from ...hookspecs import hookimpl
 from ...security import Rights
 from .. import CliOption, Message, Transport
+from ..batching import BATCH_DEFAULTS, check_batch_options
 from ..codec import DEFAULT_MAX_FRAMES, DEFAULT_MAX_NAME_BYTES
 from ..reliable import DELIVERY_DEFAULTS, check_delivery_options
 from ._barrier import LOOK_AGAIN_MS
@@ -89,6 +90,7 @@ class ZmqTransport(Transport):
         "max_frame_bytes": None,
         "security": None,
         **DELIVERY_DEFAULTS,
+        **BATCH_DEFAULTS,
     }
 
     @classmethod
@@ -161,6 +163,7 @@ class ZmqTransport(Transport):
             socket_type in AT_LEAST_ONCE_TYPES,
             AT_LEAST_ONCE_LINKS,
         )
+        check_batch_options(checked, batches=True)
         if not checked["bind"] and not checked["connect"]:
             raise ConfigurationError(
                 "options 'bind' and 'connect' are both empty: give an endpoint to bind "
@@ -302,6 +305,7 @@ class ZmqTransport(Transport):
 
     def _close_blocking(self, socket: Any, options: Mapping[str, Any]) -> int:
         undelivered = 0
+        socket.stop_batching()  # what waits goes first
         barrier, handshakes = socket.barrier, socket.handshakes
         if socket.outgoing is not None and socket.outgoing.window is not None:
             # Acknowledgements say what arrived: no barrier; LINGER to get them all.

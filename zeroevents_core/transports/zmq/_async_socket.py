@@ -105,7 +105,14 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         return frames
 
     def recv_ready(self) -> list[bytes] | None:
-        """The frames of one message if one is waiting, else None (never blocks)."""
+        """The frames of one message if one is waiting, else None (never blocks); the
+        events of a batch one by one, as if each came alone."""
+        if self.unbatched:
+            return self.unbatched.pop()
+        frames = self._recv_ready()
+        return frames if frames is None else self._unbatch(frames)
+
+    def _recv_ready(self) -> list[bytes] | None:
         if self.identified:
             return self._recv_identified()
         barrier = self.barrier

@@ -12,6 +12,7 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -22,6 +23,7 @@ from ...errors import SendError
 from ...serializers import Serializer
 from ...stats import DropWarning, Stats
 from .. import Message
+from ..batching import RETRY_MS, batch_bytes
 from ..codec import (
     CONFIRMED,
     PUSH_ERROR,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+POLLOUT = int(zmq.POLLOUT)
 # Sends refused at the high-water mark (EAGAIN), counted and logged at a bounded rate.
 HWM_DROPS = DropWarning(logging.getLogger("zeroevents_core.transports"))
 
@@ -88,6 +91,13 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
     # Declared at class level: pyzmq maps unknown attribute names to socket options.
     _sending: threading.RLock
     stats: Stats
+    # Batched mode: events pushed while another thread sent, for the sender to take;
+    # the thread that sends what waits past its time (started on the first push).
+    _queued: deque[tuple[str, Sequence[Any], Any, Any, Any]]
+    _flusher: threading.Thread | None
+    _flush_wake: threading.Condition
+    _flush_due: float | None
+    _flush_stop: bool
 
     def __init__(
         self,
@@ -103,6 +113,9 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         super().__init__(context, socket_type)
         # Reentrant: negotiated_flush (receiving hellos) calls flush under it.
         self._sending = threading.RLock()
+        self._queued = deque()
+        self._flusher, self._flush_due, self._flush_stop = None, None, False
+        self._flush_wake = threading.Condition()
         self._init_event_socket(
             context, socket_type, serializer, confirmed, dispatcher, accept, schemas
         )
@@ -121,7 +134,14 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         return recv_message(self, flags)
 
     def recv_ready(self) -> list[bytes] | None:
-        """The frames of one message if one is waiting, else None (never blocks)."""
+        """The frames of one message if one is waiting, else None (never blocks); the
+        events of a batch one by one, as if each came alone."""
+        if self.unbatched:
+            return self.unbatched.pop()
+        frames = self._recv_ready()
+        return frames if frames is None else self._unbatch(frames)
+
+    def _recv_ready(self) -> list[bytes] | None:
         barrier = self.barrier
         try:
             if barrier.due:  # the first message after a wait: greet a zeroevents sender
@@ -176,6 +196,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         if self.schemas is not None:
             self.check_outgoing(event, payload)
         if self.outgoing is not None and event not in RESERVED:
+            if self.batch is not None:
+                return self._push_batched(event, payload, reply_to, headers, seq)
             return self._push_v2(event, payload, reply_to, headers, seq)
         # Encoding inside the lock too: a serializer plugin need not be thread-safe.
         with self._sending:
@@ -263,6 +285,182 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         self.stats.push_errors += 1
         return self.dispatcher.until(PUSH_ERROR, self, event, payload, reply_to)
 
+    # Batched mode (see ..batching): whoever holds the send lock sends for the others.
+
+    def _push_batched(
+        self,
+        event: str,
+        payload: Sequence[Any],
+        reply_to: bytes | None,
+        headers: Mapping[str, str] | None,
+        seq: int | None,
+    ) -> Any:
+        """Queue the event; send what is queued unless another thread is sending (then
+        it takes this one with its next message). True: taken (a send that fails later
+        is reported by ``zeroevents.push.error``, at-least-once retransmitted)."""
+        queued, sending, batch = self._queued, self._sending, self.batch
+        assert batch is not None
+        if not queued and sending.acquire(blocking=False):  # the common case: alone
+            try:
+                failed = self._batched(event, payload, reply_to, headers, seq, 0.0)
+                failed += self._send_queued(False)  # what others queued meanwhile
+            finally:
+                sending.release()
+            self._report_failed(failed)
+            if not (batch or queued):
+                return True
+        else:
+            queued.append((event, payload, reply_to, headers, seq))
+        for _ in range(64):  # rounds while other threads queue as this one sends
+            # Blocking only when too much is queued: the back pressure of a busy link.
+            if not queued or not sending.acquire(blocking=len(queued) > batch.batch_max):
+                break
+            try:
+                failed = self._send_queued(False)
+            finally:
+                sending.release()
+            self._report_failed(failed)
+        if batch or queued:
+            self._wake_flusher()
+        return True
+
+    def _send_queued(self, block: bool) -> list[Outbound]:
+        """Under the lock: what other threads queued into the batch, sent as
+        :meth:`_batched` says (``block``: what waits is sent in any case); the events
+        whose send failed (at-most-once: to report)."""
+        queued, failed = self._queued, []
+        now = time.monotonic() * 1000
+        for _ in range(len(queued)):
+            failed += self._batched(*queued.popleft(), now)
+        if block:
+            failed += self._send_batch(True)
+        return failed
+
+    def _batched(
+        self,
+        event: str,
+        payload: Sequence[Any],
+        reply_to: Any,
+        headers: Any,
+        seq: int | None,
+        now: float,
+    ) -> list[Outbound]:
+        """Under the lock: one event into the batch, and the batch sent if it is full,
+        past its time, or (linger_ms = 0) the link takes it now; else it waits for the
+        next push or the flusher (RETRY_MS)."""
+        batch, outgoing = self.batch, self.outgoing
+        assert batch is not None and outgoing is not None
+        now = now or time.monotonic() * 1000
+        failed: list[Outbound] = []
+        if reply_to is not None or not outgoing.straight(now):
+            # A routed event, or one that must wait for acknowledgements: alone, after
+            # what waits, on the path of an unbatched push.
+            failed = self._send_batch(True)
+            self._push_v2(event, payload, reply_to, headers, seq)
+            return failed
+        number, outbound = self._outbound(event, payload, None, headers, seq)
+        frames = outbound.frames
+        size = batch_bytes(frames)
+        if batch and batch.size + size > batch.max_bytes:
+            failed = self._send_batch(True)
+        outgoing.sent(number, outbound, seq is not None, now)
+        if batch.add(frames, size, outbound, now):
+            return failed + self._send_batch(True)
+        if batch.lingers(now):
+            return failed
+        if len(batch) == 1:  # alone: as an unbatched push, if the link takes it now
+            try:
+                self.send_frames(frames, NOBLOCK)
+            except zmq.ZMQError:
+                return failed  # busy: it waits for company
+            batch.take()
+            self.barrier.sent += 1
+            if not self.has_sent:
+                self.has_sent = True
+            return failed
+        if int(self.get(zmq.EVENTS)) & POLLOUT:
+            failed += self._send_batch(True)
+        return failed
+
+    def _send_batch(self, block: bool) -> list[Outbound]:
+        """Send what waits as one message (blocking up to SNDTIMEO); the events of a
+        failed send at-most-once (at-least-once, the window sends them again)."""
+        batch = self.batch
+        if not batch:
+            return []
+        frames, items = batch.take()
+        try:
+            self.send_frames(frames, 0 if block else NOBLOCK)
+        except zmq.ZMQError:
+            window = self.outgoing.window if self.outgoing is not None else None
+            return items if window is None else []
+        self.barrier.sent += len(items)
+        if not self.has_sent:
+            self.has_sent = True
+        return []
+
+    def _report_failed(self, failed: list[Outbound]) -> None:
+        # Outside the lock: a listener of the error may push on this socket again.
+        for item in failed:
+            HWM_DROPS.dropped(self.stats, item.event, self.last_endpoint)
+            self.stats.push_errors += 1
+            self.dispatcher.until(PUSH_ERROR, self, item.event, item.payload, item.reply_to)
+
+    def _wake_flusher(self) -> None:
+        """Have the flusher send what waits when its time comes (started once)."""
+        if self._flush_due is not None:  # it knows; it clears this before it sends
+            return
+        batch = self.batch
+        assert batch is not None
+        due = batch.due_ms() or time.monotonic() * 1000 + RETRY_MS
+        with self._flush_wake:
+            if self._flush_stop:
+                return
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flushing_loop, name="zeroevents-batch-flusher", daemon=True
+                )
+                self._flusher.start()
+            self._flush_due = due
+            self._flush_wake.notify()
+
+    def _flushing_loop(self) -> None:
+        wake = self._flush_wake
+        while True:  # until send_pending() stops it (the socket closes)
+            with wake:
+                while not self._flush_stop:  # bounded: each wait ends at the due time
+                    due = self._flush_due
+                    left = None if due is None else due - time.monotonic() * 1000
+                    if left is not None and left <= 0:
+                        break
+                    wake.wait(None if left is None else left / 1000)
+                if self._flush_stop:
+                    return
+                self._flush_due = None
+            with self._sending:
+                failed = self._send_queued(True)
+            self._report_failed(failed)
+
+    def send_pending(self) -> None:
+        """Batched mode: send what waits now (blocking up to SNDTIMEO); ``flush`` and
+        ``close`` call it. The flusher is stopped when closing."""
+        if self.batch is None:
+            return
+        with self._sending:
+            failed = self._send_queued(True)
+        self._report_failed(failed)
+
+    def stop_batching(self) -> None:
+        """Send what waits and stop the flusher (the socket closes)."""
+        self.send_pending()
+        with self._flush_wake:
+            self._flush_stop = True
+            self._flush_wake.notify()
+            flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join()
+        self.send_pending()  # what a last push queued as the flusher stopped
+
     def _deliver(self, step: Generator[tuple[str, Any], Any, Any]) -> Any:
         """Run a delivery step (see :mod:`..reliable`) with blocking I/O."""
         outcome: Any = None
@@ -295,6 +493,7 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         acknowledged, ``timeout_ms`` at most; what is still pending."""
         if self.outgoing is None:
             return FlushReport()
+        self.send_pending()
         with self._sending:
             given = self._deliver(settling(self.outgoing, self._heard, timeout_ms))
             report: FlushReport = self.pending_report()
@@ -358,6 +557,9 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         if sending is None:
             super().close(linger)
             return
+        with self._flush_wake:  # a flusher ends (what waits is dropped: see stop_batching)
+            self._flush_stop = True
+            self._flush_wake.notify()
         with sending:
             super().close(linger)
 

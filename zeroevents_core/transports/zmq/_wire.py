@@ -25,6 +25,7 @@ from ...security import REJECTED
 from ...serializers import Serializer
 from ...stats import Stats
 from .. import Control, Message
+from ..batching import Batch, in_batch, is_batch, unbatched
 from ..codec import (
     ACK,
     CONFIRMED,
@@ -124,6 +125,11 @@ class ZmqEventCodec(Acknowledging, EventCodec):
     outgoing: Outgoing | None = None
     incoming: Incoming | None = None
     limits: Limits
+    # Batched mode (wire v2): the events waiting to go together, None when off; the
+    # events of a received batch not yet handed out, and how many one may hold.
+    batch: Batch | None = None
+    unbatched: list[list[bytes]]
+    max_batch_events: int
 
     def _init_event_socket(
         self,
@@ -151,6 +157,8 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         self.can_reply = socket_type in _ANSWERING
         self.barrier = Barrier()
         self.limits = Limits()
+        self.unbatched = []
+        self.max_batch_events = 1
 
     def set_up_delivery(
         self, options: Any, producer: bytes | None = None, first_seq: int = 1
@@ -162,6 +170,10 @@ class ZmqEventCodec(Acknowledging, EventCodec):
             self.incoming = Incoming(options)
         if options["wire"] == "v2":
             self.outgoing = Outgoing(options, self.stats, self.limits, producer, first_seq)
+        self.max_batch_events = options["max_batch_events"]
+        if options["batch_max"] > 1:
+            limit = options["max_frame_bytes"] or self._serializer.max_frame_size
+            self.batch = Batch(options["batch_max"], options["linger_ms"], limit)
 
     def confirm_undecodable(self, frames: Sequence[bytes]) -> list[bytes]:
         """The confirmation of a message that cannot be decoded, as the original sends
@@ -205,10 +217,31 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         message.frames = frames
         return message
 
+    def _unbatch(self, frames: list[bytes]) -> list[bytes]:
+        """A received message, or the first event of a received batch (the others kept
+        for the next receives, in order); a batch that cannot be split is returned whole
+        for :meth:`message` to refuse."""
+        routed = 1 if self.routes_replies else 0
+        if not is_batch(frames, routed):
+            return frames
+        try:
+            events: list[list[bytes]] = list(
+                unbatched(frames, routed, self.max_batch_events, self.limits)
+            )
+        except DecodeError:
+            return frames
+        events.reverse()  # popped from the end
+        first = events.pop()
+        self.unbatched = events
+        return first
+
     def _message_v2(
         self, frames: Sequence[bytes], body: Sequence[bytes], offset: int, reply_to: Any
     ) -> _FramedMessage:
-        decoded = read_v2(self, body, self.limits, offset)
+        try:
+            decoded = read_v2(self, body, self.limits, offset)
+        except DecodeError as error:
+            raise in_batch(error, frames, offset) from None
         if isinstance(decoded, Ack):  # library traffic, for control()
             message: _FramedMessage = _new_message(_FramedMessage, (ACK, [decoded], reply_to))
             return message
