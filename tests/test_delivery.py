@@ -21,6 +21,7 @@ from zeroevents_core import delivery, envelope
 from zeroevents_core.delivery import Deduplicator, InFlight, SendWindow
 from zeroevents_core.envelope import Ack, decode_ack, encode_ack
 from zeroevents_core.errors import ConfigurationError, WindowFullError
+from zeroevents_core.transports import batching
 
 PRODUCER = bytes(16)
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -317,7 +318,7 @@ def test_memory_stays_bounded_under_hostile_producers_and_numbers() -> None:
 def test_the_documented_defaults_are_the_code_s() -> None:
     section = DOCS.read_text().split("## Delivery (wire v2)", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", section, re.MULTILINE))
-    constants = {**vars(delivery), **vars(envelope)}
+    constants = {**vars(delivery), **vars(envelope), **vars(batching)}
     for key, value in rows.items():
         if key in ("wire", "delivery"):
             continue

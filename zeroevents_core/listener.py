@@ -147,8 +147,8 @@ class BaseListener:
         if self.options["outbox"] is not None and not self.transport.supports_outbox:
             raise ConfigurationError(
                 f"option 'outbox': transport {self.transport.name!r} cannot resume a "
-                "producer's sequence numbers after a restart (supports_outbox is false); "
-                "an outbox needs a transport that can, such as 'zmq'"
+                "producer's sequence numbers after a restart (supports_outbox is false): "
+                "an outbox needs one that can"
             )
         if self.options.get("batch_max", 1) > 1 and self.side != "sync":
             raise ConfigurationError(
