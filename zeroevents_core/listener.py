@@ -230,8 +230,9 @@ class EventListener(BaseListener):
             return self._outbox.fire(event, payload)
         headers = self.dispatcher.firing_headers()
         wrapper = self._sending
-        if wrapper is not None:
-            with wrapper(event, headers) as headers:
+        scope = None if wrapper is None else wrapper(event, headers)
+        if scope is not None:
+            with scope as headers:
                 if headers is None:
                     return socket.push(event, payload)
                 return socket.push(event, payload, headers=headers)
