@@ -28,80 +28,28 @@ consumer clocks first to last.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
-SPAWN = multiprocessing.get_context("spawn")
-EVENT = "orders.created"
-ORDER = {
-    "id": 12345,
-    "customer": {"id": "6f1c1f5e-8d2b-4c8e", "name": "Ada Lovelace", "email": "ada@example.com"},
-    "items": [{"sku": "BOO-1001", "quantity": 1, "price": 12.5}],
-    "total": 12.5,
-    "currency": "EUR",
-}
+from cpu_pair import EVENT, ORDER, SPAWN, Watch, medians
+
 TARGET = 0.95
 
 
-def _metrics(on: bool, out: Any) -> Any:  # on: loaded and served
-    """Load the exporter (through its entry point) or nothing; serve when on."""
-    os.environ["ZEROEVENTS_LOAD_PLUGINS"] = "zeroevents-prometheus" if on else ""
-    if not on:
-        out.put(("port", None))
+def setup(case: str) -> Any:
+    """Load the exporter (through its entry point) and serve it, or load nothing."""
+    os.environ["ZEROEVENTS_LOAD_PLUGINS"] = "" if case == "off" else "zeroevents-prometheus"
+    if case == "off":
         return None
     from zeroevents_prometheus import MetricsServer
 
-    server = MetricsServer(0)
-    out.put(("port", server.port))
-    return server
-
-
-def consume(endpoint: str, n: int, on: bool, out: Any) -> None:
-    from zeroevents_core import Dispatcher, EventListener, EventService
-
-    server = _metrics(on, out)
-    dispatcher = Dispatcher()
-    count, started, cpu = 0, 0.0, 0.0
-
-    def on_order(order: dict[str, Any]) -> None:
-        nonlocal count, started, cpu
-        count += 1
-        if count == 1:
-            started, cpu = time.perf_counter(), time.process_time()
-        if count == n:
-            out.put(("done", time.perf_counter() - started, time.process_time() - cpu))
-            service.poll_timeout(200)  # answer the producer's flush barrier, then stop
-
-    dispatcher.listen(EVENT, on_order)
-    dispatcher.listen("zeroevents.service.idle", lambda service: service.stop())
-    service = EventService(dispatcher).listen(EventListener({"bind": endpoint}, dispatcher))
-    service.listeners[0].socket()
-    out.put(("ready", None))
-    service.run()
-    if server is not None:
-        server.close()
-
-
-def produce(endpoint: str, n: int, on: bool, out: Any) -> None:
-    from zeroevents_core import Dispatcher, EventListener
-
-    server = _metrics(on, out)
-    dispatcher = Dispatcher()
-    listener = EventListener({"connect": endpoint}, dispatcher)
-    dispatcher.listen("orders.*", listener)
-    cpu = time.process_time()
-    for _ in range(n):
-        dispatcher.fire(EVENT, ORDER)
-    out.put(("cpu", time.process_time() - cpu))
-    listener.close()
-    if server is not None:
-        server.close()
+    return MetricsServer(0)
 
 
 def publish(endpoint: str, n: int, nodrop: int, go: Any, out: Any) -> None:
@@ -195,38 +143,24 @@ def _scrape(ports: list[int], every: float, stop: threading.Event, scrapes: list
                 pass
 
 
-def one_run(n: int, on: bool, every: float, endpoint: str) -> tuple[float, float, int]:
-    """Events per second of one pair, the CPU time per event of both processes (every
-    thread: the metrics server's too), how many scrapes were served (``every`` 0: none)."""
-    out, sent = SPAWN.Queue(), SPAWN.Queue()
-    receiving = SPAWN.Process(target=consume, args=(endpoint, n, on, out))
-    sending = SPAWN.Process(target=produce, args=(endpoint, n, on, sent))
-    stop, scrapes = threading.Event(), [0]
-    try:
-        receiving.start()
-        ports = [out.get(timeout=60)[1]]
-        assert out.get(timeout=60)[0] == "ready"
-        sending.start()
-        ports.append(sent.get(timeout=60)[1])
-        scraper = threading.Thread(target=_scrape, args=(ports, every, stop, scrapes))
-        if on and every:
-            scraper.start()
-        kind, seconds, consumer_cpu = out.get(timeout=300)
-        assert kind == "done"
-        kind, producer_cpu = sent.get(timeout=300)
-        assert kind == "cpu"
-        stop.set()
-        if scraper.is_alive():
+def watching(every: dict[str, float]) -> Watch:
+    """Scrape both processes every ``every[case]`` seconds (0: never) while they run."""
+
+    def watch(case: str, ports: list[int]) -> Callable[[], int] | None:
+        if not every.get(case):
+            return None
+        stop, scrapes = threading.Event(), [0]
+        scraper = threading.Thread(target=_scrape, args=(ports, every[case], stop, scrapes))
+        scraper.start()
+
+        def stopped() -> int:
+            stop.set()
             scraper.join(10)
-        sending.join(60)
-        receiving.join(60)
-    finally:
-        stop.set()
-        for process in (receiving, sending):
-            if process.is_alive():
-                process.kill()
-                process.join(10)
-    return (n - 1) / seconds, (consumer_cpu + producer_cpu) / n, scrapes[0]
+            return scrapes[0]
+
+        return stopped
+
+    return watch
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -243,32 +177,16 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="ze-bench-pub-") as folder:
             print_pub(args.events, args.repeats, folder)
         return
-    # (exporter loaded, seconds between scrapes); "stress": ten scrapes a second.
-    cases = {
-        "off": (False, 0.0),
-        "loaded": (True, 0.0),
-        "on": (True, args.scrape_every),
-        "stress": (True, 0.1),
-    }
-    rates: dict[str, list[float]] = {name: [] for name in cases}
-    cpus: dict[str, list[float]] = {name: [] for name in cases}
-    scrapes = 0
+    # Seconds between scrapes ("loaded": none); "stress": ten scrapes a second.
+    cases = {"off": 0.0, "loaded": 0.0, "on": args.scrape_every, "stress": 0.1}
     with tempfile.TemporaryDirectory(prefix="ze-bench-metrics-") as folder:
-        for run in range(args.repeats):
-            names = list(cases)
-            turn = run % len(names)
-            for name in names[turn:] + names[:turn]:  # no case always first
-                loaded, every = cases[name]
-                endpoint = f"ipc://{folder}/metrics-{run}-{name}.ipc"
-                events_per_s, cpu_per_event, served = one_run(args.events, loaded, every, endpoint)
-                rates[name].append(events_per_s)
-                cpus[name].append(cpu_per_event)
-                scrapes += served
-    rate = {name: statistics.median(values) for name, values in rates.items()}
-    cpu = {name: statistics.median(values) for name, values in cpus.items()}
+        run = medians(args.events, args.repeats, list(cases), {}, setup, folder, watching(cases))
+    rate = {name: each.rate for name, each in run.items()}
+    cpu = {name: each.producer + each.consumer for name, each in run.items()}
+    scrapes = sum(each.served for each in run.values())
     print(
         f"metrics on vs off, default pipeline (DEALER over ipc, {args.events:,} events, "
-        f"median of {args.repeats}; {scrapes} scrapes served while on)"
+        f"median of {args.repeats}; {scrapes:.0f} scrapes served while on, medians summed)"
     )
     print(f"  {'':<44}{'events/s':>10}{'ratio':>8}{'CPU us/event':>14}{'ratio':>8}")
     labels = {

@@ -142,3 +142,102 @@ def test_wrappers_on_the_asyncio_flavour(observers: list[Tagging]) -> None:
 
     assert asyncio.run(main()) == [{"tags": "ab"}, {"tags": "ab"}]
     assert a.fired == [("job.run", "ab", None), ("job.run", "ab", None)]
+
+
+class Idle:
+    """Has nothing to do with any event: its factories give None (an idle tracer)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def sending(self, observed: Observed) -> Callable[[str, Headers], Any]:
+        def send(event: str, headers: Headers) -> None:
+            self.calls.append(f"send {event}")
+
+        return send
+
+    def processing(self, observed: Observed) -> Callable[[Message], Any]:
+        def process(message: Message) -> None:
+            self.calls.append(f"process {message.event}")
+
+        return process
+
+    @hookimpl
+    def register_observers(self, register: Callable[[Any], Any]) -> None:
+        register(self)
+
+
+def _round_trip_sync(endpoint: str) -> tuple[list[Any], EventService]:
+    remote, local = Dispatcher(), Dispatcher()
+    bound = EventListener({"transport": "memory", "bind": endpoint, "wire": "v2"})
+    bound.socket()
+    service = EventService(remote).listen(bound).poll_timeout(1000)
+    remote.listen("zeroevents.service.idle", service.stop)
+    seen: list[Any] = []
+
+    def take(number: int) -> None:
+        seen.append(dict((remote.firing_message() or Message("", [])).headers or {}))
+        if number == 2:
+            service.stop()
+
+    remote.listen("job.*", take)
+    with EventListener({"transport": "memory", "connect": endpoint, "wire": "v2"}) as out:
+        local.listen("job.*", out)
+        local.fire("job.run", 1, headers={"tenant": "acme"})
+        local.fire("job.run", 2)
+        service.run()
+    return seen, service
+
+
+@pytest.mark.parametrize("beside", [False, True], ids=["alone", "nested"])
+def test_a_wrapper_giving_none_leaves_the_event_unwrapped(beside: bool) -> None:
+    idle = Idle()
+    plugins: list[Any] = [idle, *([Tagging("a")] if beside else [])]
+    for plugin in plugins:
+        register_plugin(plugin)
+    try:
+        seen, service = _round_trip_sync(f"memory://idle-sync-{beside}")
+    finally:
+        for plugin in plugins:
+            unregister_plugin(plugin)
+    tags = {"tags": "a"} if beside else {}
+    assert seen == [{"tenant": "acme", **tags}, tags]  # the fire's own headers, as they were
+    assert service.stats.fired == 2 and service.stats.listener_errors == 0
+    assert idle.calls == ["send job.run", "send job.run", "process job.run", "process job.run"]
+
+
+def test_a_wrapper_giving_none_on_the_asyncio_flavour() -> None:
+    idle = Idle()
+    register_plugin(idle)
+    endpoint = "memory://idle-async"
+
+    async def main() -> tuple[list[Any], AsyncEventService]:
+        remote, local = Dispatcher(), Dispatcher()
+        bound = AsyncEventListener({"transport": "memory", "bind": endpoint, "wire": "v2"})
+        bound.socket()
+        service = AsyncEventService(remote).listen(bound).poll_timeout(1000)
+        remote.listen("zeroevents.service.idle", service.stop)
+        seen: list[Any] = []
+
+        def take(number: int) -> None:
+            seen.append(dict((remote.firing_message() or Message("", [])).headers or {}))
+            if number == 2:
+                service.stop()
+
+        remote.listen("job.*", take)
+        out = AsyncEventListener({"transport": "memory", "connect": endpoint, "wire": "v2"})
+        local.listen("job.*", out)
+        await local.fire_async("job.run", 1, headers={"tenant": "acme"})
+        local.fire("job.run", 2)  # scheduled as a task
+        await out.drain()
+        await service.run()
+        await out.aclose()
+        return seen, service
+
+    try:
+        seen, service = asyncio.run(main())
+    finally:
+        unregister_plugin(idle)
+    assert seen == [{"tenant": "acme"}, {}]
+    assert service.stats.fired == 2 and service.stats.listener_errors == 0
+    assert idle.calls == ["send job.run", "send job.run", "process job.run", "process job.run"]

@@ -22,9 +22,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_procs import span_dict
 from zeroevents_otel import Tracing
 
-from zeroevents_core import Dispatcher, EventListener, EventService
+from zeroevents_core import Dispatcher, EventListener, EventService, Message
 from zeroevents_core.hookspecs import hookimpl
+from zeroevents_core.observers import Observed
 from zeroevents_core.plugins import list_observers, register_plugin, unregister_plugin
+from zeroevents_core.stats import Stats
 
 PROCS = Path(__file__).resolve().parent / "otel_procs.py"
 WAIT = 90.0
@@ -194,3 +196,24 @@ def test_headers_of_the_fire_travel_beside_the_trace_context(
     assert (version, trace_id, span_id) == ("00", send["trace_id"], send["span_id"])
     child_of(process, send)
     assert process["attributes"]["messaging.system"] == "memory"
+
+
+def test_idle_tracing_gives_no_wrapper_so_the_event_goes_unwrapped() -> None:
+    # No recording span around the send, no sampled traceparent on the message: the
+    # factories give None (no context manager made, no with entered); in a span, one.
+    provider = TracerProvider()
+    tracing = Tracing(provider, roots=False)
+    observed = Observed(Stats(), "listener", "memory", "memory://idle", "EventListener")
+    send, process = tracing.sending(observed), tracing.processing(observed)
+    unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+    sampled = unsampled[:-2] + "01"
+    try:
+        assert send("user.seen", None) is None
+        assert send("user.seen", {"tenant": "acme"}) is None
+        assert process(Message("user.seen", [])) is None  # wire v1: no headers
+        assert process(Message("user.seen", [], headers={"traceparent": unsampled})) is None
+        assert process(Message("user.seen", [], headers={"traceparent": sampled})) is not None
+        with provider.get_tracer("test").start_as_current_span("request"):
+            assert send("user.seen", None) is not None
+    finally:
+        provider.shutdown()

@@ -63,7 +63,12 @@ async def _wrapped(
     wrapper: Sending, socket: Any, event: str, payload: Any, headers: Mapping[str, str] | None
 ) -> Any:
     # Run in the fire's context (a task copies it): the wrapper sees its span.
-    with wrapper(event, headers) as headers:
+    scope = wrapper(event, headers)
+    if scope is None:  # nothing to wrap: the fire's headers, as they are
+        if headers is None:
+            return await socket.push(event, payload)
+        return await socket.push(event, payload, headers=headers)
+    with scope as headers:
         if headers is None:
             return await socket.push(event, payload)
         return await socket.push(event, payload, headers=headers)
@@ -476,10 +481,11 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
     async def _fire_counted(self, message: Message) -> Exception | None:
         wrapper = self._processing
         try:
-            if wrapper is None:
+            scope = None if wrapper is None else wrapper(message)
+            if scope is None:
                 await self.dispatcher.fire_message_async(message, self.halt)
             else:
-                with wrapper(message):
+                with scope:
                     await self.dispatcher.fire_message_async(message, self.halt)
         except Exception as error:
             self._listener_failed(message.event)

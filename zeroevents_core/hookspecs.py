@@ -114,17 +114,19 @@ def register_observers(register: Callable[[Observer], Any]) -> None:
     - ``sending(observed)``: asked once as a listener's socket opens; None, or a
       callable ``(event, headers)`` giving a context manager entered around each
       send of that socket, whose value is the headers to send (the fire's, or
-      more: a tracer's ``traceparent``);
+      more: a tracer's ``traceparent``), or None for a send it has nothing to do
+      with (sent unwrapped, with the fire's headers);
     - ``processing(observed)``: asked once as a service starts; None, or a callable
       ``(message)`` giving a context manager entered around each fire of a
-      received message (a tracer's consumer span).
+      received message (a tracer's consumer span), or None (fired unwrapped).
 
     ``observed`` (an :class:`~zeroevents_core.observers.Observed`) carries the live
     :class:`~zeroevents_core.stats.Stats`, the role, the transport's name, the
     endpoints (``where``) and a name. Counters are never pushed to observers:
     read them when needed (an exporter at scrape time), so that the events pay
     nothing for them; only the sockets and services given a ``sending`` or
-    ``processing`` wrapper pay for it, per event (contrib/zeroevents-otel).
+    ``processing`` wrapper pay for it, per event (contrib/zeroevents-otel), and
+    one call when the wrapper gives None: an idle tracer costs no ``with``.
     Called in the thread that opens or closes; an observer that raises is logged
     and skipped (its wrappers too). Returns nothing.
     """

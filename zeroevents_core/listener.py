@@ -239,13 +239,14 @@ class EventListener(BaseListener):
             socket = self.socket()
         headers = self.dispatcher.firing_headers()
         wrapper = self._sending
+        scope = None if wrapper is None else wrapper(event, headers)
         if self._outbox is not None:  # stored with its headers, sent by the outbox's thread
-            if wrapper is not None:
-                with wrapper(event, headers) as headers:
+            if scope is not None:
+                with scope as headers:
                     return self._outbox.fire(event, payload, headers)
             return self._outbox.fire(event, payload, headers)
-        if wrapper is not None:
-            with wrapper(event, headers) as headers:
+        if scope is not None:
+            with scope as headers:
                 if headers is None:
                     return socket.push(event, payload)
                 return socket.push(event, payload, headers=headers)

@@ -11,6 +11,9 @@ and :meth:`Observer.processing`, asked once when a socket opens or a service
 starts, give a context manager factory that wraps every send (and may add
 headers) or every fire of a received message. Only the sockets and services of
 an observer that gives one pay for it: the others test one attribute per event.
+The factory may return None for an event it has nothing to do with (a tracer
+with no trace to continue): the send or fire then runs unwrapped, with no
+``with`` entered, so an idle observer costs one call per event.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ log = logging.getLogger(__name__)
 Role = Literal["listener", "service"]
 
 Headers = Mapping[str, str] | None
-Sending = Callable[[str, Headers], AbstractContextManager[Headers]]
+Sending = Callable[[str, Headers], AbstractContextManager[Headers] | None]
 """Wraps one send: called with the event name and the fire's headers (None: none);
-entered around the push, it gives the headers to send (those, or more)."""
-Processing = Callable[["Message"], AbstractContextManager[Any]]
-"""Wraps one fire of a received message (its ``headers`` carry the sender's)."""
+entered around the push, it gives the headers to send (those, or more). None
+instead of a context manager: nothing to wrap, the fire's headers are sent."""
+Processing = Callable[["Message"], AbstractContextManager[Any] | None]
+"""Wraps one fire of a received message (its ``headers`` carry the sender's);
+None instead of a context manager: nothing to wrap."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,7 +159,9 @@ def sending(observed: Observed | None) -> Sending | None:
     def nested(event: str, headers: Headers) -> Iterator[Headers]:
         with ExitStack() as stack:
             for wrapper in wrappers:  # each sees the headers the previous ones gave
-                headers = stack.enter_context(wrapper(event, headers))
+                scope = wrapper(event, headers)
+                if scope is not None:
+                    headers = stack.enter_context(scope)
             yield headers
 
     return nested
@@ -170,7 +177,9 @@ def processing(observed: Observed | None) -> Processing | None:
     def nested(message: Message) -> Iterator[None]:
         with ExitStack() as stack:
             for wrapper in wrappers:
-                stack.enter_context(wrapper(message))
+                scope = wrapper(message)
+                if scope is not None:
+                    stack.enter_context(scope)
             yield
 
     return nested

@@ -506,10 +506,11 @@ class EventService(ServiceCore[EventListener]):
     def _fire_counted(self, message: Message) -> Exception | None:
         wrapper = self._processing
         try:
-            if wrapper is None:
+            scope = None if wrapper is None else wrapper(message)
+            if scope is None:
                 self.dispatcher.fire_message(message, self.halt)
             else:
-                with wrapper(message):
+                with scope:
                     self.dispatcher.fire_message(message, self.halt)
         except Exception as error:
             self._listener_failed(message.event)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -62,7 +62,6 @@ MESSAGE_ID = "messaging.message.id"
 TRACEPARENT = "traceparent"
 ROOTS_VARIABLE = "ZEROEVENTS_OTEL_ROOTS"
 FALSE = frozenset({"", "0", "false", "no"})
-NOTHING = nullcontext()
 
 
 class _Send:
@@ -106,10 +105,10 @@ class _Send:
         span.end()
 
 
-def _sampled(headers: Headers) -> bool:
+def _sampled(headers: Mapping[str, str]) -> bool:
     """Whether ``headers`` carry a W3C ``traceparent`` with its sampled flag set
     (read without parsing the rest: the propagator does, when it is)."""
-    parent = None if headers is None else headers.get(TRACEPARENT)
+    parent = headers.get(TRACEPARENT)
     if parent is None:
         return False
     try:
@@ -150,11 +149,11 @@ class Tracing:
     def sending(self, observed: Observed) -> Sending:
         tracer, system = self._tracer(), SYSTEMS.get(observed.transport, observed.transport)
 
-        roots = self.roots
+        roots, current_span = self.roots, trace.get_current_span
 
-        def send(event: str, headers: Headers) -> AbstractContextManager[Headers]:
-            if not roots and not trace.get_current_span().is_recording():
-                return nullcontext(headers)  # no trace to continue: nothing to pay
+        def send(event: str, headers: Headers) -> AbstractContextManager[Headers] | None:
+            if not roots and not current_span().is_recording():
+                return None  # no trace to continue: the send goes unwrapped
             return _Send(tracer, system, event, headers)
 
         return send
@@ -165,10 +164,10 @@ class Tracing:
 
         roots = self.roots
 
-        def process(message: Message) -> AbstractContextManager[Any]:
+        def process(message: Message) -> AbstractContextManager[Any] | None:
             headers = message.headers
-            if not roots and not _sampled(headers):
-                return NOTHING
+            if not roots and (headers is None or not _sampled(headers)):
+                return None  # wire v1, or no sampled parent: the fire goes unwrapped
             # An empty context, not the current one: no headers means no parent.
             parent = Context() if headers is None else propagate.extract(headers, Context())
             attributes = {
