@@ -112,6 +112,24 @@ def test_next_rows_hands_over_fresh_rows_and_reads_the_file_for_the_rest(
         assert outbox.next_rows(DEST, FRESH_ROWS + 9, 10) == []
 
 
+def test_next_rows_never_skips_the_rows_left_out_of_memory(tmp_path: Path) -> None:
+    # A sender behind by more than FRESH_ROWS: rows past the bound stay only in the
+    # file, and rows appended once the sender has taken some go to memory after that
+    # gap. Taking them must not jump the gap (those rows would be deleted unsent).
+    with Outbox(tmp_path / "outbox.db") as outbox:
+        for n in range(1, FRESH_ROWS + 11):
+            outbox.append(DEST, "e", [str(n).encode()])
+        taken = [row.seq for row in outbox.next_rows(DEST, 0, 100)]
+        for n in range(FRESH_ROWS + 11, FRESH_ROWS + 21):
+            outbox.append(DEST, "e", [str(n).encode()])
+        for _ in range(FRESH_ROWS):  # bounded: each call takes at least one row
+            rows = outbox.next_rows(DEST, taken[-1], 1000)
+            if not rows:
+                break
+            taken += [row.seq for row in rows]
+        assert taken == list(range(1, FRESH_ROWS + 21))
+
+
 def test_a_deferred_acknowledgement_is_committed_with_the_next_append(tmp_path: Path) -> None:
     with Outbox(tmp_path / "outbox.db") as outbox:
         for _ in range(5):

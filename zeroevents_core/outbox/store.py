@@ -422,7 +422,9 @@ class Outbox:
             # The file has what memory lacks, if anything is numbered above ``after``.
             return self.pending(destination, after, limit) if after < self._last_seq[stream] else []
         rows: list[Row] = []
-        while fresh and len(rows) < limit:  # each taken once: a failed push reads the file
+        # Each taken once (a failed push reads the file), up to a gap left by FRESH_ROWS:
+        # the rows missing there are in the file only, read by the next call.
+        while fresh and len(rows) < limit and fresh[0].seq == after + 1 + len(rows):
             rows.append(fresh.popleft())
         return rows
 
