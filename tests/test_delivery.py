@@ -316,7 +316,11 @@ def test_memory_stays_bounded_under_hostile_producers_and_numbers() -> None:
 
 
 def test_the_documented_defaults_are_the_code_s() -> None:
-    section = DOCS.read_text().split("## Delivery (wire v2)", 1)[1].split("\n## ", 1)[0]
+    page = DOCS.read_text()
+    section = "".join(
+        page.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+        for title in ("Delivery (wire v2)", "Batched mode (wire v2)")
+    )
     rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", section, re.MULTILINE))
     constants = {**vars(delivery), **vars(envelope), **vars(batching)}
     for key, value in rows.items():
