@@ -429,7 +429,12 @@ def test_ctrl_c_while_starting_prints_no_traceback(ipc: Callable[[str], str], de
         if process.poll() is None:
             process.kill()
             process.wait(WAIT)
-    assert "Traceback" not in stderr, stderr
+    if "Traceback" in stderr:
+        # Under load the signal can land while the interpreter itself starts (site's
+        # .pth files), before the script's first line: Python's traceback, not ours.
+        assert str(ZEROEVENTS) not in stderr and "zeroevents_core" not in stderr, stderr
+        assert "<frozen " in stderr, stderr
+        return
     assert process.returncode in (0, -signal.SIGINT, 130), (process.returncode, stderr)
 
 
