@@ -575,6 +575,7 @@ def test_listen_and_emit_help_show_the_zmq_flags_under_the_transport_name() -> N
     emit = zeroevents("emit", "--help")
     assert transport_section(emit.stdout, "zmq") == ["--bind", "--connect", "--socket-type"]
     assert "{push,pub,dealer,pair}" in emit.stdout
+    assert "zmq sockets:" in listen.stdout and "zmq delivery:" in emit.stdout
 
 
 def test_a_plugin_transport_brings_its_own_flags(tmp_path: Path) -> None:
@@ -583,6 +584,8 @@ def test_a_plugin_transport_brings_its_own_flags(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert transport_section(shown.stdout, "tape") == ["--tape"]
     assert "zmq transport options:" not in shown.stdout and "--bind EP" not in shown.stdout
+    # Nor ZeroMQ's notes and examples: those come with the zmq transport only.
+    assert "ipc://" not in shown.stdout and "zmq delivery:" not in shown.stdout, shown.stdout
     tape = tmp_path / "tape.jsonl"
     done = zeroevents("emit", "--transport", "tape", "--tape", str(tape), "orders.created", "1")
     assert done.returncode == 0, done.stderr

@@ -83,6 +83,11 @@ class CommandLine(Protocol):
         """Commands of the transport's own (``zeroevents keys`` for ZeroMQ)."""
         ...
 
+    def help_notes(self, command: str) -> str:
+        """What ``command --help`` says of this transport, after the command's own
+        notes: sections such as its socket rules and examples ("" for none)."""
+        ...
+
 
 class NeutralCommandLine:
     """The part of a transport that says nothing of its own (the contract only)."""
@@ -133,6 +138,9 @@ class NeutralCommandLine:
 
     def add_commands(self, commands: Any, common: argparse.ArgumentParser) -> None:
         return None
+
+    def help_notes(self, command: str) -> str:
+        return ""
 
 
 @dataclass

@@ -32,24 +32,10 @@ arguments:
   EVENT '-' reads JSON lines {"event": NAME, "payload": [ARG, ...]} from stdin
   and sends them all, in order ("address", as 'listen' prints it, is ignored).
 
-delivery:
-  first waits, up to --timeout, for the handshake with a receiver (not on pub): none,
-  or one whose socket type does not pair with this one (a pull for a dealer), is exit 1.
-  Exit 0 only once every event is sent: on push, handed to a connected receiver; on
-  dealer and pair, a zeroevents receiver confirms at the end that it took every event
-  (a flush barrier, negotiated: a receiver without it, such as the PHP original, is
-  not sent it); with --confirmed, each event is confirmed one by one (dealer, pair).
-  pub drops events until subscribers have joined: --settle waits after connecting
-  (default 0.5 s on pub) and nothing confirms that a subscriber got them.
-
 exit status:
-  0 sent; 1 timeout, contract violation (--schemas), bad JSON argument, unknown
-  serializer, any runtime error; 2 bad usage.
-
-examples:
-  zeroevents emit --connect ipc:///tmp/orders.ipc orders.created '{"id": 1}'
-  zeroevents emit --connect tcp://127.0.0.1:5555 --confirmed ping 1 '"two"'
-  zeroevents listen --bind ipc:///tmp/a.ipc --count 9 | zeroevents emit --connect ipc:///tmp/b.ipc -
+  0 once every event is sent and the transport's flush has succeeded; 1 timeout,
+  contract violation (--schemas), bad JSON argument, unknown serializer, any runtime
+  error; 2 bad usage.
 """
 
 
@@ -60,7 +46,7 @@ def add_parser(
 ) -> None:
     emit = commands.add_parser(
         "emit", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EMIT_EPILOG,
+        epilog=EMIT_EPILOG + transport.command_line.help_notes("emit"),
         help="send one event (or JSON lines from stdin) to a socket",
         description="Send an event with its arguments, or a stream of events from stdin.",
     )  # fmt: skip

@@ -26,23 +26,15 @@ if TYPE_CHECKING:
 LISTEN_EPILOG = """\
 output:
   one JSON line per event, flushed at once: {"event": NAME, "payload": [ARG, ...]}
-  (plus "address": base64 of the sender's id on a ROUTER). Values JSON cannot show
-  become {"$bytes": BASE64}, {"$float": "NaN"}, {"$set": [...]} or {"$TYPE": TEXT}.
-  Messages that cannot be decoded or that break their contract (--schemas) are
-  reported on stderr, never printed on stdout. A pull socket's receive queue is
-  unbounded (RCVHWM 0), so that a pusher's exit loses nothing in flight. The default
-  socket type, dealer, is the library's and the PHP original's.
+  (plus "address": base64 of the sender's id, where the transport gives one). Values
+  JSON cannot show become {"$bytes": BASE64}, {"$float": "NaN"}, {"$set": [...]} or
+  {"$TYPE": TEXT}. Messages that cannot be decoded or that break their contract
+  (--schemas) are reported on stderr, never printed on stdout.
 
 exit status:
   0 after --count events, or on SIGINT/SIGTERM/SIGHUP; 1 when --timeout passes with
-  nothing received (or fewer than --count), when a peer's socket type does not pair
-  with this one (a push peer for a dealer), or on a runtime error; 2 on bad usage.
-
-examples:
-  zeroevents listen --bind ipc:///tmp/orders.ipc
-  zeroevents listen --bind tcp://127.0.0.1:5555 'orders.*' --count 1 --timeout 10
-  zeroevents listen --bind tcp://*:5555 --socket-type router --confirmed --serializer msgpack
-  zeroevents listen --connect tcp://10.0.0.5:5556 --socket-type sub --schemas contracts/
+  nothing received (or fewer than --count), when a peer cannot pair with this
+  socket, or on a runtime error; 2 on bad usage.
 """
 
 
@@ -53,7 +45,7 @@ def add_parser(
 ) -> None:
     listen = commands.add_parser(
         "listen", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=LISTEN_EPILOG,
+        epilog=LISTEN_EPILOG + transport.command_line.help_notes("listen"),
         help="print the events arriving on a socket, one JSON line each",
         description="Receive events on a socket and print each as one JSON line.",
     )  # fmt: skip

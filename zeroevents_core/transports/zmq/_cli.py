@@ -33,6 +33,38 @@ HELLO_TIMEOUT_MS = 200
 # Confirmations and flush replies are small; do not let a listen's close() hang on them.
 LISTEN_LINGER_MS = 1000
 
+HELP_NOTES = {
+    "listen": """
+zmq sockets:
+  the default socket type, dealer, is the library's and the PHP original's; a peer
+  whose type does not pair with this one (a push peer for a dealer) is exit 1. A
+  pull socket's receive queue is unbounded (RCVHWM 0), so that a pusher's exit loses
+  nothing in flight. On a router, "address" is the sender's ZeroMQ identity.
+
+examples:
+  zeroevents listen --bind ipc:///tmp/orders.ipc
+  zeroevents listen --bind tcp://127.0.0.1:5555 'orders.*' --count 1 --timeout 10
+  zeroevents listen --bind tcp://*:5555 --socket-type router --confirmed --serializer msgpack
+  zeroevents listen --connect tcp://10.0.0.5:5556 --socket-type sub --schemas contracts/
+""",
+    "emit": """
+zmq delivery:
+  first waits, up to --timeout, for the handshake with a receiver (not on pub): none,
+  or one whose socket type does not pair with this one (a pull for a dealer), is exit 1.
+  Exit 0 only once every event is sent: on push, handed to a connected receiver; on
+  dealer and pair, a zeroevents receiver confirms at the end that it took every event
+  (a flush barrier, negotiated: a receiver without it, such as the PHP original, is
+  not sent it); with --confirmed, each event is confirmed one by one (dealer, pair).
+  pub drops events until subscribers have joined: --settle waits after connecting
+  (default 0.5 s on pub) and nothing confirms that a subscriber got them.
+
+examples:
+  zeroevents emit --connect ipc:///tmp/orders.ipc orders.created '{"id": 1}'
+  zeroevents emit --connect tcp://127.0.0.1:5555 --confirmed ping 1 '"two"'
+  zeroevents listen --bind ipc:///tmp/a.ipc --count 9 | zeroevents emit --connect ipc:///tmp/b.ipc -
+""",
+}
+
 
 def _endpoint(value: str) -> str:
     """An endpoint another process can reach: tcp://host:port or ipc://path."""
@@ -215,3 +247,6 @@ class ZmqCommandLine:
         from ._keys import add_parser
 
         add_parser(commands, common)
+
+    def help_notes(self, command: str) -> str:
+        return HELP_NOTES.get(command, "")
