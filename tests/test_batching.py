@@ -22,17 +22,19 @@ from delivery_peer import wait_for
 from procs_batching import consume, produce, produce_then_wait
 from vectors import V2_BATCH, V2_PRODUCER
 
-from zeroevents_core import ConfigurationError, DecodeError, EventListener
+from zeroevents_core import ConfigurationError, DecodeError, EventListener, get_serializer
 from zeroevents_core.envelope import (
     Envelope,
     Kind,
     Limits,
+    decode_batch_headers,
     decode_event,
     encode_batch,
     encode_event,
     kind_of,
     split_batch,
 )
+from zeroevents_core.transports.batching import unbatched
 
 CONTRACTS = Path(__file__).parent.parent / "examples" / "contracts"
 GOOD = {
@@ -54,6 +56,22 @@ def unhex(frames: list[str]) -> list[bytes]:
 def event_frames(seq: int, payload: Any, ack: bool = False) -> list[bytes]:
     envelope = Envelope(V2_PRODUCER, seq, "json", {}, ack_requested=ack)
     return encode_event(envelope, "orders.created", [json.dumps(payload).encode()])
+
+
+def mixed_batch() -> list[list[bytes]]:
+    """Events whose headers differ in more than their number: names, headers, flags."""
+    out = []
+    for seq, name, headers, ack in [
+        (1, "orders.created", {}, False),
+        (2, "orders.created", {}, False),
+        (3, "orders.paid", {"trace": "a"}, False),
+        (4, "orders.paid", {"trace": "a"}, False),
+        (5, "orders.paid", {"trace": "b"}, True),
+        (6, "orders.created", {}, False),
+    ]:
+        envelope = Envelope(V2_PRODUCER, seq, "json", headers, ack_requested=ack)
+        out.append(encode_event(envelope, name, [json.dumps({"id": seq}).encode(), b"7"]))
+    return out
 
 
 # The bytes -------------------------------------------------------------------------
@@ -331,3 +349,72 @@ def test_the_rest_of_a_batch_is_fired_with_nothing_after_it(
     finally:
         context.destroy(linger=0)
     assert fired(record) == list(range(2000))
+
+
+# Decoded together ------------------------------------------------------------------
+
+
+def test_batch_headers_read_together_are_those_read_alone() -> None:
+    events = mixed_batch()
+    headers = [frames[1] for frames in events]
+    alone = [decode_event(frames) for frames in events]
+    together = decode_batch_headers(headers)
+    assert together == [(one.envelope, one.event) for one in alone]
+    envelopes = [read[0] for read in together if read is not None]
+    # Each event its own headers, though read from the one before it.
+    assert envelopes[2].headers is not envelopes[3].headers
+
+
+def test_a_header_that_is_not_an_events_is_left_to_be_refused_alone() -> None:
+    events = mixed_batch()
+    ack = bytes.fromhex("5a450202") + events[1][1][4:]
+    short = events[3][1][:10]
+    read = decode_batch_headers([events[0][1], ack, events[2][1], short, events[4][1]])
+    assert [entry is None for entry in read] == [False, True, False, True, False]
+    assert read[4] == (decode_event(events[4]).envelope, "orders.paid")
+
+
+def test_a_batch_is_decoded_in_one_pass_as_each_event_would_be_alone() -> None:
+    serializer = get_serializer("json")
+    batch = encode_batch(mixed_batch())
+    events = unbatched(batch, 0, 16, Limits(), serializer)
+    for index, (event, frames) in enumerate(zip(events, split_batch(batch, 16), strict=True)):
+        alone = decode_event(frames)
+        assert event.batch_index == index
+        assert event.decoded == (
+            alone.event,
+            serializer.unserialize(alone.frames),
+            alone.envelope.headers,
+            alone.envelope,
+        )
+
+
+def test_one_refused_payload_leaves_each_event_to_be_decoded_alone() -> None:
+    events = mixed_batch()
+    events[2] = [*events[2][:2], b"{"]
+    decoded = unbatched(encode_batch(events), 0, 16, Limits(), get_serializer("json"))
+    assert [event.decoded for event in decoded] == [None] * len(events)
+
+
+def test_unserialize_many_is_unserialize_of_each_and_refuses_as_it_does() -> None:
+    serializer = get_serializer("json")
+    payloads = [[b'{"id":1}', b"2"], [], [b'"x"']]
+    assert serializer.unserialize_many(payloads) == [[{"id": 1}, 2], [], ["x"]]
+    with pytest.raises(DecodeError, match="frame 0"):
+        serializer.unserialize_many([[b"1"], [b"{"]])
+
+
+def test_a_refused_payload_in_a_batch_names_its_index_the_others_fired(
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str]
+) -> None:
+    endpoint, record = ipc("payload"), tmp_path / "record"
+    consumer = started(spawn, {"bind": endpoint, "socket_type": "PULL"}, record)
+    bad = [*event_frames(2, {"id": 2})[:2], b'{"id": 2']
+    batch = encode_batch([event_frames(1, {"id": 1}), bad, event_frames(3, {"id": 3})])
+    sent_raw(endpoint, [batch])
+    wait_for(lambda: len(lines(record)) >= 3, WAIT, "the three events")
+    stopped(consumer)
+    got = lines(record)
+    assert fired(record) == [1, 3]
+    assert got[0] == "fired 1" and got[2] == "fired 3"
+    assert "frame 1: event 1 of a batch: JSONDecodeError" in got[1], got

@@ -486,3 +486,37 @@ def split_batch(
     if position != size:
         raise DecodeError(f"{size - position} bytes after the last event of the batch", frame=frame)
     return events
+
+
+def decode_batch_headers(
+    headers: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, frame: int = 1
+) -> list[tuple[Envelope, str] | None]:
+    """The envelope and event name of each event header of a batch; None for one
+    that is refused (decoded alone later, to say why). A header that differs from
+    the one before only in its sequence number (a run of one name from one sender)
+    reuses what was read of it: the common batch reads one header in full."""
+    read: list[tuple[Envelope, str] | None] = []
+    head = tail = b""
+    previous: tuple[Envelope, str] | None = None
+    new = tuple.__new__
+    for header in headers:
+        if previous is not None and header[SEQ_END:] == tail and header[:SEQ_START] == head:
+            seq = int.from_bytes(header[SEQ_START:SEQ_END], "big")
+            if seq:
+                envelope, event = previous
+                # Each its own headers: a handler may change those of its event.
+                extra = dict(envelope.headers) if envelope.headers else {}
+                fields = (envelope.producer, seq, envelope.content_type, extra)
+                read.append((new(Envelope, (*fields, envelope.ack_requested)), event))
+                continue
+        try:
+            if header[:4] != EVENT_PREFIX:  # not an event's: refused alone
+                raise DecodeError("not an event header", frame=frame)
+            previous = _decode_header(header, limits, frame)
+        except DecodeError:
+            previous = None
+            read.append(None)
+            continue
+        head, tail = header[:SEQ_START], header[SEQ_END:]
+        read.append(previous)
+    return read

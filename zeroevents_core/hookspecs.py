@@ -46,7 +46,9 @@ def register_serializers(register: Callable[[type[Serializer]], Any]) -> None:
     (``serialize(payload) -> list[bytes]``) and back (``unserialize(frames) -> list``).
     It must be stateless once built, and on hostile bytes it must raise only
     :class:`~zeroevents_core.DecodeError`. Override ``dumps``/``loads`` for one
-    value; the base class does frames, limits and error wrapping.
+    value; the base class does frames, limits and error wrapping. Optional:
+    ``unserialize_many(payloads) -> list`` decodes the payloads of a batch's events at
+    once (default: ``unserialize`` of each); it raises DecodeError when any is refused.
     """
 
 

@@ -124,6 +124,14 @@ class Serializer(ABC):
             pass
         return self._unserialize_naming_failure(frames)
 
+    def unserialize_many(self, payloads: Sequence[Sequence[bytes]]) -> list[list[Any]]:
+        """Decode the payload frames of several events at once (the events of a batch);
+        :class:`DecodeError` if any is refused, and the caller then decodes each alone
+        to refuse only that one. A serializer with a cheaper bulk form overrides it;
+        the default decodes each payload in turn."""
+        unserialize = self.unserialize
+        return [unserialize(frames) for frames in payloads]
+
     def _unserialize_naming_failure(self, frames: Sequence[bytes]) -> list[Any]:
         # Off the hot path: check and decode again, one frame at a time, to say which fails.
         limit = self.max_frame_size

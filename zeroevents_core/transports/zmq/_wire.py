@@ -25,7 +25,7 @@ from ...security import REJECTED
 from ...serializers import Serializer
 from ...stats import Stats
 from .. import Control, Message
-from ..batching import Batch, in_batch, is_batch, unbatched
+from ..batching import Batch, BatchedEvent, in_batch, is_batch, unbatched
 from ..codec import (
     ACK,
     CONFIRMED,
@@ -37,7 +37,15 @@ from ..codec import (
     EventCodec,
     is_confirmation,
 )
-from ..reliable import Acknowledging, Incoming, Outbound, Outgoing, limits_of, read_v2
+from ..reliable import (
+    Acknowledging,
+    Incoming,
+    Outbound,
+    Outgoing,
+    V2Message,
+    limits_of,
+    read_v2,
+)
 from ._barrier import Barrier, _send
 from ._monitor import Handshakes
 
@@ -226,7 +234,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
             return frames
         try:
             events: list[list[bytes]] = list(
-                unbatched(frames, routed, self.max_batch_events, self.limits)
+                unbatched(frames, routed, self.max_batch_events, self.limits, self._serializer)
             )
         except DecodeError:
             return frames
@@ -238,10 +246,15 @@ class ZmqEventCodec(Acknowledging, EventCodec):
     def _message_v2(
         self, frames: Sequence[bytes], body: Sequence[bytes], offset: int, reply_to: Any
     ) -> _FramedMessage:
-        try:
-            decoded = read_v2(self, body, self.limits, offset)
-        except DecodeError as error:
-            raise in_batch(error, frames, offset) from None
+        # An event of a batch was decoded with the others, unless they were refused.
+        decoded: V2Message | Ack | None = None
+        if type(frames) is BatchedEvent:
+            decoded = frames.decoded
+        if decoded is None:
+            try:
+                decoded = read_v2(self, body, self.limits, offset)
+            except DecodeError as error:
+                raise in_batch(error, frames, offset) from None
         if isinstance(decoded, Ack):  # library traffic, for control()
             message: _FramedMessage = _new_message(_FramedMessage, (ACK, [decoded], reply_to))
             return message
