@@ -5,7 +5,10 @@ sockets to a consumer in a process of its own."""
 from __future__ import annotations
 
 import asyncio
+import random
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from zeroevents_core import AsyncEventListener, Dispatcher
 from zeroevents_core.outbox.store import inspect_outbox
 
 sys.path.insert(0, str(Path(__file__).parent))
+from procs_outbox import lines
 from test_outbox_delivery import Consumer, wait_for_lines
 
 
@@ -100,3 +104,37 @@ def test_a_full_outbox_awaits_push_error_in_the_loop(tmp_path: Path) -> None:
     assert (event, list(payload), reply_to) == ("orders.created", [0, 3], None)
     (stream,) = inspect_outbox(tmp_path / "outbox.db")
     assert stream.pending == 3
+
+
+def test_kill_9_of_the_asyncio_producer_loses_no_returned_fire(
+    tmp_path: Path, consumers: list[Consumer]
+) -> None:
+    from test_outbox_kill_delivery import PROCS, Child, grown
+
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    record, received = tmp_path / "producer.txt", tmp_path / "consumer.txt"
+    consumers.append(Consumer(endpoint, received))
+    total, rng = 3000, random.Random("aio-kill")
+    args = [endpoint, str(tmp_path / "outbox.db"), str(record), str(total)]
+    kills = 0
+    for run in range(3):
+        child = Child("aproducer", *args, str(run))
+        grown(record, rng.randrange(200, 4000), child)
+        kills += child.kill()
+    last = subprocess.run(
+        [sys.executable, PROCS, "aproducer", *args, "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert last.stdout == "left 0\n", last.stderr
+    returned = {int(n) for _, n in lines(str(record))}
+    assert returned == set(range(1, total + 1))
+    fired = {int(n) for _, n, _ in wait_for_lines(received, 1)}
+    for _ in range(600):  # bounded: the consumer's record catches up with the acks
+        fired = {int(n) for _, n, _ in lines(str(received))}
+        if returned <= fired:
+            break
+        time.sleep(0.1)
+    print(f"asyncio producer: {kills} kills, {len(returned)} returned, {len(fired)} fired")
+    assert returned - fired == set()
