@@ -17,6 +17,8 @@ so that the test can kill them with -9 at any point.
         the last N in RECORD up to TOTAL, appending "RUN N" to RECORD once fire() has
         returned; then closes the listener (delivering what is left) and prints
         "left K", the events still in the outbox.
+    aproducer ENDPOINT OUTBOX RECORD TOTAL RUN
+        the same through an AsyncEventListener, each fire awaited (fire_async).
 
 Each record line is one write of a flushed file: a kill leaves at most an
 unterminated last line, which the readers skip.
@@ -132,6 +134,27 @@ def producer(endpoint: str, outbox: str, record_path: str, total: int, run: int)
     print("left", listener.close(), flush=True)
 
 
+def aproducer(endpoint: str, outbox: str, record_path: str, total: int, run: int) -> None:
+    async def fire_all() -> None:
+        done = lines(record_path)
+        start = max((int(n) for _, n in done), default=0) + 1
+        dispatcher = Dispatcher()
+        listener = AsyncEventListener(
+            {"connect": endpoint, "socket_type": "DEALER", "outbox": outbox}, dispatcher
+        )
+        dispatcher.listen("orders.*", listener)
+        listener.socket()  # opens the outbox: what a killed run left is sent first
+        with open(record_path, "a") as record:
+            for n in range(start, total + 1):
+                if await dispatcher.fire_async("orders.created", run, n, halt=True) is not True:
+                    raise SystemExit(f"fire of {n} was not stored")
+                record.write(f"{run} {n}\n")
+                record.flush()
+        print("left", await listener.aclose(), flush=True)
+
+    asyncio.run(fire_all())
+
+
 if __name__ == "__main__":
     role, *args = sys.argv[1:]
     if role == "consumer":
@@ -140,4 +163,5 @@ if __name__ == "__main__":
         aconsumer(*args)
     else:
         endpoint, outbox, record, total, run = args
-        producer(endpoint, outbox, record, int(total), int(run))
+        fire = aproducer if role == "aproducer" else producer
+        fire(endpoint, outbox, record, int(total), int(run))

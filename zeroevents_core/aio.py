@@ -49,11 +49,13 @@ from .observers import (
 from .plugins import BUILTIN_TRANSPORT_MODULE
 from .service import BATCH, IDLE, STOP, ServiceCore, Steps, leftovers
 from .transports import AsyncPoller, Message, Received
+from .transports.codec import PUSH_ERROR
 from .transports.reliable import FlushReport
 
 if TYPE_CHECKING:
     import os
 
+    from .outbox.link import OutboxLink
     from .schemas import SchemaRegistry
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class AsyncEventListener(BaseListener):
     """
 
     side = "async"
+    _outbox: OutboxLink | None = None
 
     def __init__(
         self, options: Mapping[str, Any] | str, dispatcher: Dispatcher | None = None
@@ -105,7 +108,15 @@ class AsyncEventListener(BaseListener):
     def socket(self) -> Any:
         """The listener's asyncio socket, opened, bound and connected on first call."""
         if self._socket is None:
-            socket = self.transport.open_async_socket(self.options, self.dispatcher)
+            if self.options["outbox"] is not None:
+                # The blocking listener's outbox, shared: its sender thread delivers the
+                # rows; only the commit a fire waits for moves off the loop (_stored).
+                from .outbox.link import OutboxLink
+
+                self._outbox = OutboxLink(self.transport, self.options, self.dispatcher)
+                socket = self._outbox.socket
+            else:
+                socket = self.transport.open_async_socket(self.options, self.dispatcher)
             self._observed = listener_opened(self, socket)
             self._sending = sending(self._observed)
             self._socket = socket
@@ -118,15 +129,25 @@ class AsyncEventListener(BaseListener):
         reply_to: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send one event now (see :meth:`AsyncEventSocket.push`)."""
+        """Send one event now (see :meth:`AsyncEventSocket.push`); with ``outbox``,
+        store it (True once committed)."""
+        socket = self.socket()
+        if self._outbox is not None:
+            if reply_to is not None:
+                raise ZeroEventsError(
+                    f"{event!r}: an outbox row has no reply_to; push it without the outbox"
+                )
+            return await self._stored(self._outbox, event, payload, headers)
         if headers is None:
-            return await self.socket().push(event, payload, reply_to)
-        return await self.socket().push(event, payload, reply_to, headers)
+            return await socket.push(event, payload, reply_to)
+        return await socket.push(event, payload, reply_to, headers)
 
     async def flush(self, timeout: float) -> FlushReport:
         """:meth:`EventListener.flush`, awaited: the pushes scheduled by blocking
         fires are sent first."""
         await self.drain()
+        if self._outbox is not None:
+            return await asyncio.to_thread(self._outbox.flush, timeout)
         settle = getattr(self._socket, "settle", None)
         if settle is None:
             return FlushReport()
@@ -164,11 +185,37 @@ class AsyncEventListener(BaseListener):
         self, socket: Any, event: str, payload: Any, headers: Mapping[str, str] | None
     ) -> Any:
         wrapper = self._sending
+        if self._outbox is not None:
+            return self._store(self._outbox, wrapper, event, payload, headers)
         if wrapper is not None:
             return _wrapped(wrapper, socket, event, payload, headers)
         if headers is None:
             return socket.push(event, payload)
         return socket.push(event, payload, headers=headers)
+
+    async def _store(
+        self,
+        link: OutboxLink,
+        wrapper: Sending | None,
+        event: str,
+        payload: Any,
+        headers: Mapping[str, str] | None,
+    ) -> Any:
+        # As EventListener.__call__: the row is stored inside the observer's wrapper.
+        scope = None if wrapper is None else wrapper(event, headers)
+        if scope is None:
+            return await self._stored(link, event, payload, headers)
+        with scope as headers:
+            return await self._stored(link, event, payload, headers)
+
+    async def _stored(
+        self, link: OutboxLink, event: str, payload: Any, headers: Mapping[str, str] | None
+    ) -> Any:
+        # The group commit waits in a worker thread, not in the loop. A cancelled
+        # fire may still have been committed: the row is then sent all the same.
+        if await asyncio.to_thread(link.store, event, payload, headers):
+            return True
+        return await self.dispatcher.until_async(PUSH_ERROR, link.socket, event, payload, None)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -188,7 +235,14 @@ class AsyncEventListener(BaseListener):
         try:
             await self.drain()
         finally:
-            if self._socket is not None:
+            outbox, self._outbox = self._outbox, None
+            if outbox is not None:
+                self._socket = None
+                observed, self._observed = self._observed, None
+                self._sending = None
+                closed(observed)
+                undelivered = await asyncio.to_thread(outbox.close)
+            elif self._socket is not None:
                 socket, self._socket = self._socket, None
                 observed, self._observed = self._observed, None
                 self._sending = None

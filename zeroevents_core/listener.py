@@ -155,10 +155,6 @@ class BaseListener:
                 "option 'batch_max': only the blocking EventListener sends batches so far "
                 "(an asyncio service receives them)"
             )
-        if self.options["outbox"] is not None and self.side != "sync":
-            raise ConfigurationError(
-                "option 'outbox': only the blocking EventListener writes an outbox so far"
-            )
         self._own_dispatcher = dispatcher is not None
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher()
         self._socket: Any = None

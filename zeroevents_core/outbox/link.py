@@ -90,7 +90,18 @@ class OutboxLink:
         self, event: str, payload: Sequence[Any], headers: Mapping[str, str] | None = None
     ) -> Any:
         """Store the event with ``headers`` (the fire's, with what an observer's send
-        wrapper added: they travel with the row); True once committed."""
+        wrapper added: they travel with the row); True once committed, else what
+        ``zeroevents.push.error`` answered."""
+        if self.store(event, payload, headers):
+            return True
+        return self.dispatcher.until(PUSH_ERROR, self.socket, event, payload, None)
+
+    def store(
+        self, event: str, payload: Sequence[Any], headers: Mapping[str, str] | None = None
+    ) -> bool:
+        """Append the event and wake the sender: True once committed, False when the
+        outbox stayed full for the send timeout (the caller fires push.error, from
+        its own flavour: the asyncio listener awaits it in the loop)."""
         self.socket.check_outgoing(event, payload)
         frames = self.serializer.serialize(list(payload))
         try:
@@ -103,7 +114,7 @@ class OutboxLink:
                 timeout=self.timeout,
             )
         except OutboxFullError:
-            return self.dispatcher.until(PUSH_ERROR, self.socket, event, payload, None)
+            return False
         self.sender.wake()
         return True
 

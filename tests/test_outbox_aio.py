@@ -1,0 +1,140 @@
+"""The ``outbox`` option of AsyncEventListener: the blocking listener's outbox and
+sender thread, the commit a fire waits for run off the event loop; real ZeroMQ
+sockets to a consumer in a process of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zeroevents_core import AsyncEventListener, Dispatcher
+from zeroevents_core.outbox.store import inspect_outbox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from procs_outbox import lines
+from test_outbox_delivery import Consumer, wait_for_lines
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[Consumer]]:
+    started: list[Consumer] = []
+    yield started
+    for consumer in started:
+        consumer.kill()
+
+
+def aproducer(endpoint: str, outbox: Path, **options: Any) -> tuple[Dispatcher, Any]:
+    dispatcher = Dispatcher()
+    listener = AsyncEventListener(
+        {"connect": endpoint, "socket_type": "DEALER", "outbox": str(outbox), **options},
+        dispatcher,
+    )
+    dispatcher.listen("orders.*", listener)
+    return dispatcher, listener
+
+
+def test_fired_events_are_delivered_and_the_loop_is_not_blocked(
+    tmp_path: Path, consumers: list[Consumer]
+) -> None:
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    dispatcher, listener = aproducer(endpoint, tmp_path / "outbox.db")
+    ticks = 0
+
+    async def ticker(done: asyncio.Event) -> None:
+        nonlocal ticks
+        while not done.is_set():  # bounded by the fires below
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        done = asyncio.Event()
+        ticking = asyncio.create_task(ticker(done))
+        await asyncio.sleep(0)
+        before = ticks
+        for n in range(1, 501):
+            assert await dispatcher.fire_async("orders.created", 0, n, halt=True) is True
+        during = ticks - before
+        done.set()
+        await ticking
+        # Each fire waited for its commit in a thread: the loop ran the ticker meanwhile.
+        assert during >= 500
+        assert (await listener.flush(60)).done
+        assert await listener.aclose() == 0
+
+    asyncio.run(main())
+    found = wait_for_lines(tmp_path / "consumer.txt", 500)
+    assert sorted(int(n) for _, n, _ in found) == list(range(1, 501))
+    (stream,) = inspect_outbox(tmp_path / "outbox.db")
+    assert (stream.pending, stream.last_seq) == (0, 500)
+
+
+def test_a_full_outbox_awaits_push_error_in_the_loop(tmp_path: Path) -> None:
+    dispatcher, listener = aproducer(
+        f"ipc://{tmp_path}/nobody.ipc",
+        tmp_path / "outbox.db",
+        outbox_max_events=3,
+        socket_options={"SNDTIMEO": 50},
+        flush_timeout_ms=0,
+    )
+    errors: list[tuple[Any, ...]] = []
+
+    async def reported(*args: Any) -> str:  # a coroutine listener: awaited, in the loop
+        errors.append(args)
+        return "reported"
+
+    dispatcher.listen("zeroevents.push.error", reported)
+
+    async def main() -> None:
+        for n in range(3):
+            assert await dispatcher.fire_async("orders.created", 0, n, halt=True) is True
+        assert await dispatcher.fire_async("orders.created", 0, 3, halt=True) == "reported"
+        assert await listener.aclose() == 3  # the three stored stay in the file
+
+    asyncio.run(main())
+    (_socket, event, payload, reply_to) = errors[0]
+    assert (event, list(payload), reply_to) == ("orders.created", [0, 3], None)
+    (stream,) = inspect_outbox(tmp_path / "outbox.db")
+    assert stream.pending == 3
+
+
+def test_kill_9_of_the_asyncio_producer_loses_no_returned_fire(
+    tmp_path: Path, consumers: list[Consumer]
+) -> None:
+    from test_outbox_kill_delivery import PROCS, Child, grown
+
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    record, received = tmp_path / "producer.txt", tmp_path / "consumer.txt"
+    consumers.append(Consumer(endpoint, received))
+    total, rng = 3000, random.Random("aio-kill")
+    args = [endpoint, str(tmp_path / "outbox.db"), str(record), str(total)]
+    kills = 0
+    for run in range(3):
+        child = Child("aproducer", *args, str(run))
+        grown(record, rng.randrange(200, 4000), child)
+        kills += child.kill()
+    last = subprocess.run(
+        [sys.executable, PROCS, "aproducer", *args, "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert last.stdout == "left 0\n", last.stderr
+    returned = {int(n) for _, n in lines(str(record))}
+    assert returned == set(range(1, total + 1))
+    fired = {int(n) for _, n, _ in wait_for_lines(received, 1)}
+    for _ in range(600):  # bounded: the consumer's record catches up with the acks
+        fired = {int(n) for _, n, _ in lines(str(received))}
+        if returned <= fired:
+            break
+        time.sleep(0.1)
+    print(f"asyncio producer: {kills} kills, {len(returned)} returned, {len(fired)} fired")
+    assert returned - fired == set()
