@@ -31,7 +31,7 @@ import importlib
 import logging
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -62,18 +62,27 @@ log = logging.getLogger(__name__)
 
 
 async def _wrapped(
-    wrapper: Sending, socket: Any, event: str, payload: Any, headers: Mapping[str, str] | None
+    wrapper: Sending | None,
+    event: str,
+    headers: Mapping[str, str] | None,
+    send: Callable[[Mapping[str, str] | None], Awaitable[Any]],
 ) -> Any:
-    # Run in the fire's context (a task copies it): the wrapper sees its span.
-    scope = wrapper(event, headers)
-    if scope is None:  # nothing to wrap: the fire's headers, as they are
-        if headers is None:
-            return await socket.push(event, payload)
-        return await socket.push(event, payload, headers=headers)
+    # Run in the fire's context (a task copies it): the wrapper sees its span. With
+    # no scope, the fire's headers go as they are.
+    scope = None if wrapper is None else wrapper(event, headers)
+    if scope is None:
+        return await send(headers)
     with scope as headers:
+        return await send(headers)
+
+
+def _pushed(socket: Any, event: str, payload: Any) -> Callable[[Any], Awaitable[Any]]:
+    def push(headers: Mapping[str, str] | None) -> Awaitable[Any]:
         if headers is None:
-            return await socket.push(event, payload)
-        return await socket.push(event, payload, headers=headers)
+            return socket.push(event, payload)  # type: ignore[no-any-return]
+        return socket.push(event, payload, headers=headers)  # type: ignore[no-any-return]
+
+    return push
 
 
 def _ignore(signum: int) -> None:
@@ -185,28 +194,17 @@ class AsyncEventListener(BaseListener):
         self, socket: Any, event: str, payload: Any, headers: Mapping[str, str] | None
     ) -> Any:
         wrapper = self._sending
-        if self._outbox is not None:
-            return self._store(self._outbox, wrapper, event, payload, headers)
+        outbox = self._outbox
+        if outbox is not None:
+            # As EventListener.__call__: the row is stored inside the observer's wrapper.
+            return _wrapped(
+                wrapper, event, headers, lambda sent: self._stored(outbox, event, payload, sent)
+            )
         if wrapper is not None:
-            return _wrapped(wrapper, socket, event, payload, headers)
+            return _wrapped(wrapper, event, headers, _pushed(socket, event, payload))
         if headers is None:
             return socket.push(event, payload)
         return socket.push(event, payload, headers=headers)
-
-    async def _store(
-        self,
-        link: OutboxLink,
-        wrapper: Sending | None,
-        event: str,
-        payload: Any,
-        headers: Mapping[str, str] | None,
-    ) -> Any:
-        # As EventListener.__call__: the row is stored inside the observer's wrapper.
-        scope = None if wrapper is None else wrapper(event, headers)
-        if scope is None:
-            return await self._stored(link, event, payload, headers)
-        with scope as headers:
-            return await self._stored(link, event, payload, headers)
 
     async def _stored(
         self, link: OutboxLink, event: str, payload: Any, headers: Mapping[str, str] | None
