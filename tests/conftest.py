@@ -119,6 +119,16 @@ def consumers(tmp_path: Path) -> Iterator[Consumers]:
     made.close()
 
 
+@pytest.fixture
+def outbox_consumers() -> Iterator[list[Any]]:
+    """The consumer processes an outbox test starts (each with ``kill()``): all killed
+    at teardown, whatever the test did."""
+    started: list[Any] = []
+    yield started
+    for consumer in started:
+        consumer.kill()
+
+
 # The shared transport suite (tests/transport_suite.py, tests/test_transport_*.py) ----
 
 

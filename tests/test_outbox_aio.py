@@ -9,43 +9,26 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from zeroevents_core import AsyncEventListener, Dispatcher
 from zeroevents_core.outbox.store import inspect_outbox
 
 sys.path.insert(0, str(Path(__file__).parent))
 from procs_outbox import lines
-from test_outbox_delivery import Consumer, wait_for_lines
-
-
-@pytest.fixture
-def consumers() -> Iterator[list[Consumer]]:
-    started: list[Consumer] = []
-    yield started
-    for consumer in started:
-        consumer.kill()
+from test_outbox_delivery import Consumer, producer, wait_for_lines
 
 
 def aproducer(endpoint: str, outbox: Path, **options: Any) -> tuple[Dispatcher, Any]:
-    dispatcher = Dispatcher()
-    listener = AsyncEventListener(
-        {"connect": endpoint, "socket_type": "DEALER", "outbox": str(outbox), **options},
-        dispatcher,
-    )
-    dispatcher.listen("orders.*", listener)
-    return dispatcher, listener
+    return producer(endpoint, outbox, AsyncEventListener, **options)
 
 
 def test_fired_events_are_delivered_and_the_loop_is_not_blocked(
-    tmp_path: Path, consumers: list[Consumer]
+    tmp_path: Path, outbox_consumers: list[Consumer]
 ) -> None:
     endpoint = f"ipc://{tmp_path}/orders.ipc"
-    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
     dispatcher, listener = aproducer(endpoint, tmp_path / "outbox.db")
     ticks = 0
 
@@ -107,13 +90,13 @@ def test_a_full_outbox_awaits_push_error_in_the_loop(tmp_path: Path) -> None:
 
 
 def test_kill_9_of_the_asyncio_producer_loses_no_returned_fire(
-    tmp_path: Path, consumers: list[Consumer]
+    tmp_path: Path, outbox_consumers: list[Consumer]
 ) -> None:
     from test_outbox_kill_delivery import PROCS, Child, grown
 
     endpoint = f"ipc://{tmp_path}/orders.ipc"
     record, received = tmp_path / "producer.txt", tmp_path / "consumer.txt"
-    consumers.append(Consumer(endpoint, received))
+    outbox_consumers.append(Consumer(endpoint, received))
     total, rng = 3000, random.Random("aio-kill")
     args = [endpoint, str(tmp_path / "outbox.db"), str(record), str(total)]
     kills = 0

@@ -8,7 +8,6 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +43,11 @@ class Consumer:
             self.process.stdout.close()
 
 
-@pytest.fixture
-def consumers() -> Iterator[list[Consumer]]:
-    started: list[Consumer] = []
-    yield started
-    for consumer in started:
-        consumer.kill()
-
-
-def producer(endpoint: str, outbox: Path, **options: Any) -> tuple[Dispatcher, EventListener]:
+def producer(
+    endpoint: str, outbox: Path, listener_class: type[Any] = EventListener, **options: Any
+) -> tuple[Dispatcher, Any]:
     dispatcher = Dispatcher()
-    listener = EventListener(
+    listener = listener_class(
         {"connect": endpoint, "socket_type": "DEALER", "outbox": str(outbox), **options},
         dispatcher,
     )
@@ -73,9 +66,11 @@ def wait_for_lines(record: Path, count: int) -> list[list[str]]:
     raise AssertionError(f"{record}: {len(lines(str(record)))} lines, expected {count}")
 
 
-def test_fired_events_are_delivered_and_deleted(tmp_path: Path, consumers: list[Consumer]) -> None:
+def test_fired_events_are_delivered_and_deleted(
+    tmp_path: Path, outbox_consumers: list[Consumer]
+) -> None:
     endpoint = f"ipc://{tmp_path}/orders.ipc"
-    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
     dispatcher, listener = producer(endpoint, tmp_path / "outbox.db")
     for n in range(1, 1001):
         assert dispatcher.fire("orders.created", 0, n, halt=True) is True
@@ -88,7 +83,7 @@ def test_fired_events_are_delivered_and_deleted(tmp_path: Path, consumers: list[
 
 
 def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
-    tmp_path: Path, consumers: list[Consumer]
+    tmp_path: Path, outbox_consumers: list[Consumer]
 ) -> None:
     endpoint = f"ipc://{tmp_path}/orders.ipc"
     outbox = tmp_path / "outbox.db"
@@ -101,7 +96,7 @@ def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
         destination = stored.summary()[0].destination
         producer_id = stored.producer(destination).hex()
         assert [row.seq for row in stored.pending(destination)] == list(range(1, 201))
-    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
     _, restarted = producer(endpoint, outbox)
     restarted.socket()  # opens the outbox: its sender resends what is there
     assert restarted.flush(60).done
@@ -114,10 +109,10 @@ def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
 
 
 def test_the_headers_of_a_fire_travel_with_its_row(
-    tmp_path: Path, consumers: list[Consumer]
+    tmp_path: Path, outbox_consumers: list[Consumer]
 ) -> None:
     endpoint = f"ipc://{tmp_path}/orders.ipc"
-    consumers.append(Consumer(endpoint, tmp_path / "consumer.txt", headers=True))
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt", headers=True))
     dispatcher, listener = producer(endpoint, tmp_path / "outbox.db")
     for n in range(1, 4):
         headers = {"tenant": f"t{n}", "n": str(n)}
