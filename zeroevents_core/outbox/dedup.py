@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from ..delivery import Deduplicator, _Producer
 from ..envelope import Ack
 from ..errors import ConfigurationError
-from .database import open_database, storage_errors
+from .database import StorageErrors, open_database
 
 APPLICATION_ID = 0x5A454444  # "ZEDD"
 VERSION = 1
@@ -144,7 +144,7 @@ class DedupStore:
     @contextlib.contextmanager
     def _using(self) -> Iterator[None]:
         # One thread at a time on the connection.
-        with self._lock, storage_errors(KIND, self.path):
+        with self._lock, StorageErrors(KIND, self.path):
             yield
 
     def close(self) -> None:

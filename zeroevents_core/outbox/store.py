@@ -23,7 +23,6 @@ look at it meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -32,14 +31,14 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
 
 from ..envelope import new_producer_id
 from ..errors import ConfigurationError, OutboxError, OutboxFullError
-from .database import open_database, storage_errors
+from .database import StorageErrors, open_database
 from .group_commit import GroupCommit
 from .options import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
 
@@ -64,6 +63,7 @@ SCHEMA = {
         created_ms INTEGER NOT NULL)""",
 }
 KIND = "outbox"
+INSERT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # The last number given in a stream: its highest row, or the highest deleted
 # (streams.last_seq, written by deletes), so that numbers are never given twice.
 # Rows kept in memory per stream between their commit and their send, so that the
@@ -175,6 +175,7 @@ class Outbox:
             self._lock_file.close()
             raise
         self._db_lock = threading.Lock()
+        self._connection = _Connection(self)
         self._cond = threading.Condition()
         self._committer: GroupCommit[_Append | _Delete] = GroupCommit(self._commit, self._cond)
         self._streams: dict[str, tuple[int, bytes]] = {}
@@ -192,10 +193,12 @@ class Outbox:
         """Events stored (this process's view, kept with each commit)."""
         self.bytes: int = size
         """Bytes of the events stored: names, headers and payload frames."""
+        self.waiting = 0
+        """Appends waiting for room (the outbox is full)."""
 
     def _load(self) -> tuple[int, int]:
         """Read the streams; the count and bytes of the events stored."""
-        with self._reading():
+        with self._connection:
             for stream, destination, producer, last_seq in self._db.execute(
                 f"SELECT id, destination, producer, {LAST_SEQ} FROM streams"
             ):
@@ -234,7 +237,7 @@ class Outbox:
             known = self._streams.get(destination)
             if known is None:
                 producer = new_producer_id()
-                with self._reading():
+                with self._connection:
                     self._db.execute("BEGIN IMMEDIATE")
                     cursor = self._db.execute(
                         "INSERT INTO streams (destination, producer, last_seq) VALUES (?, ?, 0)",
@@ -270,8 +273,14 @@ class Outbox:
             self._check_open()
             if size > self.max_bytes:
                 raise OutboxFullError(self.path, event, f"{size} bytes, more than outbox_max_bytes")
-            if not self._cond.wait_for(lambda: self._closed or self._room(size), timeout):
-                raise OutboxFullError(self.path, event, self._full_reason(timeout))
+            if not self._room(size):
+                self.waiting += 1
+                try:
+                    room = self._cond.wait_for(lambda: self._closed or self._room(size), timeout)
+                finally:
+                    self.waiting -= 1
+                if not room:
+                    raise OutboxFullError(self.path, event, self._full_reason(timeout))
             self._check_open()
             self.count += 1
             self.bytes += size
@@ -318,9 +327,12 @@ class Outbox:
     def _commit(self, items: list[_Append | _Delete]) -> None:
         # The leader's work, outside the condition: one transaction for the batch.
         # Numbers are given here, in batch order, and kept only if the commit is done.
-        db, last_seq = self._db, dict(self._last_seq)
         with self._cond:
             deferred, self._deferred = self._deferred, []
+        if not deferred and len(items) == 1 and isinstance(items[0], _Append):
+            self._commit_one(items[0])
+            return
+        db, last_seq = self._db, dict(self._last_seq)
         appends = [item for item in items if isinstance(item, _Append)]
         seqs = []
         for item in appends:
@@ -342,37 +354,47 @@ class Outbox:
             for item, seq in zip(appends, seqs, strict=True)
         ]
         deletes = deferred + [item for item in items if isinstance(item, _Delete)]
-        insert = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         deleted: list[tuple[int, int]] = []
-        with self._reading():
-            if len(rows) == 1 and not deletes:
-                db.execute(insert, rows[0])  # a transaction of its own: the lone producer's
-            else:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    for delete in deletes:
-                        deleted += [self._delete(delete.stream, *span) for span in delete.ranges]
-                    db.executemany(insert, rows)
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    with self._cond:  # not done: for the next commit
-                        self._deferred[:0] = deferred
-                    raise
+        with self._connection:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for delete in deletes:
+                    deleted += [self._delete(delete.stream, *span) for span in delete.ranges]
+                db.executemany(INSERT, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                with self._cond:  # not done: for the next commit
+                    self._deferred[:0] = deferred
+                raise
         self._last_seq = last_seq
         for done, seq in zip(appends, seqs, strict=True):
-            done.seq = seq
-            fresh = self._fresh.setdefault(done.stream, deque())
-            if len(fresh) < FRESH_ROWS:  # else a gap: next_rows reads the file there
-                frames = list(done.frames)
-                row = Row(
-                    seq, done.event, done.content_type, done.header_map, frames, done.created_ms
-                )
-                fresh.append(row)
+            self._keep_fresh(done, seq)
         with self._cond:
             self.count -= sum(count for count, _ in deleted)
             self.bytes -= sum(size for _, size in deleted)
+
+    def _commit_one(self, item: _Append) -> None:
+        # A lone producer's event, in a transaction of its own (autocommit).
+        seq = self._last_seq[item.stream] + 1
+        row = (
+            row_key(item.stream, seq), item.stream, seq, item.event, item.content_type,
+            item.headers, item.blob, item.size, zlib.crc32(item.blob), item.created_ms,
+        )  # fmt: skip
+        with self._connection:
+            self._db.execute(INSERT, row)
+        self._last_seq[item.stream] = seq
+        self._keep_fresh(item, seq)
+
+    def _keep_fresh(self, item: _Append, seq: int) -> None:
+        item.seq = seq
+        fresh = self._fresh.setdefault(item.stream, deque())
+        if len(fresh) < FRESH_ROWS:  # else a gap: next_rows reads the file there
+            frames = list(item.frames)
+            fresh.append(
+                Row(seq, item.event, item.content_type, item.header_map, frames, item.created_ms)
+            )
 
     def _delete(self, stream: int, first: int, last: int) -> tuple[int, int]:
         # streams.last_seq keeps the highest number deleted, so that the numbering
@@ -393,7 +415,7 @@ class Outbox:
         """Up to ``limit`` of ``destination``'s stored events numbered above ``after``,
         in order; a row whose checksum does not match is a ConfigurationError."""
         stream, _ = self._stream(destination)
-        with self._reading():
+        with self._connection:
             found = self._db.execute(
                 "SELECT seq, event, content_type, headers, frames, crc, created_ms FROM events"
                 " WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
@@ -431,7 +453,7 @@ class Outbox:
     def count_of(self, destination: str) -> int:
         """How many of ``destination``'s events are stored."""
         stream, _ = self._stream(destination)
-        with self._reading():
+        with self._connection:
             (count,) = self._db.execute(
                 "SELECT count(*) FROM events WHERE id > ? AND id < ?",
                 (row_key(stream, 0), row_key(stream + 1, 0)),
@@ -440,17 +462,8 @@ class Outbox:
 
     def summary(self) -> list[StreamSummary]:
         """Each stream's counts, bytes and oldest pending event."""
-        with self._reading():
+        with self._connection:
             return summarize(self._db)
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        # One connection, one thread at a time on it.
-        with self._db_lock:
-            if self._closed:
-                raise OutboxError(f"outbox {self.path} is closed")
-            with storage_errors(KIND, self.path):
-                yield
 
     def _check_open(self) -> None:
         if self._closed:
@@ -473,6 +486,30 @@ class Outbox:
 
     def __repr__(self) -> str:
         return f"<Outbox {self.path} {self.count} events>"
+
+
+class _Connection:
+    """``with outbox._connection``: the outbox's one connection, one thread at a time
+    on it, open, with sqlite3's errors mapped (StorageErrors)."""
+
+    __slots__ = ("_errors", "_outbox")
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._errors = StorageErrors(KIND, outbox.path)
+
+    def __enter__(self) -> None:
+        outbox = self._outbox
+        outbox._db_lock.acquire()
+        if outbox._closed:
+            outbox._db_lock.release()
+            raise OutboxError(f"outbox {outbox.path} is closed")
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        try:
+            self._errors.__exit__(kind, error, tb)
+        finally:
+            self._outbox._db_lock.release()
 
 
 def summarize(db: sqlite3.Connection) -> list[StreamSummary]:
@@ -498,7 +535,7 @@ def inspect_outbox(path: str | os.PathLike[str]) -> list[StreamSummary]:
         create=False,
     )  # fmt: skip
     try:
-        with storage_errors(KIND, file):
+        with StorageErrors(KIND, file):
             return summarize(db)
     finally:
         db.close()
