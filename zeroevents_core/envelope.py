@@ -93,7 +93,19 @@ def new_producer_id() -> bytes:
 def event_id(producer: bytes, seq: int) -> str:
     """The id of event ``seq`` of ``producer``: unique as long as producer ids are
     (128 random bits), the same on every retransmission, not a field on the wire."""
-    return f"{producer.hex()}-{seq:016x}"
+    prefix = _id_prefixes.get(producer)
+    if prefix is None:
+        if len(_id_prefixes) >= _ID_PREFIXES:
+            _id_prefixes.clear()
+        prefix = _id_prefixes[producer] = producer.hex() + "-"
+    return f"{prefix}{seq:016x}"
+
+
+# Each received event gets its id: the producer's half is made once per producer.
+_ID_PREFIXES = 4096
+_id_prefixes: dict[bytes, str] = {}
+# The receiving path makes its named tuples without their keyword-handling __new__.
+_new = tuple.__new__
 
 
 class Envelope(NamedTuple):
@@ -229,7 +241,7 @@ def decode_event(
             frame=offset + 1 + limits.max_frames,
         )
     envelope, event = _decode_header(frames[1], limits, offset + 1)
-    return V2Event(envelope, event, list(frames[2:]))
+    return _new(V2Event, (envelope, event, list(frames[2:])))
 
 
 def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str]:
@@ -256,7 +268,7 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope,
                 pass
             else:
                 ack_requested = bool(flags & ACK_REQUESTED)
-                return Envelope(producer, seq, content_type, {}, ack_requested), event
+                return _new(Envelope, (producer, seq, content_type, {}, ack_requested)), event
     if flags & ~_KNOWN_FLAGS:
         raise DecodeError(f"unknown flags {flags:#04x} in the event header", frame=frame)
     if seq == 0:

@@ -402,6 +402,10 @@ class V2Message(NamedTuple):
     envelope: Envelope
 
 
+# The hot path makes its named tuples without their keyword-handling __new__.
+_new = tuple.__new__
+
+
 def read_v2(codec: Any, body: Sequence[bytes], limits: Limits, offset: int) -> V2Message | Ack:
     """Decode ``body`` (frames without a ROUTER address; ``offset`` 1 after one) that
     :func:`..envelope.kind_of` did not call V1, the payload with the serializer its
@@ -434,7 +438,7 @@ def read_v2(codec: Any, body: Sequence[bytes], limits: Limits, offset: int) -> V
     except DecodeError as error:  # its index is the payload's: two frames before it
         frame = None if error.frame is None else error.frame + offset + 2
         raise DecodeError(error.reason, frame=frame, serializer=error.serializer) from None
-    return V2Message(decoded.event, payload, envelope.headers, envelope)
+    return _new(V2Message, (decoded.event, payload, envelope.headers, envelope))
 
 
 class V2Received(Message):

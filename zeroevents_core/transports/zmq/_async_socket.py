@@ -21,13 +21,12 @@ from ..codec import (
     RESERVED,
 )
 from ..reliable import SEND, TAKE, WAIT, FlushReport, Outbound, delivering, settling
-from ._barrier import _get, _recv, _send, recv_message
+from ._barrier import _recv, _send, recv_message
 from ._socket import HWM_DROPS
 from ._wire import (
     GREET,
     NOBLOCK,
     PUSH,
-    RCVMORE,
     RECV,
     SNDMORE,
     Step,
@@ -134,7 +133,7 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
         except zmq.Again:
             self.barrier.due = True
             return None
-        while _get(self, RCVMORE):
+        while parts[-1].more:
             parts.append(_recv(self, 0, copy=False))
         return self._identified(parts)
 

@@ -41,12 +41,10 @@ DRAIN_LIMIT = 4096
 LOOK_AGAIN_MS = 5
 
 NOBLOCK = int(zmq.NOBLOCK)
-RCVMORE = int(zmq.RCVMORE)
 # The hot path calls the compiled methods directly: pyzmq's Python-level send
 # wrapper (routing ids, groups) costs as much as the send itself for small frames.
 _send = zmq.backend.Socket.send
 _recv = zmq.backend.Socket.recv
-_get = zmq.backend.Socket.get
 
 
 def recv_message(socket: Any, flags: int = 0) -> list[bytes]:
@@ -101,18 +99,14 @@ class Barrier:
     def recv_routed(self, socket: Any, flags: int = 0) -> list[bytes]:
         """Receive one ROUTER message, greeting its sender at its first message: a
         peer's first message may come in the middle of a batch, where ``due`` is off."""
-        address = _recv(socket, flags)
-        frames = [address]
-        if not self.new_peer(address):
-            while _get(socket, RCVMORE):
-                frames.append(_recv(socket))
-            return frames
-        last = None
-        while _get(socket, RCVMORE):
-            last = _recv(socket, 0, False)
-            frames.append(last.bytes)
-        if last is not None:
-            self.greet(socket, frames, last)
+        frame = _recv(socket, flags, False)
+        frames = [frame.bytes]
+        new = self.new_peer(frames[0])
+        while frame.more:  # from the frame: RCVMORE costs a call and an enum
+            frame = _recv(socket, 0, False)
+            frames.append(frame.bytes)
+        if new and len(frames) > 1:
+            self.greet(socket, frames, frame)
         return frames
 
     def greet(self, socket: Any, frames: Sequence[bytes], frame: zmq.Frame) -> None:
@@ -149,11 +143,9 @@ class Barrier:
         would be dropped with the socket anyway)."""
         for _ in range(DRAIN_LIMIT):
             try:
-                frames = [_recv(socket, NOBLOCK)]
+                frames = recv_message(socket, NOBLOCK)
             except zmq.Again:
                 return
-            while _get(socket, RCVMORE):
-                frames.append(_recv(socket))
             try:
                 self.hear(socket.message(frames))
             except DecodeError:

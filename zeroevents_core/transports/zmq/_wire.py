@@ -46,7 +46,7 @@ from ..reliable import (
     limits_of,
     read_v2,
 )
-from ._barrier import Barrier, _send
+from ._barrier import Barrier, _send, recv_message
 from ._monitor import Handshakes
 
 if TYPE_CHECKING:
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 SNDMORE = int(zmq.SNDMORE)
 NOBLOCK = int(zmq.NOBLOCK)
-RCVMORE = int(zmq.RCVMORE)
 ROUTER = int(zmq.ROUTER)
 # Socket types that can answer what they receive (confirmations, the flush barrier).
 _ANSWERING = frozenset({int(zmq.DEALER), int(zmq.PAIR), ROUTER})
@@ -87,10 +86,6 @@ class _FramedMessage(Message):
 
 # The hot path makes each message without the named tuple's keyword-handling __new__.
 _new_message = tuple.__new__
-_recv_now = zmq.backend.Socket.recv
-_get_now = zmq.backend.Socket.get
-# The option as pyzmq's enum member: its get() turns an int into one on every call.
-_MORE = zmq.RCVMORE
 
 
 def transport_error(
@@ -293,12 +288,9 @@ class ZmqEventCodec(Acknowledging, EventCodec):
     def _take_reply(self) -> list[bytes] | None:
         socket: Any = self
         try:
-            frames = [_recv_now(socket, NOBLOCK)]
+            return recv_message(socket, NOBLOCK)
         except zmq.Again:
             return None
-        while _get_now(socket, _MORE):
-            frames.append(_recv_now(socket, 0))
-        return frames
 
     def _outbound(
         self,
