@@ -84,7 +84,8 @@ class _FramedMessage(Message):
     envelope: Any = None  # wire v2: the Envelope (producer, number, ...)
 
 
-# The hot path makes each message without the named tuple's keyword-handling __new__.
+# The hot path makes each message (and Outbound) without the named tuple's
+# keyword-handling __new__.
 _new_message = tuple.__new__
 
 
@@ -308,7 +309,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         number, frames = self.outgoing.encode(event, *serialized, headers, seq)
         if reply_to is not None:
             frames.insert(0, reply_to)
-        return number, Outbound(event, payload, reply_to, frames)
+        return number, _new_message(Outbound, (event, payload, reply_to, frames))
 
     def pending_report(self) -> Any:
         """What is in flight (a FlushReport)."""
