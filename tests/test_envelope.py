@@ -19,15 +19,16 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from procs import WAIT, serve, take
-from vectors import FRAMES, TRACEPARENT, V2_ACK, V2_BATCH, V2_EVENTS, V2_PRODUCER
+from vectors import FRAMES, TRACEPARENT, V2_ACK, V2_BATCH, V2_EVENTS, V2_INLINE, V2_PRODUCER
 
-from zeroevents_core import EventSocket
+from zeroevents_core import Dispatcher, EventListener, EventSocket
 from zeroevents_core.envelope import (
     Ack,
     Envelope,
     Kind,
     Limits,
     decode_ack,
+    decode_batch_headers,
     decode_event,
     encode_ack,
     encode_event,
@@ -55,9 +56,11 @@ def header_with(name: bytes) -> bytes:
     return fixed + len(name).to_bytes(2) + name + b"\x00\x00"
 
 
-def v2_event(seq: int = 1, headers: dict[str, str] | None = None) -> list[bytes]:
+def v2_event(
+    seq: int = 1, headers: dict[str, str] | None = None, inline: bool = False
+) -> list[bytes]:
     envelope = Envelope(V2_PRODUCER, seq, "json", headers or {}, ack_requested=True)
-    return encode_event(envelope, "orders.created", [b'{"id":1}'])
+    return encode_event(envelope, "orders.created", [b'{"id":1}'], inline=inline)
 
 
 # The vectors ---------------------------------------------------------------------------
@@ -71,6 +74,19 @@ def test_event_vectors_encode_and_decode(
     assert [frame.hex() for frame in encode_event(envelope, event, payload)] == frames
     assert kind_of(unhex(frames)) is Kind.EVENT
     assert decode_event(unhex(frames)) == (envelope, event, payload)
+
+
+def test_inline_vector_encodes_and_decodes() -> None:
+    fields, event, payload, frames = V2_INLINE
+    envelope = Envelope(V2_PRODUCER, **fields)
+    assert [frame.hex() for frame in encode_event(envelope, event, payload, inline=True)] == frames
+    assert kind_of(unhex(frames)) is Kind.EVENT
+    assert decode_event(unhex(frames)) == (envelope, event, payload)
+    # Only a lone payload frame goes inline: none, or several, keep frames of their own.
+    for others in ([], [b"1", b"2"]):
+        assert encode_event(envelope, event, others, inline=True) == encode_event(
+            envelope, event, others
+        )
 
 
 def test_ack_vector_encodes_and_decodes() -> None:
@@ -88,7 +104,8 @@ def test_the_page_shows_the_vectors_byte_for_byte() -> None:
         frames = re.findall(r"^frame \d+  (.*)$", block, re.MULTILINE)
         if frames:
             shown.append(["" if f == "(empty)" else f.replace(" ", "") for f in frames])
-    assert shown == [*(frames for *_, frames in V2_EVENTS), V2_ACK[1], V2_BATCH[1]]
+    events = [frames for *_, frames in V2_EVENTS]
+    assert shown == [*events, V2_INLINE[-1], V2_ACK[1], V2_BATCH[1]]
 
 
 def test_the_name_and_frame_limits_default_to_v1_s() -> None:
@@ -148,6 +165,7 @@ texts = st.text(min_size=1, max_size=20)
     ack_requested=st.booleans(),
     event=texts,
     payload=st.lists(st.binary(max_size=40), max_size=8),
+    inline=st.booleans(),
 )
 def test_events_round_trip(
     producer: bytes,
@@ -157,9 +175,11 @@ def test_events_round_trip(
     ack_requested: bool,
     event: str,
     payload: list[bytes],
+    inline: bool,
 ) -> None:
     envelope = Envelope(producer, seq, content_type, headers, ack_requested)
-    frames = encode_event(envelope, event, payload)
+    frames = encode_event(envelope, event, payload, inline=inline)
+    assert len(frames) == (2 if inline and len(payload) == 1 else 2 + len(payload))
     assert kind_of(frames) is Kind.EVENT
     assert decode_event(frames) == (envelope, event, payload)
 
@@ -257,7 +277,11 @@ def test_the_frame_limit_is_checked_before_any_frame_is_read() -> None:
             r"frame 1: event name needs 3 bytes at offset 36, 1 left",
         ),
         ([b"", v2_event()[1] + b"!", b"a"], r"frame 1: 1 bytes after the end of the event header"),
-        ([b"", v2_event()[1][:4] + b"\x02" + v2_event()[1][5:], b"a"], r"unknown flags 0x02"),
+        ([b"", v2_event()[1][:4] + b"\x04" + v2_event()[1][5:], b"a"], r"unknown flags 0x04"),
+        (
+            [*v2_event(inline=True), b"a"],
+            r"frame 2: 1 frames after an event whose payload is in its header's frame",
+        ),
         ([b"", v2_event()[1][:21] + bytes(8) + v2_event()[1][29:], b"a"], r"sequence number 0"),
         (
             [b"", v2_event(headers={"k": "v"})[1][:-1], b"a"],
@@ -277,9 +301,10 @@ def test_a_sender_reuses_the_header_of_a_name_byte_for_byte(delivery: str) -> No
     names = [f"orders.{index}" for index in range(reliable.TAILS_KEPT + 3)]
     for seq, event in enumerate(["orders.created", "é", *names, "orders.created"], 1):
         for number in (seq, 2**32 + seq, 2**64 - 1):
-            _, frames = outgoing.encode(event, [b"1"], "json", None, number)
             envelope = Envelope(outgoing.producer, number, "json", {}, delivery != "at-most-once")
-            assert frames == encode_event(envelope, event, [b"1"])
+            for payload in ([b"1"], [b"1", b"2"]):  # one frame goes inline
+                _, frames = outgoing.encode(event, payload, "json", None, number)
+                assert frames == encode_event(envelope, event, payload, inline=True)
     assert len(outgoing._tails) <= reliable.TAILS_KEPT
     _, traced = outgoing.encode("orders.created", [], "json", {"traceparent": TRACEPARENT}, 7)
     assert decode_event(traced).envelope.headers == {"traceparent": TRACEPARENT}
@@ -288,6 +313,14 @@ def test_a_sender_reuses_the_header_of_a_name_byte_for_byte(delivery: str) -> No
             outgoing.encode("n" * 256, [], "json", None, 1)
     with pytest.raises(ConfigurationError, match="sequence number"):
         outgoing.encode("orders.created", [], "json", None, 0)
+
+
+def test_a_batching_sender_keeps_payload_frames_apart() -> None:
+    # A batch holds each event's frames apart: inline headers are refused inside one.
+    options = {**DELIVERY_DEFAULTS, "delivery": "at-least-once", "batch_max": 8}
+    _, frames = Outgoing(options, Stats(), Limits()).encode("a", [b"1"], "json", None, 1)
+    assert len(frames) == 3
+    assert decode_batch_headers([v2_event(inline=True)[1]]) == [None]
 
 
 def test_duplicate_header_keys_are_refused() -> None:
@@ -336,7 +369,7 @@ def test_encoding_refuses_what_a_receiver_would_refuse() -> None:
 def test_the_python_v1_decoder_refuses_v2_at_frame_0() -> None:
     socket = EventSocket(zmq.Context.instance(), zmq.PUSH)
     try:
-        for frames in (v2_event(), encode_ack(Ack(V2_PRODUCER, 1))):
+        for frames in (v2_event(), v2_event(inline=True), encode_ack(Ack(V2_PRODUCER, 1))):
             with pytest.raises(DecodeError, match="frame 0") as error:
                 socket.decode(frames)
             assert error.value.frame == 0
@@ -362,13 +395,38 @@ def test_a_python_service_reads_v1_and_v2_on_one_socket_with_no_option(
     try:
         sender.connect(endpoint)
         sender.send_multipart(v2_event(headers={"traceparent": TRACEPARENT}))
+        sender.send_multipart(v2_event(2, inline=True))
         sender.send_multipart(encode_ack(Ack(V2_PRODUCER, 7, ((9, 9),))))  # nobody's: dropped
         sender.send_multipart([b"after.v2", b"1"])
+        assert take(queue, "event")[1:] == ("orders.created", [{"id": 1}])
         assert take(queue, "event")[1:] == ("orders.created", [{"id": 1}])
         assert take(queue, "event")[1:] == ("after.v2", [1])
     finally:
         sender.close(linger=0)
         context.term()
+
+
+def test_a_v2_listener_sends_a_lone_payload_argument_inline(ipc: Callable[[str], str]) -> None:
+    endpoint = ipc("inline")
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.RCVTIMEO, int(WAIT * 1000))
+    router.bind(endpoint)
+    options = {"connect": endpoint, "socket_type": "DEALER", "wire": "v2"}
+    listener = EventListener(options, Dispatcher())
+    try:
+        listener.socket().push("orders.created", [{"id": 1}])
+        listener.socket().push("orders.paid", [{"id": 1}, 2])
+        one, two = router.recv_multipart(), router.recv_multipart()
+    finally:
+        listener.close()
+        router.close(linger=0)
+        context.term()
+    # Routing id, frame 0, the header with the payload: two frames, as a v1 event.
+    assert len(one) == 3 and one[2][4] & 0x02
+    assert decode_event(one[1:])[1:] == ("orders.created", [b'{"id":1}'])
+    assert len(two) == 5 and not two[2][4] & 0x02
+    assert decode_event(two[1:])[1:] == ("orders.paid", [b'{"id":1}', b"2"])
 
 
 def _php_has_zmq() -> bool:
@@ -413,30 +471,32 @@ def test_the_php_original_fires_nothing_for_v2(
     confirmed: str,
 ) -> None:
     endpoint = ipc("php")
-    receiver = php_receiver(php_type, endpoint, confirmed, "3")
+    receiver = php_receiver(php_type, endpoint, confirmed, "4")
     context = zmq.Context()
     sender = context.socket(zmq.DEALER)
     sender.setsockopt(zmq.RCVTIMEO, int(WAIT * 1000))
     try:
         sender.connect(endpoint)
         sender.send_multipart(v2_event(headers={"traceparent": TRACEPARENT}))
+        sender.send_multipart(v2_event(2, inline=True))
         sender.send_multipart(encode_ack(Ack(V2_PRODUCER, 7, ((9, 9),))))
         sender.send_multipart([b"after.v2", b"1"])
-        replies = [sender.recv_multipart() for _ in range(3)] if confirmed == "1" else []
+        replies = [sender.recv_multipart() for _ in range(4)] if confirmed == "1" else []
         out, err = receiver.communicate(timeout=WAIT)
     finally:
         sender.close(linger=0)
         context.term()
     assert receiver.returncode == 0, err
     taken = [json.loads(line) for line in out.splitlines()]
-    # PHP took all three messages and fired only the v1 one.
+    # PHP took all four messages and fired only the v1 one.
     assert [(line["name"], line["fired"]) for line in taken] == [
+        ("", False),
         ("", False),
         ("", False),
         (b"after.v2".hex(), True),
     ]
-    assert taken[2]["payload"] == [1]
+    assert taken[3]["payload"] == [1]
     if confirmed == "1":  # confirmations of "", which no v2 sender waits for
-        assert replies == [[b"zeroevents.confirmed", b'""']] * 2 + [
+        assert replies == [[b"zeroevents.confirmed", b'""']] * 3 + [
             [b"zeroevents.confirmed", b'"after.v2"']
         ]

@@ -56,6 +56,20 @@ V2_EVENTS = [
         ],
     ),
 ]
+# The first event's, its payload frame in the header's frame (flag 0x02).
+V2_INLINE = (
+    {"seq": 1, "content_type": "json", "headers": {}, "ack_requested": True},
+    "orders.created",
+    [b'{"id":1}'],
+    [
+        "",
+        "5a450201"
+        "03"
+        "000102030405060708090a0b0c0d0e0f"
+        "0000000000000001"
+        "04" + b"json".hex() + "000e" + b"orders.created".hex() + "0000" + b'{"id":1}'.hex(),
+    ],
+)
 V2_ACK = (
     {"cumulative": 41, "ranges": ((43, 45), (50, 50))},
     [

@@ -8,6 +8,7 @@ magic ``b"ZE\\x02"`` and a kind byte; a v2 receiver tells the two wires apart fr
 those bytes alone, with no option (:func:`kind_of`).
 
     event        [b"", header (the event name inside), payload frame, ...]
+    event        [b"", header + its one payload frame]   (flag INLINE_PAYLOAD)
     acknowledge  [b"", ack]
 
 The exact bytes, with vectors: docs/wire-format.md, section "Wire v2". Every
@@ -33,9 +34,12 @@ BATCH_KIND = 0x03
 EVENT_PREFIX = MAGIC + bytes([EVENT_KIND])
 ACK_PREFIX = MAGIC + bytes([ACK_KIND])
 BATCH_PREFIX = MAGIC + bytes([BATCH_KIND])
-# Flag bits of an event header: the sender wants acknowledgements (at-least-once).
+# Flag bits of an event header: the sender wants acknowledgements (at-least-once);
+# the event's one payload frame follows the header in its frame (a frame fewer to send
+# and receive: the largest per-event cost of a pyzmq pipe).
 ACK_REQUESTED = 0x01
-_KNOWN_FLAGS = ACK_REQUESTED
+INLINE_PAYLOAD = 0x02
+_KNOWN_FLAGS = ACK_REQUESTED | INLINE_PAYLOAD
 PRODUCER_ID_BYTES = 16
 MAX_SEQ = 2**64 - 1
 
@@ -161,15 +165,18 @@ def encode_event(
     event: str,
     frames: Sequence[bytes],
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    inline: bool = False,
 ) -> list[bytes]:
     """The frames of a v2 event; refuses (``ConfigurationError`` naming the field)
-    what a receiver with ``limits`` would refuse."""
+    what a receiver with ``limits`` would refuse. ``inline``: one payload frame goes
+    in the header's frame (INLINE_PAYLOAD); any other count, in frames of their own."""
     producer, seq, content_type, headers, ack_requested = envelope
+    inline = inline and len(frames) == 1
+    flags = (ACK_REQUESTED if ack_requested else 0) | (INLINE_PAYLOAD if inline else 0)
     try:
         raw_type, name = content_type.encode(), event.encode()
-        header = _EVENT_HEAD.pack(
-            EVENT_PREFIX, ACK_REQUESTED if ack_requested else 0, producer, seq, len(raw_type)
-        )
+        header = _EVENT_HEAD.pack(EVENT_PREFIX, flags, producer, seq, len(raw_type))
     except (AttributeError, struct.error):
         raise _refusal(envelope, event) from None
     if len(producer) != PRODUCER_ID_BYTES or not seq or not raw_type or not name:
@@ -180,7 +187,10 @@ def encode_event(
             f"bytes (option 'max_name_bytes'): {event[:40]!r}..."
         )
     extra = _encode_headers(headers, limits) if headers else b"\x00\x00"
-    return [b"", b"".join((header, raw_type, _U16.pack(len(name)), name, extra)), *frames]
+    parts = (header, raw_type, _U16.pack(len(name)), name, extra)
+    if inline:
+        return [b"", b"".join((*parts, frames[0]))]
+    return [b"", b"".join(parts), *frames]
 
 
 def _refusal(envelope: Envelope, event: object) -> ConfigurationError:
@@ -240,11 +250,22 @@ def decode_event(
             "per event (option 'max_frames')",
             frame=offset + 1 + limits.max_frames,
         )
-    envelope, event = _decode_header(frames[1], limits, offset + 1)
-    return _new(V2Event, (envelope, event, list(frames[2:])))
+    header = frames[1]
+    envelope, event, end = _decode_header(header, limits, offset + 1)
+    if not header[4] & INLINE_PAYLOAD:
+        return _new(V2Event, (envelope, event, list(frames[2:])))
+    if len(frames) > 2:
+        raise DecodeError(
+            f"{len(frames) - 2} frames after an event whose payload is in its header's "
+            "frame (flag 0x02)",
+            frame=offset + 2,
+        )
+    return _new(V2Event, (envelope, event, [header[end:]]))
 
 
-def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str]:
+def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str, int]:
+    # The envelope, the event name and where the header ends: the frame's end, or
+    # where the payload starts (INLINE_PAYLOAD).
     size = len(header)
     head = _EVENT_HEAD.size
     if size < head:
@@ -256,7 +277,7 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope,
     if position + 2 <= size and seq and type_length and not flags & ~_KNOWN_FLAGS:
         name_end = position + 2 + (header[position] << 8 | header[position + 1])
         if (
-            name_end + 2 == size
+            (name_end + 2 == size or (flags & INLINE_PAYLOAD and name_end + 2 <= size))
             and position + 2 < name_end <= position + 2 + limits.max_name_bytes
             and not header[name_end]
             and not header[name_end + 1]
@@ -268,7 +289,8 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope,
                 pass
             else:
                 ack_requested = bool(flags & ACK_REQUESTED)
-                return _new(Envelope, (producer, seq, content_type, {}, ack_requested)), event
+                envelope = _new(Envelope, (producer, seq, content_type, {}, ack_requested))
+                return envelope, event, name_end + 2
     if flags & ~_KNOWN_FLAGS:
         raise DecodeError(f"unknown flags {flags:#04x} in the event header", frame=frame)
     if seq == 0:
@@ -331,9 +353,10 @@ def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope,
         if key in headers:
             raise DecodeError(f"header {key!r} is given twice", frame=frame)
         headers[key] = value
-    if position != size:
+    if position != size and not flags & INLINE_PAYLOAD:
         raise DecodeError(f"{size - position} bytes after the end of the event header", frame=frame)
-    return Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED)), event
+    envelope = Envelope(producer, seq, content_type, headers, bool(flags & ACK_REQUESTED))
+    return envelope, event, position
 
 
 def _field(index: int, fields: list[str], prefix: str = "") -> str:
@@ -524,7 +547,10 @@ def decode_batch_headers(
         try:
             if header[:4] != EVENT_PREFIX:  # not an event's: refused alone
                 raise DecodeError("not an event header", frame=frame)
-            previous = _decode_header(header, limits, frame)
+            if header[4:5] and header[4] & INLINE_PAYLOAD:  # a batch gives frames apart
+                raise DecodeError("an event header of a batch with flag 0x02", frame=frame)
+            envelope, event, _ = _decode_header(header, limits, frame)
+            previous = envelope, event
         except DecodeError:
             previous = None
             read.append(None)

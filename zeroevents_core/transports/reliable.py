@@ -43,6 +43,7 @@ from ..envelope import (
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
     EVENT_PREFIX,
+    INLINE_PAYLOAD,
     MAX_SEQ,
     NO_HEADERS,
     SEQ_END,
@@ -214,9 +215,13 @@ class Outgoing:
         self._pushes = 0
         self.read_ms = 0.0  # when acknowledgements were last read
         self._flags = self.window is not None
+        # One payload frame inside the header's frame; not where events are batched
+        # (a batch holds each event's frames apart).
+        self._inline = options.get("batch_max", 1) <= 1
         # Per event name and content type: the event header after the number.
         self._tails: dict[tuple[str, str], bytes] = {}
         self._head = b""  # the header before the number: magic, kind, flags, producer
+        self._inline_head = b""  # the same with the flag INLINE_PAYLOAD
 
     def encode(
         self,
@@ -235,9 +240,12 @@ class Outgoing:
             tail = self._tails.get((event, content_type))
             if tail is None:
                 tail = self._tail(event, content_type)
-            return seq, [b"", b"".join((self._head, seq.to_bytes(8, "big"), tail)), *frames]
+            number = seq.to_bytes(8, "big")
+            if self._inline and len(frames) == 1:
+                return seq, [b"", b"".join((self._inline_head, number, tail, frames[0]))]
+            return seq, [b"", b"".join((self._head, number, tail)), *frames]
         envelope = Envelope(self.producer, seq, content_type, headers or {}, self._flags)
-        return seq, encode_event(envelope, event, frames, self.limits)
+        return seq, encode_event(envelope, event, frames, self.limits, inline=self._inline)
 
     def _tail(self, event: str, content_type: str) -> bytes:
         # The header of ``event`` after its number, as encode_event makes it.
@@ -247,6 +255,7 @@ class Outgoing:
             self._tails.clear()
         tail = self._tails[(event, content_type)] = header[SEQ_END:]
         self._head = header[:SEQ_START]
+        self._inline_head = header[:4] + bytes([header[4] | INLINE_PAYLOAD]) + header[5:SEQ_START]
         return tail
 
     def sent(self, seq: int, outbound: Outbound, explicit: bool, now_ms: float) -> None:
