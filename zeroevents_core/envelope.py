@@ -36,7 +36,7 @@ ACK_PREFIX = MAGIC + bytes([ACK_KIND])
 BATCH_PREFIX = MAGIC + bytes([BATCH_KIND])
 # Flag bits of an event header: the sender wants acknowledgements (at-least-once);
 # the event's one payload frame follows the header in its frame (a frame fewer to send
-# and receive: the largest per-event cost of a pyzmq pipe).
+# and receive: the largest per-event cost of a socket pipe).
 ACK_REQUESTED = 0x01
 INLINE_PAYLOAD = 0x02
 _KNOWN_FLAGS = ACK_REQUESTED | INLINE_PAYLOAD
