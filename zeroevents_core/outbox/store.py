@@ -136,6 +136,13 @@ class _Append:
     header_map: Mapping[str, str] | None
     seq: int = 0
 
+    def row(self, seq: int) -> tuple[object, ...]:
+        """The values of the INSERT of this event numbered ``seq``."""
+        return (
+            row_key(self.stream, seq), self.stream, seq, self.event, self.content_type,
+            self.headers, self.blob, self.size, zlib.crc32(self.blob), self.created_ms,
+        )  # fmt: skip
+
 
 @dataclass(slots=True, eq=False)
 class _Delete:
@@ -338,21 +345,7 @@ class Outbox:
         for item in appends:
             seqs.append(last_seq[item.stream] + 1)
             last_seq[item.stream] = seqs[-1]
-        rows = [
-            (
-                row_key(item.stream, seq),
-                item.stream,
-                seq,
-                item.event,
-                item.content_type,
-                item.headers,
-                item.blob,
-                item.size,
-                zlib.crc32(item.blob),
-                item.created_ms,
-            )
-            for item, seq in zip(appends, seqs, strict=True)
-        ]
+        rows = [item.row(seq) for item, seq in zip(appends, seqs, strict=True)]
         deletes = deferred + [item for item in items if isinstance(item, _Delete)]
         deleted: list[tuple[int, int]] = []
         with self._connection:
@@ -378,12 +371,8 @@ class Outbox:
     def _commit_one(self, item: _Append) -> None:
         # A lone producer's event, in a transaction of its own (autocommit).
         seq = self._last_seq[item.stream] + 1
-        row = (
-            row_key(item.stream, seq), item.stream, seq, item.event, item.content_type,
-            item.headers, item.blob, item.size, zlib.crc32(item.blob), item.created_ms,
-        )  # fmt: skip
         with self._connection:
-            self._db.execute(INSERT, row)
+            self._db.execute(INSERT, item.row(seq))
         self._last_seq[item.stream] = seq
         self._keep_fresh(item, seq)
 
