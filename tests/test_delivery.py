@@ -105,7 +105,9 @@ def test_the_stale_confirmation_of_the_issue_confirms_nothing_else() -> None:
 
 
 def test_retries_back_off_with_jitter_up_to_the_cap() -> None:
-    draws = iter([0.0, 0.5, 1.0, 0.0, 0.0, 0.0])
+    # The first draw is the first retry's, the third the next first retries' (drawn
+    # once those due are taken).
+    draws = iter([0.0, 0.5, 0.0, 1.0, 0.0, 0.0, 0.0])
     window: SendWindow[str] = SendWindow(
         retry_after_ms=100,
         max_retry_after_ms=300,
@@ -165,12 +167,32 @@ def test_abandon_gives_up_everything_in_flight() -> None:
     assert (window.stats.failed, window.stats.acknowledged, window.stats.in_flight) == (4, 1, 0)
 
 
+def test_first_retries_wait_their_jitter_drawn_once_for_those_due_together() -> None:
+    draws = iter([1.0, 0.0, 0.0, 0.5, 0.0, 0.0])  # a and b back off by the second and third
+    window: SendWindow[str] = SendWindow(
+        retry_after_ms=100, deliver_timeout_ms=100_000, random=lambda: next(draws)
+    )
+    window.send("a", 0)
+    window.send("b", 10)
+    window.send("c", 30)
+    assert window.next_due_ms() == 125  # 100 plus a quarter (the draw 1.0)
+    assert window.due(124.9) == ([], [])
+    assert seqs(window.due(135).retransmit) == [1, 2]  # both by the same draw
+    assert window.next_due_ms() == 142.5  # c: the next draw (0.5)
+    assert seqs(window.due(142.5).retransmit) == [3]
+
+
 def test_acknowledged_timers_do_not_pile_up() -> None:
     window: SendWindow[int] = SendWindow(window=10)
     for item in range(100_000):
         window.send(item, 0)
         window.acknowledge(item + 1)
-    assert len(window._timers) <= 2 * 1 + 64 + 1  # compacted as it goes
+        if item % 7 == 0:  # and some retransmitted, then acknowledged
+            window.send(-item, 0)
+            window.due(10**6)
+            window.acknowledge(window.next_seq - 1)
+    assert len(window._fresh) <= 2 * 1 + 64 + 1  # compacted as it goes
+    assert len(window._timers) <= 2 * 1 + 64 + 1
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,8 @@ sockets and by both services):
 
 - The socket owns both objects and the timer. A blocking socket reads acknowledgements
   and retransmits what :meth:`SendWindow.due` returns inside ``push`` (before sending,
-  every 64 pushes or 1 ms, and when the window is full or a retry is due) and inside
+  every 64 pushes or 1 ms, which also bounds how late a retry is, and when the window
+  is full) and inside
   ``flush``/``close``; an idle listener gets a retransmission when it next pushes or
   flushes. The
   asyncio socket does the same from its event loop (one shared implementation,
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -76,7 +77,8 @@ DEFAULT_MAX_PRODUCERS = 1024
 DEFAULT_MAX_PENDING_RANGES = 64
 DEFAULT_ACK_EVERY = 100
 # A retry waits its backoff plus up to a quarter more, so that producers that lost
-# the same receiver do not all retransmit in step.
+# the same receiver do not all retransmit in step (first retries found due together
+# share one draw: they need no timer each).
 JITTER = 0.25
 
 T = TypeVar("T")
@@ -149,8 +151,14 @@ class SendWindow(Generic[T]):
         # In sequence order (numbers only grow); every number below _low is settled.
         self._in_flight: dict[int, InFlight[T]] = {}
         self._low = self._next_seq = _positive("first_seq", first_seq)
-        # (due_ms, seq, attempts): a heap with stale entries, skipped when popped.
+        # Events not retransmitted yet, in the order sent: their first retry comes
+        # in that order too, so they need no timer each (acknowledged ones are
+        # skipped, attempts 0). Retransmitted ones wait in the heap of
+        # (due_ms, seq, attempts), with stale entries skipped when popped.
+        self._fresh: deque[InFlight[T]] = deque()
         self._timers: list[tuple[float, int, int]] = []
+        # The jitter of the next first retries, drawn again once some are due.
+        self._draw = random()
         self._stats = SendStats()
 
     @property
@@ -193,14 +201,13 @@ class SendWindow(Generic[T]):
                 raise ConfigurationError(f"sequence number {seq} is in flight already")
             self._next_seq = max(self._next_seq, seq + 1)
             self._low = min(self._low, seq)
-        entry = InFlight(seq, item, now_ms, 1, self._retry_at(now_ms, now_ms, 1))
+        # due_ms: the earliest first retry (its jitter is drawn when it comes).
+        entry = InFlight(seq, item, now_ms, 1, now_ms + self.retry_after_ms)
         self._in_flight[seq] = entry
-        timers = self._timers
-        if len(timers) > 2 * len(self._in_flight) + 64:  # mostly acknowledged entries
-            timers[:] = [(e.due_ms, e.seq, e.attempts) for e in self._in_flight.values()]
-            heapq.heapify(timers)
-        else:
-            heapq.heappush(timers, (entry.due_ms, seq, 1))
+        fresh = self._fresh
+        fresh.append(entry)
+        if len(fresh) > 2 * len(self._in_flight) + 64:  # mostly acknowledged entries
+            self._fresh = deque(e for e in self._in_flight.values() if e.attempts == 1)
         self._stats.sent += 1
         return entry
 
@@ -231,6 +238,7 @@ class SendWindow(Generic[T]):
         for seq in seqs:
             entry = in_flight.pop(seq, None)
             if entry is not None:
+                entry.attempts = 0  # settled: skipped where it is still queued
                 acked.append(entry)
 
     def _advance_low(self) -> None:
@@ -248,26 +256,46 @@ class SendWindow(Generic[T]):
         which are no longer in flight."""
         retransmit: list[InFlight[T]] = []
         failed: list[InFlight[T]] = []
-        timers, in_flight = self._timers, self._in_flight
+        timers, in_flight, fresh = self._timers, self._in_flight, self._fresh
+        # Sent by then: due for a first retry, or given up at deliver_timeout_ms.
+        sent_by = max(
+            now_ms - self.retry_after_ms * (1 + JITTER * self._draw),
+            now_ms - self.deliver_timeout_ms,
+        )
+        while fresh and (fresh[0].attempts != 1 or fresh[0].first_sent_ms <= sent_by):
+            entry = fresh.popleft()
+            if entry.attempts == 1:
+                self._retry(entry, now_ms, retransmit, failed)
+        if retransmit or failed:
+            self._draw = self._random()
         while timers and timers[0][0] <= now_ms:
             _, seq, attempts = heapq.heappop(timers)
             entry = in_flight.get(seq)
-            if entry is None or entry.attempts != attempts:
-                continue  # acknowledged, or rescheduled since
-            timed_out = now_ms - entry.first_sent_ms >= self.deliver_timeout_ms
-            if timed_out or entry.attempts >= self.max_attempts:
-                del in_flight[seq]
-                failed.append(entry)
-                continue
-            entry.attempts += 1
-            entry.due_ms = self._retry_at(entry.first_sent_ms, now_ms, entry.attempts)
-            heapq.heappush(timers, (entry.due_ms, seq, entry.attempts))
-            retransmit.append(entry)
+            if entry is not None and entry.attempts == attempts:  # else acknowledged
+                self._retry(entry, now_ms, retransmit, failed)
         if failed:
             self._stats.failed += len(failed)
             self._advance_low()
         self._stats.retried += len(retransmit)
         return Due(retransmit, failed)
+
+    def _retry(
+        self,
+        entry: InFlight[T],
+        now_ms: float,
+        retransmit: list[InFlight[T]],
+        failed: list[InFlight[T]],
+    ) -> None:
+        # One event whose retry time has come: sent again, or given up.
+        timed_out = now_ms - entry.first_sent_ms >= self.deliver_timeout_ms
+        if timed_out or entry.attempts >= self.max_attempts:
+            del self._in_flight[entry.seq]
+            failed.append(entry)
+            return
+        entry.attempts += 1
+        entry.due_ms = self._retry_at(entry.first_sent_ms, now_ms, entry.attempts)
+        heapq.heappush(self._timers, (entry.due_ms, entry.seq, entry.attempts))
+        retransmit.append(entry)
 
     def _retry_at(self, first_sent_ms: float, now_ms: float, attempts: int) -> float:
         backoff = min(self.retry_after_ms << min(attempts - 1, 62), self.max_retry_after_ms)
@@ -278,7 +306,19 @@ class SendWindow(Generic[T]):
     def next_due_ms(self) -> float | None:
         """When :meth:`due` may next have something (None: nothing in flight); the timer
         owner waits at most until then."""
-        return self._timers[0][0] if self._in_flight else None
+        if not self._in_flight:
+            return None
+        fresh = self._fresh
+        while fresh and fresh[0].attempts != 1:  # acknowledged
+            fresh.popleft()
+        due = self._timers[0][0] if self._timers else None
+        if fresh:
+            first = fresh[0].first_sent_ms
+            first_retry = first + self.retry_after_ms * (1 + JITTER * self._draw)
+            first_retry = min(first_retry, first + self.deliver_timeout_ms)
+            if due is None or first_retry < due:
+                due = first_retry
+        return due
 
     def pending(self) -> list[InFlight[T]]:
         """The events in flight, in sequence order (for flush and close reports)."""
@@ -288,6 +328,7 @@ class SendWindow(Generic[T]):
         """Give up every event in flight (a close whose LINGER is over) and return them."""
         failed = self.pending()
         self._in_flight.clear()
+        self._fresh.clear()
         self._timers.clear()
         self._low = self._next_seq
         self._stats.failed += len(failed)

@@ -251,7 +251,7 @@ def decode_event(
             frame=offset + 1 + limits.max_frames,
         )
     header = frames[1]
-    envelope, event, end = _decode_header(header, limits, offset + 1)
+    envelope, event, end = decode_header(header, limits, offset + 1)
     if not header[4] & INLINE_PAYLOAD:
         return _new(V2Event, (envelope, event, list(frames[2:])))
     if len(frames) > 2:
@@ -263,9 +263,10 @@ def decode_event(
     return _new(V2Event, (envelope, event, [header[end:]]))
 
 
-def _decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str, int]:
-    # The envelope, the event name and where the header ends: the frame's end, or
-    # where the payload starts (INLINE_PAYLOAD).
+def decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, str, int]:
+    """The envelope and the event name of an event header (wire frame ``frame``), and
+    where the header ends: the frame's end, or where the payload starts
+    (INLINE_PAYLOAD); DecodeError saying what is wrong."""
     size = len(header)
     head = _EVENT_HEAD.size
     if size < head:
@@ -549,7 +550,7 @@ def decode_batch_headers(
                 raise DecodeError("not an event header", frame=frame)
             if header[4:5] and header[4] & INLINE_PAYLOAD:  # a batch gives frames apart
                 raise DecodeError("an event header of a batch with flag 0x02", frame=frame)
-            envelope, event, _ = _decode_header(header, limits, frame)
+            envelope, event, _ = decode_header(header, limits, frame)
             previous = envelope, event
         except DecodeError:
             previous = None

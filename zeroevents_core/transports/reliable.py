@@ -38,6 +38,7 @@ from ..delivery import (
     SendWindow,
 )
 from ..envelope import (
+    ACK_REQUESTED,
     DEFAULT_MAX_ACK_RANGES,
     DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_HEADER_BYTES,
@@ -54,6 +55,7 @@ from ..envelope import (
     Limits,
     decode_ack,
     decode_event,
+    decode_header,
     encode_ack,
     encode_event,
     event_id,
@@ -95,8 +97,10 @@ READ_EVERY = 64
 READ_AFTER_MS = 1.0
 # Messages one read takes off the socket at most.
 READ_LIMIT = 1024
-# Event names whose encoded header an Outgoing keeps (then it starts over).
+# Event names whose encoded header an Outgoing keeps, and a KnownHeaders (then each
+# starts over).
 TAILS_KEPT = 1024
+HEADERS_KEPT = 1024
 
 # What the step of one push asks its driver for, and what it is sent back.
 WAIT = "wait"  # (WAIT, ms) -> None once something may be read, or after ms
@@ -282,18 +286,18 @@ class Outgoing:
             stats.in_flight = window.in_flight
 
     def straight(self, now_ms: float) -> bool:
-        """Whether a push at ``now_ms`` only sends (no acknowledgement to read, no
-        retry due, room in the window): the sockets' fast path, without the step."""
+        """Whether a push at ``now_ms`` only sends (room in the window, and
+        acknowledgements read less than READ_EVERY pushes and READ_AFTER_MS ago):
+        the sockets' fast path, without the step."""
         window = self.window
         if window is None or not window.in_flight:
             return True
         self._pushes += 1
         if self._pushes % READ_EVERY == 0 or not window.room:
             return False
-        if now_ms - self.read_ms >= READ_AFTER_MS:
-            return False
-        due = window.next_due_ms()
-        return due is None or due > now_ms
+        # A retry due now waits for that read at most (READ_AFTER_MS): a retry is
+        # late by a millisecond at most, and a push asks for no timer.
+        return now_ms - self.read_ms < READ_AFTER_MS
 
     def due(self) -> tuple[list[InFlight[Outbound]], list[InFlight[Outbound]]]:
         """What to send again now and what is given up (counted)."""
@@ -433,21 +437,81 @@ def read_v2(codec: Any, body: Sequence[bytes], limits: Limits, offset: int) -> V
         )
     decoded = decode_event(body, limits, offset)
     envelope = decoded.envelope
-    serializer = codec._serializer
-    if envelope.content_type != serializer.name:
-        if envelope.content_type not in codec._accept:
-            raise DecodeError(
-                f"content type {envelope.content_type!r} is not accepted here "
-                f"(option 'accept': {', '.join(sorted(codec._accept))})",
-                frame=offset + 1,
-            )
-        serializer = get_serializer(envelope.content_type)
+    serializer = _serializer_of(codec, envelope.content_type, offset + 1)
     try:
         payload = serializer.unserialize(decoded.frames)
     except DecodeError as error:  # its index is the payload's: two frames before it
         frame = None if error.frame is None else error.frame + offset + 2
         raise DecodeError(error.reason, frame=frame, serializer=error.serializer) from None
     return _new(V2Message, (decoded.event, payload, envelope.headers, envelope))
+
+
+def _serializer_of(codec: Any, content_type: str, frame: int) -> Any:
+    # The serializer of a received content type, if ``codec`` accepts it.
+    serializer = codec._serializer
+    if content_type == serializer.name:
+        return serializer
+    if content_type not in codec._accept:
+        raise DecodeError(
+            f"content type {content_type!r} is not accepted here "
+            f"(option 'accept': {', '.join(sorted(codec._accept))})",
+            frame=frame,
+        )
+    return get_serializer(content_type)
+
+
+class KnownHeaders:
+    """The common received event read in one go: its payload inside the header's
+    frame, no headers, and the rest of its header after the number (content type,
+    name) seen before on this socket, checked then by :func:`..envelope.decode_header`
+    and recognised now by its bytes. Anything else returns None from :meth:`read`, and
+    goes the long way (:func:`read_v2`), which says what is wrong."""
+
+    def __init__(self, codec: Any, limits: Limits) -> None:
+        self._codec, self._limits = codec, limits
+        # the header's bytes after the number -> (its first five, content type, name,
+        # serializer)
+        self._known: dict[bytes, tuple[bytes, str, str, Any]] = {}
+
+    def read(self, header: bytes) -> V2Message | None:
+        try:
+            position = SEQ_END + 1 + header[SEQ_END]
+            end = position + 4 + (header[position] << 8 | header[position + 1])
+        except IndexError:
+            return None
+        tail = header[SEQ_END:end]
+        known = self._known.get(tail)
+        if known is None or known[0] != header[:5]:
+            known = self._learn(header, tail, end)
+            if known is None:
+                return None
+        seq = int.from_bytes(header[SEQ_START:SEQ_END], "big")
+        if not seq:
+            return None
+        first, content_type, event, serializer = known
+        try:
+            payload = serializer.unserialize([header[end:]])
+        except DecodeError:
+            return None
+        headers: dict[str, str] = {}
+        ack_requested = bool(first[4] & ACK_REQUESTED)
+        envelope = _new(Envelope, (header[5:SEQ_START], seq, content_type, headers, ack_requested))
+        return _new(V2Message, (event, payload, headers, envelope))
+
+    def _learn(self, header: bytes, tail: bytes, end: int) -> tuple[bytes, str, str, Any] | None:
+        if header[:4] != EVENT_PREFIX or not header[4] & INLINE_PAYLOAD:
+            return None
+        try:
+            envelope, event, at = decode_header(header, self._limits, 1)
+            serializer = _serializer_of(self._codec, envelope.content_type, 1)
+        except DecodeError:
+            return None
+        if at != end:
+            return None
+        if len(self._known) >= HEADERS_KEPT:
+            self._known.clear()
+        known = self._known[tail] = (header[:5], envelope.content_type, event, serializer)
+        return known
 
 
 class V2Received(Message):
@@ -571,6 +635,7 @@ __all__ = [
     "Acknowledging",
     "FlushReport",
     "Incoming",
+    "KnownHeaders",
     "Outbound",
     "Outgoing",
     "PendingEvent",

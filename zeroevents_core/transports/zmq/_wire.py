@@ -40,6 +40,7 @@ from ..codec import (
 from ..reliable import (
     Acknowledging,
     Incoming,
+    KnownHeaders,
     Outbound,
     Outgoing,
     V2Message,
@@ -129,6 +130,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
     outgoing: Outgoing | None = None
     incoming: Incoming | None = None
     limits: Limits
+    known_headers: KnownHeaders  # the common v2 event, read in one go
     # Batched mode (wire v2): the events waiting to go together, None when off; the
     # events of a received batch not yet handed out, and how many one may hold.
     batch: Batch | None = None
@@ -161,6 +163,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         self.can_reply = socket_type in _ANSWERING
         self.barrier = Barrier()
         self.limits = Limits()
+        self.known_headers = KnownHeaders(self, self.limits)
         self.unbatched = []
         self.max_batch_events = 1
 
@@ -170,6 +173,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         """Wire v2 and at-least-once as the checked ``options`` say (the limits of a
         received message too); ``producer`` and ``first_seq`` resume a producer."""
         self.limits = limits_of(options)
+        self.known_headers = KnownHeaders(self, self.limits)
         if self.can_reply:
             self.incoming = Incoming(options)
         if options["wire"] == "v2":
@@ -217,7 +221,16 @@ class ZmqEventCodec(Acknowledging, EventCodec):
                     ) from None
                 message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
             else:
-                message = self._message_v2(frames, frames[1:], 1, bytes(frames[0]))
+                known = None
+                if len(frames) == 3 and type(frames) is list:
+                    known = self.known_headers.read(frames[2])
+                if known is None:
+                    message = self._message_v2(frames, frames[1:], 1, bytes(frames[0]))
+                else:  # the common case: _message_v2's, without its layers
+                    event, payload, headers, envelope = known
+                    message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
+                    message.headers, message.envelope = headers, envelope
+                    message.event_id = envelope.event_id
         message.frames = frames
         return message
 
@@ -246,6 +259,8 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         decoded: V2Message | Ack | None = None
         if type(frames) is BatchedEvent:
             decoded = frames.decoded
+        elif not offset and len(body) == 2:  # a ROUTER's was read by message()
+            decoded = self.known_headers.read(body[1])
         if decoded is None:
             try:
                 decoded = read_v2(self, body, self.limits, offset)
