@@ -270,9 +270,9 @@ class SendWindow(Generic[T]):
             self._draw = self._random()
         while timers and timers[0][0] <= now_ms:
             _, seq, attempts = heapq.heappop(timers)
-            entry = in_flight.get(seq)
-            if entry is not None and entry.attempts == attempts:  # else acknowledged
-                self._retry(entry, now_ms, retransmit, failed)
+            timed = in_flight.get(seq)
+            if timed is not None and timed.attempts == attempts:  # else acknowledged
+                self._retry(timed, now_ms, retransmit, failed)
         if failed:
             self._stats.failed += len(failed)
             self._advance_low()
