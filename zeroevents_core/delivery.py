@@ -191,23 +191,24 @@ class SendWindow(Generic[T]):
         """Number ``item`` and count it in flight; :class:`WindowFullError` when
         ``window`` events are already. ``seq``: the number it had before (an event
         resent after a restart), not in flight now; later ones go on after it."""
-        if len(self._in_flight) >= self.window:
+        in_flight = self._in_flight
+        if len(in_flight) >= self.window:
             raise WindowFullError(self.window)
         if seq is None:
             seq = self._next_seq
             self._next_seq += 1
         else:
-            if _positive("seq", seq) in self._in_flight:
+            if _positive("seq", seq) in in_flight:
                 raise ConfigurationError(f"sequence number {seq} is in flight already")
             self._next_seq = max(self._next_seq, seq + 1)
             self._low = min(self._low, seq)
         # due_ms: the earliest first retry (its jitter is drawn when it comes).
         entry = InFlight(seq, item, now_ms, 1, now_ms + self.retry_after_ms)
-        self._in_flight[seq] = entry
+        in_flight[seq] = entry
         fresh = self._fresh
         fresh.append(entry)
-        if len(fresh) > 2 * len(self._in_flight) + 64:  # mostly acknowledged entries
-            self._fresh = deque(e for e in self._in_flight.values() if e.attempts == 1)
+        if len(fresh) > 2 * len(in_flight) + 64:  # mostly acknowledged entries
+            self._fresh = deque(e for e in in_flight.values() if e.attempts == 1)
         self._stats.sent += 1
         return entry
 

@@ -264,12 +264,13 @@ class Outgoing:
 
     def sent(self, seq: int, outbound: Outbound, explicit: bool, now_ms: float) -> None:
         """Count an event handed to the link (in flight, at-least-once)."""
-        self.stats.sent += 1
-        if self.window is None:
+        stats, window = self.stats, self.window
+        stats.sent += 1
+        if window is None:
             self._next_seq = max(self._next_seq, seq + 1)
             return
-        self.window.send(outbound, now_ms, seq if explicit else None)
-        self.stats.in_flight = self.window.in_flight
+        window.send(outbound, now_ms, seq if explicit else None)
+        stats.in_flight = window.in_flight
 
     def acknowledge(self, ack: Ack) -> None:
         """Settle what ``ack`` acknowledges (another producer's: nothing)."""

@@ -320,8 +320,10 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         assert self.outgoing is not None
         if serialized is None:
             serializer = self._serializer
-            serialized = serializer.serialize(payload), serializer.name
-        number, frames = self.outgoing.encode(event, *serialized, headers, seq)
+            encoded = serializer.serialize(payload)
+            number, frames = self.outgoing.encode(event, encoded, serializer.name, headers, seq)
+        else:
+            number, frames = self.outgoing.encode(event, *serialized, headers, seq)
         if reply_to is not None:
             frames.insert(0, reply_to)
         return number, _new_message(Outbound, (event, payload, reply_to, frames))
