@@ -411,6 +411,16 @@ class Deduplicator:
         else:
             self._producers.move_to_end(producer)
             state.reply_to = reply_to
+            if seq == state.top + 1 and state.contiguous == state.top:
+                # The common case, the next number after an unbroken run: what the
+                # general path below does for it, in one go.
+                state.seen = ((state.seen << 1) | 1) & self._mask
+                state.top = state.contiguous = seq
+                self._unacked[producer] = state
+                self._waiting += 1
+                if self._waiting >= self.ack_every:
+                    self.ack_due = True
+                return False
         top = state.top
         if seq > top:
             shift = seq - top

@@ -102,7 +102,7 @@ def event_id(producer: bytes, seq: int) -> str:
         if len(_id_prefixes) >= _ID_PREFIXES:
             _id_prefixes.clear()
         prefix = _id_prefixes[producer] = producer.hex() + "-"
-    return f"{prefix}{seq:016x}"
+    return prefix + seq.to_bytes(8, "big").hex()  # 16 hex digits, as f"{seq:016x}"
 
 
 # Each received event gets its id: the producer's half is made once per producer.

@@ -544,9 +544,11 @@ class Acknowledging:
         """None when ``message`` asks for no acknowledgement; else whether it is a
         duplicate (either way acknowledged by the next :meth:`send_acks`)."""
         envelope = getattr(message, "envelope", None)
-        if envelope is None or not envelope.ack_requested or self.incoming is None:
+        incoming = self.incoming
+        if envelope is None or not envelope.ack_requested or incoming is None:
             return None
-        return self.incoming.receipt(envelope, message.reply_to)
+        incoming.waiting = True
+        return incoming.dedup.seen(envelope.producer, envelope.seq, message.reply_to)
 
     @property
     def acks_due(self) -> bool:
@@ -611,12 +613,6 @@ class Incoming:
                 self.store.close()
                 raise
         self.waiting = False  # something to acknowledge
-
-    def receipt(self, envelope: Envelope, reply_to: Any) -> bool:
-        """Whether the event of ``envelope`` is a duplicate (recorded for the next
-        acknowledgement either way)."""
-        self.waiting = True
-        return self.dedup.seen(envelope.producer, envelope.seq, reply_to)
 
     def acks(self) -> list[tuple[Any, list[bytes]]]:
         """``(reply_to, frames)`` of each acknowledgement to send now."""

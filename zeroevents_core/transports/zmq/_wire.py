@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import zmq
 
 from ...delivery import InFlight
-from ...envelope import MAGIC, Ack, Limits
+from ...envelope import MAGIC, Ack, Limits, event_id
 from ...errors import DecodeError, ReceiveError, TransportClosed, TransportError
 from ...security import REJECTED
 from ...serializers import Serializer
@@ -230,7 +230,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
                     event, payload, headers, envelope = known
                     message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
                     message.headers, message.envelope = headers, envelope
-                    message.event_id = envelope.event_id
+                    message.event_id = event_id(envelope.producer, envelope.seq)
         message.frames = frames
         return message
 
