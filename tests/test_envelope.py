@@ -23,6 +23,8 @@ from vectors import FRAMES, TRACEPARENT, V2_ACK, V2_BATCH, V2_EVENTS, V2_INLINE,
 
 from zeroevents_core import Dispatcher, EventListener, EventSocket
 from zeroevents_core.envelope import (
+    SEQ_END,
+    SEQ_START,
     Ack,
     Envelope,
     Kind,
@@ -500,3 +502,51 @@ def test_the_php_original_fires_nothing_for_v2(
         assert replies == [[b"zeroevents.confirmed", b'""']] * 3 + [
             [b"zeroevents.confirmed", b'"after.v2"']
         ]
+
+
+@pytest.mark.parametrize("socket_type", [zmq.ROUTER, zmq.DEALER])
+def test_a_receiver_reads_a_known_header_as_the_long_way_does(socket_type: int) -> None:
+    # KnownHeaders: the rest of a header after its number is checked once, then
+    # recognised by its bytes; whatever it cannot vouch for goes the long way.
+    socket = EventSocket(zmq.Context.instance(), socket_type, accept=["json", "msgpack"])
+    try:
+        route = [b"peer"] if socket_type == zmq.ROUTER else []
+        outgoing = Outgoing({**DELIVERY_DEFAULTS, "delivery": "at-least-once"}, Stats(), Limits())
+
+        def received(seq: int, payload: bytes = b'{"id": 1}', ct: str = "json") -> Any:
+            return socket.message(
+                [*route, *outgoing.encode("orders.created", [payload], ct, None, seq)[1]]
+            )
+
+        for seq in (1, 2, 2**64 - 1):  # the first is learnt, the others recognised
+            message = received(seq)
+            assert (message.event, message.payload) == ("orders.created", [{"id": 1}])
+            assert message.envelope == Envelope(outgoing.producer, seq, "json", {}, True)
+            assert message.event_id == event_id(outgoing.producer, seq)
+            assert message.reply_to == (b"peer" if route else None)
+        assert len(socket.known_headers._known) == 1
+        frame = len(route) + 1
+        with pytest.raises(DecodeError) as refused:  # a known header, a bad payload
+            received(3, b"{not json")
+        assert refused.value.frame is not None
+        header = outgoing.encode("orders.created", [b"1"], "json", None, 6)[1][1]
+        zero = header[:SEQ_START] + bytes(8) + header[SEQ_END:]
+        with pytest.raises(DecodeError, match="sequence number 0"):
+            socket.message([*route, b"", zero])
+        plain = Outgoing(DELIVERY_DEFAULTS, Stats(), Limits(), producer=outgoing.producer)
+        frames = plain.encode("orders.created", [b"1"], "json", None, 4)[1]
+        assert not socket.message([*route, *frames]).envelope.ack_requested  # other flags
+        packed = outgoing.encode("orders.created", [b"\x81\xa2id\x01"], "msgpack", None, 5)[1]
+        msgpack = socket.message([*route, *packed])
+        assert msgpack.payload == [{"id": 1}] and msgpack.envelope.content_type == "msgpack"
+        refusing = EventSocket(zmq.Context.instance(), socket_type)  # accepts json only
+        try:
+            for _ in range(2):  # refused each time, never kept
+                with pytest.raises(DecodeError, match="'msgpack' is not accepted") as error:
+                    refusing.message([*route, *packed])
+                assert error.value.frame == frame
+            assert not refusing.known_headers._known
+        finally:
+            refusing.close(linger=0)
+    finally:
+        socket.close(linger=0)
