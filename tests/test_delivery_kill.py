@@ -226,12 +226,15 @@ def test_one_of_two_receivers_killed_at_10_random_points(
 def test_no_duplicates_without_kills(
     spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str], flavour: str
 ) -> None:
-    # Retries sooner than the consumer works through a window (200 x 250 us): events
-    # are sent again while the first copy waits, and the copies must not be fired.
+    # Retries sooner than the consumer works through a window (200 x BUSY_US, 50 ms
+    # at 5,000 events, 5 ms at 100,000): events are sent again while the first copy
+    # waits, and the copies must not be fired.
+    retry_after_ms = int(min(10, max(1, WINDOW * BUSY_US / 2000)))
     outcome = kill_run(
-        spawn, tmp_path, [ipc("consumer")], "at-least-once", 0, flavour, retry_after_ms=10
-    )
-    report = outcome.describe(f"no kill, retries after 10 ms ({flavour})")
+        spawn, tmp_path, [ipc("consumer")], "at-least-once", 0, flavour,
+        retry_after_ms=retry_after_ms,
+    )  # fmt: skip
+    report = outcome.describe(f"no kill, retries after {retry_after_ms} ms ({flavour})")
     print(report)
     assert sorted(outcome.fired) == list(range(EVENTS)), report  # each exactly once
     assert not outcome.failed, report
