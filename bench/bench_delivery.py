@@ -64,7 +64,7 @@ import statistics
 import tempfile
 import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -390,6 +390,10 @@ class Recorded(Histogram):
     def observe(self, seconds: float) -> None:
         super().observe(seconds)
         self.samples.append(seconds)
+
+    def observe_many(self, seconds: Sequence[float]) -> None:
+        super().observe_many(seconds)
+        self.samples.extend(seconds)
 
 
 def serve_e2e(endpoint: str, confirmed: bool, out: Any) -> None:

@@ -281,9 +281,7 @@ class Outgoing:
         if acked:
             stats, now = self.stats, _now_ms()
             stats.acknowledged += len(acked)
-            observe = stats.ack_latency.observe
-            for entry in acked:
-                observe((now - entry.first_sent_ms) / 1000)
+            stats.ack_latency.observe_many([(now - entry.first_sent_ms) / 1000 for entry in acked])
             stats.in_flight = window.in_flight
 
     def straight(self, now_ms: float) -> bool:
