@@ -550,3 +550,37 @@ def test_a_receiver_reads_a_known_header_as_the_long_way_does(socket_type: int) 
             refusing.close(linger=0)
     finally:
         socket.close(linger=0)
+
+
+# The header of event "a" in json after its number: content type, name, no headers.
+KNOWN_TAIL = b"\x04json\x00\x01a\x00\x00"
+
+
+@given(st.binary(max_size=80) | st.binary(max_size=20).map(KNOWN_TAIL.__add__))
+def test_a_receiver_refuses_any_header_bytes_the_long_way(tail: bytes) -> None:
+    # Whatever follows a known prefix, the fast path answers as the long way does.
+    socket = EventSocket(zmq.Context.instance(), zmq.ROUTER)
+    try:
+        outgoing = Outgoing({**DELIVERY_DEFAULTS, "delivery": "at-least-once"}, Stats(), Limits())
+        good = outgoing.encode("a", [b"1"], "json", None, 1)[1][1]
+        assert good.endswith(KNOWN_TAIL + b"1")
+        socket.message([b"peer", b"", good])  # learnt
+        header = good[:SEQ_END] + tail
+        try:
+            expected: Any = reliable.read_v2(socket, [b"", header], socket.limits, 1)
+        except DecodeError as error:
+            expected = DecodeError
+            assert error.frame is not None
+        try:
+            message = socket.message([b"peer", b"", header])
+        except DecodeError:
+            assert expected is DecodeError
+        else:
+            assert expected is not DecodeError
+            assert (message.event, message.payload, message.envelope) == (
+                expected.event,
+                expected.payload,
+                expected.envelope,
+            )
+    finally:
+        socket.close(linger=0)

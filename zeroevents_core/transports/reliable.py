@@ -481,6 +481,8 @@ class KnownHeaders:
         tail = header[SEQ_END:end]
         known = self._known.get(tail)
         if known is None or known[0] != header[:5]:
+            if end > len(header) or header[end - 2] or header[end - 1]:
+                return None  # cut short, or headers: read the long way
             known = self._learn(header, tail, end)
             if known is None:
                 return None

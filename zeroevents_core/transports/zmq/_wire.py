@@ -202,6 +202,14 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         """A :class:`Message` from the frames as received, a ROUTER's routing frame
         included (its ``reply_to``); DecodeError with the frame index on the wire.
         Wire v1 and v2 are told apart by their first frame (empty on v2): no option."""
+        if self.routes_replies and len(frames) == 3 and not frames[1] and type(frames) is list:
+            known = self.known_headers.read(frames[2])
+            if known is not None:  # the common v2 event: _message_v2's, without its layers
+                event, payload, headers, envelope = known
+                message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
+                message.headers, message.envelope, message.frames = headers, envelope, frames
+                message.event_id = event_id(envelope.producer, envelope.seq)
+                return message
         if not self.routes_replies:
             if not frames or frames[0] or len(frames) < 2 or frames[1][:3] != MAGIC:
                 event, payload = self.decode(frames)
@@ -221,16 +229,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
                     ) from None
                 message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
             else:
-                known = None
-                if len(frames) == 3 and type(frames) is list:
-                    known = self.known_headers.read(frames[2])
-                if known is None:
-                    message = self._message_v2(frames, frames[1:], 1, bytes(frames[0]))
-                else:  # the common case: _message_v2's, without its layers
-                    event, payload, headers, envelope = known
-                    message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
-                    message.headers, message.envelope = headers, envelope
-                    message.event_id = event_id(envelope.producer, envelope.seq)
+                message = self._message_v2(frames, frames[1:], 1, bytes(frames[0]))
         message.frames = frames
         return message
 
@@ -259,7 +258,7 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         decoded: V2Message | Ack | None = None
         if type(frames) is BatchedEvent:
             decoded = frames.decoded
-        elif not offset and len(body) == 2:  # a ROUTER's was read by message()
+        elif not offset and len(body) == 2:  # a ROUTER's was tried by message()
             decoded = self.known_headers.read(body[1])
         if decoded is None:
             try:
