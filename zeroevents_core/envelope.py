@@ -44,7 +44,8 @@ PRODUCER_ID_BYTES = 16
 MAX_SEQ = 2**64 - 1
 
 # magic+kind, flags, producer id, sequence number, content type length
-_EVENT_HEAD = struct.Struct(">4sB16sQB")
+# An event header up to its content type's length: prefix, flags, producer, number.
+EVENT_HEAD = struct.Struct(">4sB16sQB")
 # Where the sequence number sits in an event header: a sender changes only these bytes
 # from one event of a name to the next.
 SEQ_START = 4 + 1 + PRODUCER_ID_BYTES
@@ -176,7 +177,7 @@ def encode_event(
     flags = (ACK_REQUESTED if ack_requested else 0) | (INLINE_PAYLOAD if inline else 0)
     try:
         raw_type, name = content_type.encode(), event.encode()
-        header = _EVENT_HEAD.pack(EVENT_PREFIX, flags, producer, seq, len(raw_type))
+        header = EVENT_HEAD.pack(EVENT_PREFIX, flags, producer, seq, len(raw_type))
     except (AttributeError, struct.error):
         raise _refusal(envelope, event) from None
     if len(producer) != PRODUCER_ID_BYTES or not seq or not raw_type or not name:
@@ -268,10 +269,10 @@ def decode_header(header: bytes, limits: Limits, frame: int) -> tuple[Envelope, 
     where the header ends: the frame's end, or where the payload starts
     (INLINE_PAYLOAD); DecodeError saying what is wrong."""
     size = len(header)
-    head = _EVENT_HEAD.size
+    head = EVENT_HEAD.size
     if size < head:
         raise _short("event header", head, 0, size, frame)
-    _, flags, producer, seq, type_length = _EVENT_HEAD.unpack_from(header)
+    _, flags, producer, seq, type_length = EVENT_HEAD.unpack_from(header)
     # The common header (known flags, no headers) read in one go; anything else, or
     # any doubt, goes the long way below, which names what is wrong.
     position = head + type_length

@@ -18,6 +18,7 @@ bytes are :mod:`..envelope`'s; this module puts them on a socket:
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,11 +39,11 @@ from ..delivery import (
     SendWindow,
 )
 from ..envelope import (
-    ACK_REQUESTED,
     DEFAULT_MAX_ACK_RANGES,
     DEFAULT_MAX_BATCH_EVENTS,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
+    EVENT_HEAD,
     EVENT_PREFIX,
     INLINE_PAYLOAD,
     MAX_SEQ,
@@ -468,38 +469,39 @@ class KnownHeaders:
 
     def __init__(self, codec: Any, limits: Limits) -> None:
         self._codec, self._limits = codec, limits
-        # the header's bytes after the number -> (its first five, content type, name,
-        # serializer)
-        self._known: dict[bytes, tuple[bytes, str, str, Any]] = {}
+        # the header's bytes after the number -> (its flags, content type, name,
+        # serializer, whether it asks for an acknowledgement)
+        self._known: dict[bytes, tuple[int, str, str, Any, bool]] = {}
 
     def read(self, header: bytes) -> V2Message | None:
         try:
-            position = SEQ_END + 1 + header[SEQ_END]
+            prefix, flags, producer, seq, type_length = EVENT_HEAD.unpack_from(header)
+            position = SEQ_END + 1 + type_length
             end = position + 4 + (header[position] << 8 | header[position + 1])
-        except IndexError:
+        except (struct.error, IndexError):
             return None
         tail = header[SEQ_END:end]
         known = self._known.get(tail)
-        if known is None or known[0] != header[:5]:
+        if known is None or known[0] != flags or prefix != EVENT_PREFIX:
             if end > len(header) or header[end - 2] or header[end - 1]:
                 return None  # cut short, or headers: read the long way
             known = self._learn(header, tail, end)
             if known is None:
                 return None
-        seq = int.from_bytes(header[SEQ_START:SEQ_END], "big")
         if not seq:
             return None
-        first, content_type, event, serializer = known
+        _, content_type, event, serializer, ack_requested = known
         try:
             payload = serializer.unserialize([header[end:]])
         except DecodeError:
             return None
         headers: dict[str, str] = {}
-        ack_requested = bool(first[4] & ACK_REQUESTED)
-        envelope = _new(Envelope, (header[5:SEQ_START], seq, content_type, headers, ack_requested))
+        envelope = _new(Envelope, (producer, seq, content_type, headers, ack_requested))
         return _new(V2Message, (event, payload, headers, envelope))
 
-    def _learn(self, header: bytes, tail: bytes, end: int) -> tuple[bytes, str, str, Any] | None:
+    def _learn(
+        self, header: bytes, tail: bytes, end: int
+    ) -> tuple[int, str, str, Any, bool] | None:
         if header[:4] != EVENT_PREFIX or not header[4] & INLINE_PAYLOAD:
             return None
         try:
@@ -511,7 +513,9 @@ class KnownHeaders:
             return None
         if len(self._known) >= HEADERS_KEPT:
             self._known.clear()
-        known = self._known[tail] = (header[:5], envelope.content_type, event, serializer)
+        flags, content_type = header[4], envelope.content_type
+        known = (flags, content_type, event, serializer, envelope.ack_requested)
+        self._known[tail] = known
         return known
 
 
