@@ -92,8 +92,8 @@ DELIVERY_DEFAULTS: Mapping[str, Any] = {
 _COUNTS = [key for key, value in DELIVERY_DEFAULTS.items() if isinstance(value, int)]
 # A sender reads acknowledgements once per this many pushes, or when this long has
 # passed since it last did (so that a slow sender's acknowledgements are not late by
-# READ_EVERY events), and when the window is full or a retry is due: reading costs a
-# system call.
+# READ_EVERY events), and when the window is full: reading costs a system call. A
+# retry that comes due waits for the next read, READ_AFTER_MS late at most.
 READ_EVERY = 64
 READ_AFTER_MS = 1.0
 # Messages one read takes off the socket at most.
