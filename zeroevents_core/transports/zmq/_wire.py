@@ -202,11 +202,13 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         """A :class:`Message` from the frames as received, a ROUTER's routing frame
         included (its ``reply_to``); DecodeError with the frame index on the wire.
         Wire v1 and v2 are told apart by their first frame (empty on v2): no option."""
-        if self.routes_replies and len(frames) == 3 and not frames[1] and type(frames) is list:
-            known = self.known_headers.read(frames[2])
+        routed = 1 if self.routes_replies else 0
+        if len(frames) == routed + 2 and not frames[routed] and type(frames) is list:
+            known = self.known_headers.read(frames[routed + 1])
             if known is not None:  # the common v2 event: _message_v2's, without its layers
                 event, payload, headers, envelope = known
-                message = _new_message(_FramedMessage, (event, payload, bytes(frames[0])))
+                reply_to = bytes(frames[0]) if routed else None
+                message = _new_message(_FramedMessage, (event, payload, reply_to))
                 message.headers, message.envelope, message.frames = headers, envelope, frames
                 message.event_id = event_id(envelope.producer, envelope.seq)
                 return message
@@ -258,8 +260,6 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         decoded: V2Message | Ack | None = None
         if type(frames) is BatchedEvent:
             decoded = frames.decoded
-        elif not offset and len(body) == 2:  # a ROUTER's was tried by message()
-            decoded = self.known_headers.read(body[1])
         if decoded is None:
             try:
                 decoded = read_v2(self, body, self.limits, offset)
