@@ -515,6 +515,38 @@ def test_a_missing_stream_is_a_configuration_error_naming_it(names: Names) -> No
         listener.socket()
 
 
+def test_subjects_of_another_stream_are_a_configuration_error_naming_them(names: Names) -> None:
+    EventListener(names.producer()).socket().close()
+    other = Names()
+    other.subjects = names.subjects  # a second stream cannot take the first one's subjects
+    with pytest.raises(ConfigurationError, match=f"option 'subjects'.*'{other.stream}'.*overlap"):
+        EventListener(other.producer()).socket()
+
+
+def test_sockets_opened_at_once_share_the_stream_they_create(names: Names) -> None:
+    # Each sees no stream and creates it: every create after the first must pass.
+    opened: list[Any] = []
+    failed: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            opened.append(EventListener(names.producer()).socket())
+        except BaseException as error:
+            failed.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for socket_ in opened:
+        socket_.close()
+    assert failed == []
+    assert len(opened) == 6
+
+
 def test_a_server_that_is_down_is_a_connect_error_after_the_timeout() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

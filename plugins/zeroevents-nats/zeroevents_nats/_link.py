@@ -143,7 +143,21 @@ class Link:
                 f"option 'stream': JetStream is not enabled on "
                 f"{', '.join(self.options['servers'])} (start nats-server with -js)"
             ) from None
-        await self.js.add_stream(name=stream, subjects=self.options["subjects"])
+        try:
+            await self.js.add_stream(name=stream, subjects=self.options["subjects"])
+        except nats.js.errors.APIError as error:
+            # Another process may have created it since stream_info: the server
+            # refuses the second create (as an overlap of subjects) under that race.
+            try:
+                await self.js.stream_info(stream)
+                return
+            except nats.js.errors.NotFoundError:
+                pass
+            raise ConfigurationError(
+                f"option 'subjects': cannot create stream {stream!r} with subjects "
+                f"{self.options['subjects']} on {', '.join(self.options['servers'])}: "
+                f"{error.description or error}"
+            ) from None
 
     async def _ensure_consumer(self) -> None:
         assert self.js is not None
