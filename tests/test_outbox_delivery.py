@@ -108,6 +108,33 @@ def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
     ]
 
 
+def test_runs_that_only_deliver_keep_what_was_acknowledged(
+    tmp_path: Path, outbox_consumers: list[Consumer]
+) -> None:
+    # Runs that fire nothing and close before the rows a killed run left are all
+    # delivered (flush_timeout_ms): each deletes what was acknowledged. They once
+    # deleted nothing: the deletes waited for the commits of appends that never came,
+    # and every run sent the same rows again (issue 14's kill test, 20 runs).
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    outbox = tmp_path / "outbox.db"
+    dispatcher, listener = producer(endpoint, outbox, flush_timeout_ms=100)
+    for n in range(1, 20001):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+    assert listener.close() == 20000
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    lefts = [20000]
+    while lefts[-1] and len(lefts) < 60:  # bounded: 60 runs of 0.3 s
+        _, run = producer(endpoint, outbox, flush_timeout_ms=300)
+        run.socket()
+        lefts.append(run.close())
+        assert lefts[-1] < lefts[-2], lefts
+    assert lefts[-1] == 0, lefts
+    (stream,) = inspect_outbox(outbox)
+    assert (stream.pending, stream.last_seq) == (0, 20000)
+    found = wait_for_lines(tmp_path / "consumer.txt", 20000)
+    assert {int(n) for _, n, _ in found} == set(range(1, 20001))
+
+
 def test_the_headers_of_a_fire_travel_with_its_row(
     tmp_path: Path, outbox_consumers: list[Consumer]
 ) -> None:

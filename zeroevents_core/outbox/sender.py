@@ -47,6 +47,7 @@ class OutboxSender:
         self._deleted = 0  # every number up to this one is deleted, or will be
         self._committed = 0  # every number up to this one is deleted in the file
         self._wake = threading.Event()
+        self._appended = False  # rows committed since the last round: more may come
         self._stopping = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"zeroevents outbox {destination}", daemon=True
@@ -59,6 +60,7 @@ class OutboxSender:
 
     def wake(self) -> None:
         """New rows were committed: send them without waiting for the idle timeout."""
+        self._appended = True
         self._wake.set()
 
     def _run(self) -> None:
@@ -81,25 +83,29 @@ class OutboxSender:
             if push(row.event, row.frames, row.content_type, row.headers, row.seq) is not True:
                 break  # no peer in time: this row and the next go in a later round
             self._sent = row.seq
+        # Rows still coming: their commits carry the deletes (a commit of the sender's
+        # own would make the firing thread wait behind it). Else, resending what a
+        # killed run left, idle, or appends waiting for the room the deletes make: the
+        # sender commits them, in batches while it sends.
+        coming = self._appended and not self.outbox.waiting
+        self._appended = False
         if rows:
-            self._delete_acknowledged(wait=False)  # carried by the appends' commits
+            self._delete_acknowledged(wait=not coming, batch=DELETE_BATCH)
             return
         if window.in_flight:
             self.socket.settle(IDLE_MS)  # reads acknowledgements, retransmits
         else:
             self._wake.wait(IDLE_MS / 1000)
-        # Rows still coming: their commits carry the deletes (a commit of the sender's
-        # own would make the firing thread's wait behind it). Idle, or appends waiting
-        # for the room the deletes make: committed now.
-        coming = self._wake.is_set() and not self.outbox.waiting
         self._wake.clear()
-        self._delete_acknowledged(wait=not coming)
+        coming = coming or (self._appended and not self.outbox.waiting)
+        self._delete_acknowledged(wait=not coming, batch=DELETE_BATCH if coming else 1)
 
-    def _delete_acknowledged(self, wait: bool) -> None:
+    def _delete_acknowledged(self, wait: bool, batch: int) -> None:
+        """Delete the rows up to the floor of what is in flight once ``batch`` of them
+        are acknowledged: committed now (``wait``) or by the next append's commit."""
         pending = self._window.pending()
         floor = pending[0].seq - 1 if pending else self._sent
-        batched = floor - self._deleted >= DELETE_BATCH
-        if (batched and not wait) or (wait and floor > self._committed):
+        if floor - (self._committed if wait else self._deleted) >= batch:
             self.outbox.acknowledge(self.destination, floor, wait=wait)
             self._deleted = floor
             if wait:
@@ -112,7 +118,7 @@ class OutboxSender:
         while self._thread.is_alive() and time.monotonic() < deadline:  # bounded: deadline
             if not self.outbox.pending(self.destination, limit=1):
                 break
-            self.wake()
+            self._wake.set()  # not wake(): no append is coming to carry the deletes
             time.sleep(IDLE_MS / 1000)
         return self.outbox.count_of(self.destination)
 
@@ -120,3 +126,5 @@ class OutboxSender:
         self._stopping.set()
         self._wake.set()
         self._thread.join()
+        if self.error is None:  # what was acknowledged is not sent again
+            self._delete_acknowledged(wait=True, batch=1)
