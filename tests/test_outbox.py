@@ -142,6 +142,31 @@ def test_a_deferred_acknowledgement_is_committed_with_the_next_append(tmp_path: 
         assert [row.seq for row in outbox.pending(DEST)] == [4, 5, 6]
 
 
+def test_appends_leave_checkpoints_to_checkpoint(tmp_path: Path) -> None:
+    # Appends do not checkpoint (below WRITER_CHECKPOINT_PAGES): the rows stay in the
+    # WAL, the file keeps its size, until checkpoint() (a sender's) copies them over.
+    path = tmp_path / "outbox.db"
+    with Outbox(path) as outbox:
+        outbox.append(DEST, "orders.created", [b"[0]"])
+        assert outbox.checkpoint() is True
+        before = path.stat().st_size
+        for n in range(1, 3000):
+            outbox.append(DEST, "orders.created", [b"[%d]" % n])
+        assert path.stat().st_size == before
+        assert outbox.checkpoint() is True
+        assert path.stat().st_size > before
+        assert [row.seq for row in outbox.pending(DEST, limit=5000)] == list(range(1, 3001))
+    with Outbox(path) as reopened:
+        assert reopened.count == 3000
+
+
+def test_a_closed_outbox_refuses_a_checkpoint(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    outbox.close()
+    with pytest.raises(OutboxError, match="is closed"):
+        outbox.checkpoint()
+
+
 def test_threads_firing_at_once_share_transactions(tmp_path: Path) -> None:
     # Counted, not timed: a commit per event from one thread, fewer commits than
     # events from eight (each commit fsyncs with "full", so followers pile up).

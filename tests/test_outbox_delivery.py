@@ -16,7 +16,8 @@ import pytest
 from zeroevents_core import AsyncEventListener, Dispatcher, EventListener
 from zeroevents_core.errors import ConfigurationError
 from zeroevents_core.outbox import Outbox
-from zeroevents_core.outbox.store import inspect_outbox
+from zeroevents_core.outbox.database import PAGE_SIZE
+from zeroevents_core.outbox.store import WRITER_CHECKPOINT_PAGES, inspect_outbox
 
 PROCS = str(Path(__file__).with_name("procs_outbox.py"))
 sys.path.insert(0, str(Path(__file__).parent))
@@ -80,6 +81,32 @@ def test_fired_events_are_delivered_and_deleted(
     assert sorted(int(n) for _, n, _ in found) == list(range(1, 1001))
     (stream,) = inspect_outbox(tmp_path / "outbox.db")
     assert (stream.pending, stream.last_seq) == (0, 1000)
+
+
+def test_the_sender_checkpoints_and_the_wal_stays_bounded(
+    tmp_path: Path, outbox_consumers: list[Consumer]
+) -> None:
+    # Appends leave checkpoints to the sender up to WRITER_CHECKPOINT_PAGES: the file
+    # grows before the WAL reaches them (the sender's), the WAL never much past them.
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    outbox = tmp_path / "outbox.db"
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    dispatcher, listener = producer(endpoint, outbox)
+    listener.socket()
+    made = outbox.stat().st_size
+    sizes = []
+    for n in range(1, 12001):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+        if n == 3000:  # about 4,000 pages in the WAL, below the appends' own checkpoint
+            assert listener.flush(60).done
+            sizes.append(outbox.stat().st_size)
+    assert listener.flush(60).done
+    assert sizes[0] > made
+    wal = Path(f"{outbox}-wal").stat().st_size
+    assert wal < (WRITER_CHECKPOINT_PAGES + 2000) * (PAGE_SIZE + 24), wal
+    assert listener.close() == 0
+    (stream,) = inspect_outbox(outbox)
+    assert (stream.pending, stream.last_seq) == (0, 12000)
 
 
 def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(

@@ -72,17 +72,16 @@ def open_database(
             f"(application_id {found:#x}, expected {application_id:#x}): left untouched"
         )
     try:
-        db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+        db = _open(file)
     except sqlite3.Error as error:
         raise ConfigurationError(f"{kind} {file} cannot be opened: {error}") from error
     try:
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _configure(db, sync)
         if found is None or _unfinished(db):
             _create(db, application_id, version, schema)
         else:
             _check(db, file, kind, version, schema, other_tables)
         db.execute("PRAGMA journal_mode = WAL")
-        db.execute(f"PRAGMA synchronous = {SYNC_MODES[sync]}")
     except sqlite3.DatabaseError as error:
         db.close()
         raise ConfigurationError(
@@ -93,6 +92,27 @@ def open_database(
         db.close()
         raise
     return db
+
+
+def connect(file: Path, sync: str) -> sqlite3.Connection:
+    """Another connection to a database :func:`open_database` has checked."""
+    db = _open(file)
+    try:
+        _configure(db, sync)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _open(file: Path) -> sqlite3.Connection:
+    return sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+
+
+def _configure(db: sqlite3.Connection, sync: str) -> None:
+    # Autocommit from any thread (one at a time), waiting for locks, fsyncs as asked.
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute(f"PRAGMA synchronous = {SYNC_MODES[sync]}")
 
 
 def _create(

@@ -31,6 +31,9 @@ IDLE_MS = 20
 # While rows come, acknowledged ones are deleted this many at a time (by an append's
 # commit): a delete in every commit tripled the pages it writes. Idle, all at once.
 DELETE_BATCH = 512
+# The sender checkpoints the file's WAL every this many commits, and when idle: in
+# its thread, not in an append's commit (store.WRITER_CHECKPOINT_PAGES).
+CHECKPOINT_COMMITS = 500
 
 
 class OutboxSender:
@@ -46,6 +49,7 @@ class OutboxSender:
         self._sent = 0  # the highest number handed to the socket
         self._deleted = 0  # every number up to this one is deleted, or will be
         self._committed = 0  # every number up to this one is deleted in the file
+        self._checkpointed = 0  # the outbox's commits at the last checkpoint
         self._wake = threading.Event()
         self._appended = False  # rows committed since the last round: more may come
         self._stopping = threading.Event()
@@ -91,6 +95,7 @@ class OutboxSender:
         self._appended = False
         if rows:
             self._delete_acknowledged(wait=not coming, batch=DELETE_BATCH)
+            self._checkpoint(CHECKPOINT_COMMITS)
             return
         if window.in_flight:
             self.socket.settle(IDLE_MS)  # reads acknowledgements, retransmits
@@ -99,6 +104,12 @@ class OutboxSender:
         self._wake.clear()
         coming = coming or (self._appended and not self.outbox.waiting)
         self._delete_acknowledged(wait=not coming, batch=DELETE_BATCH if coming else 1)
+        self._checkpoint(CHECKPOINT_COMMITS if coming else 1)
+
+    def _checkpoint(self, commits: int) -> None:
+        done = self.outbox.commits
+        if done - self._checkpointed >= commits and self.outbox.checkpoint():
+            self._checkpointed = done
 
     def _delete_acknowledged(self, wait: bool, batch: int) -> None:
         """Delete the rows up to the floor of what is in flight once ``batch`` of them
