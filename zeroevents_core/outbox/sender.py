@@ -114,8 +114,8 @@ class OutboxSender:
     def _delete_acknowledged(self, wait: bool, batch: int) -> None:
         """Delete the rows up to the floor of what is in flight once ``batch`` of them
         are acknowledged: committed now (``wait``) or by the next append's commit."""
-        pending = self._window.pending()
-        floor = pending[0].seq - 1 if pending else self._sent
+        # Every number below low_seq is acknowledged (none is given up: NEVER).
+        floor = min(self._window.low_seq - 1, self._sent)
         if floor - (self._committed if wait else self._deleted) >= batch:
             self.outbox.acknowledge(self.destination, floor, wait=wait)
             self._deleted = floor
