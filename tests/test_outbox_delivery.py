@@ -56,6 +56,15 @@ def producer(
     return dispatcher, listener
 
 
+def left_by_a_run_without_consumer(endpoint: str, outbox: Path, count: int) -> None:
+    """Fire orders 1 to ``count`` with no consumer there: fire() returns once each is
+    stored, close() leaves them all in the file."""
+    dispatcher, listener = producer(endpoint, outbox, flush_timeout_ms=100)
+    for n in range(1, count + 1):
+        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
+    assert listener.close() == count
+
+
 def wait_for_lines(record: Path, count: int) -> list[list[str]]:
     import time
 
@@ -114,11 +123,7 @@ def test_a_restarted_producer_resends_under_its_producer_id_and_numbers(
 ) -> None:
     endpoint = f"ipc://{tmp_path}/orders.ipc"
     outbox = tmp_path / "outbox.db"
-    # No consumer yet: fire() returns once stored; close() leaves the rows in the file.
-    dispatcher, listener = producer(endpoint, outbox, flush_timeout_ms=100)
-    for n in range(1, 201):
-        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
-    assert listener.close() == 200
+    left_by_a_run_without_consumer(endpoint, outbox, 200)
     with Outbox(outbox) as stored:
         destination = stored.summary()[0].destination
         producer_id = stored.producer(destination).hex()
@@ -144,10 +149,7 @@ def test_runs_that_only_deliver_keep_what_was_acknowledged(
     # and every run sent the same rows again (issue 14's kill test, 20 runs).
     endpoint = f"ipc://{tmp_path}/orders.ipc"
     outbox = tmp_path / "outbox.db"
-    dispatcher, listener = producer(endpoint, outbox, flush_timeout_ms=100)
-    for n in range(1, 20001):
-        assert dispatcher.fire("orders.created", 0, n, halt=True) is True
-    assert listener.close() == 20000
+    left_by_a_run_without_consumer(endpoint, outbox, 20000)
     outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
     lefts = [20000]
     while lefts[-1] and len(lefts) < 60:  # bounded: 60 runs of 0.3 s
