@@ -216,6 +216,23 @@ def test_first_deliveries_pass_duplicates_do_not() -> None:
     assert dedup.stats.duplicates == 3
 
 
+def test_after_an_unbroken_run_the_bitmap_is_whole() -> None:
+    # The common case keeps no bitmap (it would shift dedup_window bits per event):
+    # it is implied, and the numbers after a gap see it as if it had been kept.
+    dedup = Deduplicator(dedup_window=8)
+    for seq in range(1, 21):
+        assert dedup.seen(PRODUCER, seq) is False
+    assert [dedup.seen(PRODUCER, seq) for seq in (20, 13, 12, 23, 22, 22, 21, 24)] == [
+        True, True, True, False, False, True, False, False
+    ]  # fmt: skip
+    state = dedup._producers[PRODUCER]
+    assert (state.top, state.contiguous, dedup.bitmap(state)) == (24, 24, 0xFF)
+    fresh = Deduplicator(dedup_window=8)
+    fresh.seen(PRODUCER, 1)
+    fresh.seen(PRODUCER, 2)
+    assert fresh.bitmap(fresh._producers[PRODUCER]) == 0b11
+
+
 def test_numbers_older_than_the_window_are_passed_not_dropped() -> None:
     dedup = Deduplicator(dedup_window=4)
     for seq in (1, 2, 10):

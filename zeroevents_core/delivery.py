@@ -356,7 +356,9 @@ class _Producer:
 
     def __init__(self, reply_to: Any) -> None:
         self.top = 0  # the highest number seen (0: none)
-        self.seen = 0  # bit i set: number top - i seen, for i < dedup_window
+        # Bit i set: number top - i seen, for i < dedup_window. Not kept while nothing
+        # is missing (contiguous == top), the common case: Deduplicator.bitmap.
+        self.seen = 0
         self.contiguous = 0  # every number from 1 to this one seen
         self.pending: list[list[int]] = []  # [first, last] ranges to acknowledge
         self.reply_to = reply_to
@@ -413,8 +415,7 @@ class Deduplicator:
             state.reply_to = reply_to
             if seq == state.top + 1 and state.contiguous == state.top:
                 # The common case, the next number after an unbroken run: what the
-                # general path below does for it, in one go.
-                state.seen = ((state.seen << 1) | 1) & self._mask
+                # general path below does for it, in one go (the bitmap is implied).
                 state.top = state.contiguous = seq
                 self._unacked[producer] = state
                 self._waiting += 1
@@ -422,6 +423,8 @@ class Deduplicator:
                     self.ack_due = True
                 return False
         top = state.top
+        if state.contiguous == top:
+            state.seen = self.bitmap(state)
         if seq > top:
             shift = seq - top
             state.seen = (
@@ -446,6 +449,14 @@ class Deduplicator:
             self._advance(state, seq)
         self._record(producer, state, seq)
         return duplicate
+
+    def bitmap(self, state: _Producer) -> int:
+        """The bitmap of ``state``: bit i set when number top - i was seen. While no
+        number up to top is missing it is every bit below min(top, dedup_window),
+        and :meth:`seen` does not shift it (a shift of dedup_window bits per event)."""
+        if state.contiguous != state.top:
+            return state.seen
+        return self._mask if state.top >= self.dedup_window else (1 << state.top) - 1
 
     def _advance(self, state: _Producer, seq: int) -> None:
         if seq != state.contiguous + 1:

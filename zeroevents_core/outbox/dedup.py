@@ -190,7 +190,7 @@ class DurableDeduplicator(Deduplicator):
 
     def acks(self) -> list[tuple[Any, Ack]]:
         states = [
-            (producer, state.top, state.contiguous, state.seen)
+            (producer, state.top, state.contiguous, self.bitmap(state))
             for producer, state in self._unacked.items()
         ]
         if states:

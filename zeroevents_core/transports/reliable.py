@@ -271,7 +271,7 @@ class Outgoing:
             self._next_seq = max(self._next_seq, seq + 1)
             return
         window.send(outbound, now_ms, seq if explicit else None)
-        stats.in_flight = window.in_flight
+        stats.in_flight += 1  # the gauge is set again from the window when it settles
 
     def acknowledge(self, ack: Ack) -> None:
         """Settle what ``ack`` acknowledges (another producer's: nothing)."""
@@ -290,14 +290,14 @@ class Outgoing:
         acknowledgements read less than READ_EVERY pushes and READ_AFTER_MS ago):
         the sockets' fast path, without the step."""
         window = self.window
-        if window is None or not window.in_flight:
+        if window is None:
             return True
         self._pushes += 1
-        if self._pushes % READ_EVERY == 0 or not window.room:
-            return False
         # A retry due now waits for that read at most (READ_AFTER_MS): a retry is
         # late by a millisecond at most, and a push asks for no timer.
-        return now_ms - self.read_ms < READ_AFTER_MS
+        if self._pushes % READ_EVERY and now_ms - self.read_ms < READ_AFTER_MS and window.room:
+            return True
+        return not window.in_flight  # else nothing to read, nothing due
 
     def due(self) -> tuple[list[InFlight[Outbound]], list[InFlight[Outbound]]]:
         """What to send again now and what is given up (counted)."""

@@ -261,9 +261,12 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                 now = time.monotonic() * 1000
                 if outgoing.straight(now):
                     frames = outbound.frames
-                    try:  # send_frames, inlined: the hot path
-                        for frame in frames[:-1]:
-                            _send(self, frame, SNDMORE)
+                    try:  # send_frames, inlined: the hot path (two frames, the common one)
+                        if len(frames) == 2:
+                            _send(self, frames[0], SNDMORE)
+                        else:
+                            for frame in frames[:-1]:
+                                _send(self, frame, SNDMORE)
                         _send(self, frames[-1])
                         sent = True
                     except zmq.ZMQError:
