@@ -111,6 +111,35 @@ def produce(
     write_summary(summary, stats.as_dict(), pending, confirmed)
 
 
+def produce_and_idle(
+    options: dict[str, Any], count: int, failed: str, idle_s: float, flavour: str = "blocking"
+) -> None:
+    """Fire ids 0..count-1, then nothing for ``idle_s`` seconds: no push, no flush, no
+    close. What is retransmitted or reported failed (ids appended to ``failed``)
+    meanwhile is the socket's retry timer's doing."""
+    dispatcher = Dispatcher()
+    fd = os.open(failed, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    dispatcher.listen(
+        PUSH_ERROR, lambda socket, event, payload, *rest: os.write(fd, b"%d\n" % payload[0])
+    )
+    if flavour == "asyncio":
+
+        async def fire_and_idle() -> None:
+            listener = AsyncEventListener(options, dispatcher)
+            dispatcher.listen(EVENT, listener)
+            for number in range(count):
+                await dispatcher.fire_async(EVENT, number)
+            await asyncio.sleep(idle_s)
+
+        asyncio.run(fire_and_idle())
+        return
+    listener = EventListener(options, dispatcher)
+    dispatcher.listen(EVENT, listener)
+    for number in range(count):
+        dispatcher.fire(EVENT, number)
+    time.sleep(idle_s)
+
+
 async def produce_async(
     options: dict[str, Any], dispatcher: Dispatcher, count: int, summary: str, flush_s: float
 ) -> None:

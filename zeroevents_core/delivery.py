@@ -21,8 +21,8 @@ sockets and by both services):
   and retransmits what :meth:`SendWindow.due` returns inside ``push`` (before sending,
   every 64 pushes or 1 ms, which also bounds how late a retry is, and when the window
   is full) and inside
-  ``flush``/``close``; an idle listener gets a retransmission when it next pushes or
-  flushes. The
+  ``flush``/``close``; between pushes its retry timer does, when the next retry is
+  due (:meth:`SendWindow.next_due_ms`, :mod:`.transports.retry_timers`). The
   asyncio socket does the same from its event loop (one shared implementation,
   awaiting where the blocking one polls). ``fire()`` never waits for an
   acknowledgement: it waits only when the window is full (as a ZeroMQ send waits at the

@@ -79,6 +79,7 @@ class OutboxLink:
                 self.options,
                 producer=self.outbox.producer(self.destination),
                 first_seq=first[0].seq if first else self.outbox.last_seq(self.destination) + 1,
+                on_time=False,  # the sender tends its socket between rows itself
             )
             self.sender = OutboxSender(self.outbox, self.destination, self.socket)
             self.sender.start()

@@ -69,6 +69,7 @@ from ..plugins import get_serializer
 from ..stats import Stats
 from . import Message
 from .codec import ACK
+from .retry_timers import Timer
 
 AT_LEAST_ONCE = "at-least-once"
 AT_MOST_ONCE = "at-most-once"
@@ -218,6 +219,9 @@ class Outgoing:
             )
         self._next_seq = first_seq
         self._pushes = 0
+        # Retries between pushes (its socket's, see ..retry_timers); None: only pushes,
+        # flush and close retransmit (an outbox's sender tends its socket itself).
+        self.timer: Timer | None = None
         self.read_ms = 0.0  # when acknowledgements were last read
         self._flags = self.window is not None
         # One payload frame inside the header's frame; not where events are batched
@@ -272,6 +276,9 @@ class Outgoing:
             return
         window.send(outbound, now_ms, seq if explicit else None)
         stats.in_flight += 1  # the gauge is set again from the window when it settles
+        timer = self.timer
+        if timer is not None and timer.idle:
+            timer.poke()
 
     def acknowledge(self, ack: Ack) -> None:
         """Settle what ``ack`` acknowledges (another producer's: nothing)."""
@@ -307,6 +314,11 @@ class Outgoing:
         self.stats.failed += len(failed)
         self.stats.in_flight = self.window.in_flight
         return retransmit, failed
+
+    def stop_timer(self) -> None:
+        """No more retries between pushes: the socket closes (its close settles)."""
+        if self.timer is not None:
+            self.timer.stop()
 
     def abandon(self) -> list[InFlight[Outbound]]:
         """Give up everything in flight (a close whose LINGER is over), counted."""
@@ -355,6 +367,19 @@ def tending(outgoing: Outgoing, heard: Callable[[Any], None], wait_ms: int = 0) 
     for entry in retransmit:
         yield SEND_NOW, (entry.item.frames, entry.item.reply_to)  # else due again later
     return True, failed
+
+
+def on_time(
+    outgoing: Outgoing, heard: Callable[[Any], None]
+) -> Generator[Op, Any, tuple[float | None, Given]]:
+    """The retry timer's round (see :mod:`..retry_timers`): what came back read, what
+    is due sent again; when the next retry is due (None: nothing in flight, the timer
+    is then idle) and the events given up."""
+    _, given = yield from tending(outgoing, heard)
+    due = None if outgoing.window is None else outgoing.window.next_due_ms()
+    if due is None and outgoing.timer is not None:
+        outgoing.timer.idle = True
+    return due, given
 
 
 def delivering(
@@ -645,6 +670,7 @@ __all__ = [
     "check_delivery_options",
     "delivering",
     "limits_of",
+    "on_time",
     "read_v2",
     "settling",
     "tending",

@@ -213,6 +213,7 @@ class ZmqTransport(Transport):
         undelivered = 0
         handshakes, barrier = socket.handshakes, socket.barrier
         if socket.outgoing is not None and socket.outgoing.window is not None:
+            socket.outgoing.stop_timer()  # the settling below retransmits now
             await socket.settle(_linger(options))
             undelivered = self._report_abandoned(socket, options, await socket.abandon())
         elif barrier.sent:
@@ -309,6 +310,7 @@ class ZmqTransport(Transport):
         barrier, handshakes = socket.barrier, socket.handshakes
         if socket.outgoing is not None and socket.outgoing.window is not None:
             # Acknowledgements say what arrived: no barrier; LINGER to get them all.
+            socket.outgoing.stop_timer()  # the settling below retransmits now
             socket.settle(_linger(options))
             undelivered = self._report_abandoned(socket, options, socket.abandon())
         elif barrier.sent:

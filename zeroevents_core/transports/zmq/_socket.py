@@ -36,8 +36,10 @@ from ..reliable import (
     FlushReport,
     Outbound,
     delivering,
+    on_time,
     settling,
 )
+from ..retry_timers import RetryTimer, Timer
 from ._barrier import LOOK_AGAIN_MS, _send, recv_message
 from ._options import REPLY_PATH
 from ._wire import (
@@ -487,6 +489,20 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                 except zmq.ZMQError:
                     outcome = False
 
+    def _retry_timer(self) -> Timer:
+        return RetryTimer(self._tend_on_time, "zeroevents-retry-timer")
+
+    def _tend_on_time(self) -> float | None:
+        """The retry timer's round, in its thread (see :mod:`...retry_timers`)."""
+        outgoing = self.outgoing
+        with self._sending:
+            if self.closed or outgoing is None:
+                return None
+            due, given = self._deliver(on_time(outgoing, self._heard))
+        self._give_up(given)
+        due_ms: float | None = due
+        return due_ms
+
     def _give_up(self, given: list[InFlight[Outbound]]) -> None:
         # Outside the lock: a listener of the error may push on this socket again.
         for entry in given:
@@ -566,6 +582,8 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
         with self._flush_wake:  # a flusher ends (what waits is dropped: see stop_batching)
             self._flush_stop = True
             self._flush_wake.notify()
+        if self.outgoing is not None:
+            self.outgoing.stop_timer()  # before the lock, which its round takes
         with sending:
             super().close(linger)
 

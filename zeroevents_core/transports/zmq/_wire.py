@@ -47,6 +47,7 @@ from ..reliable import (
     limits_of,
     read_v2,
 )
+from ..retry_timers import Timer
 from ._barrier import Barrier, _send, recv_message
 from ._monitor import Handshakes
 
@@ -168,20 +169,32 @@ class ZmqEventCodec(Acknowledging, EventCodec):
         self.max_batch_events = 1
 
     def set_up_delivery(
-        self, options: Any, producer: bytes | None = None, first_seq: int = 1
+        self,
+        options: Any,
+        producer: bytes | None = None,
+        first_seq: int = 1,
+        on_time: bool = True,
     ) -> None:
         """Wire v2 and at-least-once as the checked ``options`` say (the limits of a
-        received message too); ``producer`` and ``first_seq`` resume a producer."""
+        received message too); ``producer`` and ``first_seq`` resume a producer.
+        ``on_time``: a retry timer retransmits between pushes (see
+        :mod:`..retry_timers`); without it only pushes, flush and close do."""
         self.limits = limits_of(options)
         self.known_headers = KnownHeaders(self, self.limits)
         if self.can_reply:
             self.incoming = Incoming(options)
         if options["wire"] == "v2":
             self.outgoing = Outgoing(options, self.stats, self.limits, producer, first_seq)
+            if on_time and self.outgoing.window is not None:
+                self.outgoing.timer = self._retry_timer()
         self.max_batch_events = options["max_batch_events"]
         if options["batch_max"] > 1:
             limit = options["max_frame_bytes"] or self._serializer.max_frame_size
             self.batch = Batch(options["batch_max"], options["linger_ms"], limit)
+
+    def _retry_timer(self) -> Timer:
+        """The timer of this socket's retries between pushes (each flavour its own)."""
+        raise NotImplementedError
 
     def confirm_undecodable(self, frames: Sequence[bytes]) -> list[bytes]:
         """The confirmation of a message that cannot be decoded, as the original sends
