@@ -506,8 +506,8 @@ class AsyncEventService(ServiceCore[AsyncEventListener]):
             await self._fire_counted(routed)
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
-        if routed.event_id is not None:
-            self._acknowledging(socket, routed)
+        if routed.event_id is not None and getattr(socket, "acks_due", False):
+            self._batch_done(socket)  # _acknowledging, inlined: the hot path
 
     async def _run_steps(self, steps: Steps) -> None:
         # The asyncio driver of the shared steps: each call awaited in turn (a dead

@@ -480,8 +480,8 @@ class EventService(ServiceCore[EventListener]):
             self._fire_counted(routed)
         except (SystemExit, KeyboardInterrupt) as exit:  # a listener's sys.exit()
             self._exiting(exit)
-        if routed.event_id is not None:
-            self._acknowledging(socket, routed)
+        if routed.event_id is not None and getattr(socket, "acks_due", False):
+            self._batch_done(socket)  # _acknowledging, inlined: the hot path
 
     def _run_steps(self, steps: Steps) -> None:
         # The blocking driver of the shared steps: each call made in turn.
