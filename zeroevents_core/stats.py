@@ -65,7 +65,7 @@ class Stats:
     dropped_hwm: int = 0  # sends refused or dropped at the high-water mark
     in_flight: int = 0  # gauge: sent and not yet acknowledged
     # Receiving side.
-    received: int = 0  # messages taken off the link, library traffic excluded
+    received: int = 0  # events taken off the link (each of a batch), library traffic excluded
     fired: int = 0  # events fired on the dispatcher
     duplicates: int = 0  # at-least-once: events seen before, acknowledged, not fired
     decode_errors: int = 0
