@@ -4,6 +4,8 @@ over ipc and tcp, DEALER to DEALER there; memory), the same behaviour."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,6 +21,13 @@ def link(transport_link: Link) -> Link:
     if not transport_link.speaks_v2:
         pytest.skip(f"{transport_link.transport} carries no wire v2")
     return transport_link
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():  # bounded by the deadline
+        assert time.monotonic() < deadline, f"timed out after {WAIT} s waiting for {what}"
+        time.sleep(0.01)
 
 
 def test_at_least_once_events_are_fired_with_their_ids_and_acknowledged(link: Link) -> None:
@@ -45,6 +54,27 @@ def test_at_least_once_events_are_fired_with_their_ids_and_acknowledged(link: Li
     assert stats.ack_latency.count == sum(stats.ack_latency.counts) == 300
     assert 0 < stats.ack_latency.sum < 300 * WAIT
     assert running.service.stats.duplicates == 0
+
+
+def test_an_idle_sender_resends_what_a_closed_receiver_dropped(link: Link) -> None:
+    # The first receiver takes the events and closes unread (nothing acknowledged,
+    # its queue dropped); the sender pushes nothing more: its retry timer resends.
+    receiver = EventListener(link.receiver())
+    receiver.socket()
+    sending = Dispatcher()
+    options = link.sender(delivery="at-least-once", retry_after_ms=50, max_retry_after_ms=200)
+    with EventListener(options, sending) as listener:
+        sending.listen("orders.*", listener)
+        for number in range(5):
+            sending.fire("orders.created", number)
+        time.sleep(0.2)  # taken by the first receiver
+        receiver.close()
+        with Running(link.receiver()) as running:
+            got = sorted(running.take(5))
+            stats = listener.stats
+            wait_until(lambda: stats.in_flight == 0, "the resent events to be acknowledged")
+    assert got == [("orders.created", [number]) for number in range(5)]
+    assert stats.retried >= 5 and stats.acknowledged == 5
 
 
 def test_a_duplicate_is_fired_once(link: Link) -> None:

@@ -69,7 +69,7 @@ from ..plugins import get_serializer
 from ..stats import Stats
 from . import Message
 from .codec import ACK
-from .retry_timers import Timer
+from .retry_timers import AsyncRetryTimer, RetryTimer, Timer
 
 AT_LEAST_ONCE = "at-least-once"
 AT_MOST_ONCE = "at-most-once"
@@ -431,6 +431,45 @@ def settling(
     return given
 
 
+class Retrying:
+    """The retry timer of a blocking socket class (ZeroMQ's, memory's; see
+    :mod:`.retry_timers`): its round runs under the socket's send lock ``_sending``
+    and its ``_deliver`` of the step, then reports what it gave up (``_give_up``)."""
+
+    def _retry_timer(self) -> Timer:
+        return RetryTimer(self._tend_on_time, "zeroevents-retry-timer")
+
+    def _tend_on_time(self) -> float | None:
+        """The timer's round, in its thread."""
+        socket: Any = self
+        outgoing: Outgoing | None = socket.outgoing
+        with socket._sending:
+            if socket.closed or outgoing is None:
+                return None
+            due, given = socket._deliver(on_time(outgoing, socket._heard))
+        socket._give_up(given)
+        due_ms: float | None = due
+        return due_ms
+
+
+class AsyncRetrying:
+    """:class:`Retrying` for an asyncio socket class: the round is a task of its loop."""
+
+    def _retry_timer(self) -> Timer:
+        return AsyncRetryTimer(self._tend_on_time)
+
+    async def _tend_on_time(self) -> float | None:
+        """The timer's round, in the loop."""
+        socket: Any = self
+        outgoing: Outgoing | None = socket.outgoing
+        if socket.closed or outgoing is None:
+            return None
+        due, given = await socket._deliver(on_time(outgoing, socket._heard))
+        await socket._give_up(given)
+        due_ms: float | None = due
+        return due_ms
+
+
 class V2Message(NamedTuple):
     """A decoded v2 event: what a socket makes its Message of."""
 
@@ -659,12 +698,14 @@ __all__ = [
     "ACK",
     "DELIVERY_DEFAULTS",
     "Acknowledging",
+    "AsyncRetrying",
     "FlushReport",
     "Incoming",
     "KnownHeaders",
     "Outbound",
     "Outgoing",
     "PendingEvent",
+    "Retrying",
     "V2Message",
     "V2Received",
     "check_delivery_options",

@@ -31,16 +31,19 @@ from ..reliable import (
     TAKE,
     WAIT,
     Acknowledging,
+    AsyncRetrying,
     FlushReport,
     Incoming,
     Outbound,
     Outgoing,
+    Retrying,
     delivering,
     limits_of,
     read_v2,
     settling,
     v2_message,
 )
+from ..retry_timers import Timer
 from ._links import LINKS, SCHEME, Frames, Queue, Wait, deadline_after, seconds_left
 
 if TYPE_CHECKING:
@@ -58,6 +61,10 @@ class _MemoryLink(Acknowledging, EventCodec):
     what to wait for (a :class:`Wait`). Each flavour runs the steps its own way."""
 
     can_reply = True
+
+    def _retry_timer(self) -> Timer:
+        """The timer of this socket's retries between pushes (each flavour its own)."""
+        raise NotImplementedError
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
         self._init_codec(
@@ -78,6 +85,8 @@ class _MemoryLink(Acknowledging, EventCodec):
         self.outgoing = (
             Outgoing(options, self.stats, self.limits) if options["wire"] == "v2" else None
         )
+        if self.outgoing is not None and self.outgoing.window is not None:
+            self.outgoing.timer = self._retry_timer()  # retries between pushes
         self._sent: dict[Queue, int] = {}  # each receiver's count once it has our last
         self._turn = 0
         self._routes: list[Queue] = []
@@ -304,7 +313,7 @@ class _MemoryLink(Acknowledging, EventCodec):
                     sender.lost += 1
 
 
-class MemoryEventSocket(_MemoryLink):
+class MemoryEventSocket(Retrying, _MemoryLink):
     """A blocking memory socket (see the module's docstring)."""
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
@@ -472,6 +481,7 @@ class MemoryEventSocket(_MemoryLink):
         waits that long for the acknowledgements, and reports each event still
         unacknowledged by ``zeroevents.push.error``."""
         if self.outgoing is not None and self.outgoing.window is not None:
+            self.outgoing.stop_timer()  # the settling below retransmits now
             self.settle(flush_timeout_ms or 0)
             count = self.abandon()
             with self._sending:
@@ -485,7 +495,7 @@ class MemoryEventSocket(_MemoryLink):
         return _report(self, undelivered, flush_timeout_ms)
 
 
-class MemoryAsyncEventSocket(_MemoryLink):
+class MemoryAsyncEventSocket(AsyncRetrying, _MemoryLink):
     """An asyncio memory socket: the same steps, waited for without blocking the loop."""
 
     def __init__(self, options: Mapping[str, Any], dispatcher: Dispatcher) -> None:
@@ -645,6 +655,7 @@ class MemoryAsyncEventSocket(_MemoryLink):
     async def close(self, flush_timeout_ms: int | None = None) -> int:
         """:meth:`MemoryEventSocket.close`, awaited."""
         if self.outgoing is not None and self.outgoing.window is not None:
+            self.outgoing.stop_timer()  # the settling below retransmits now
             await self.settle(flush_timeout_ms or 0)
             count = await self.abandon()
             self._close()

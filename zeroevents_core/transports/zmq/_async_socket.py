@@ -20,8 +20,16 @@ from ..codec import (
     PUSH_ERROR,
     RESERVED,
 )
-from ..reliable import SEND, TAKE, WAIT, FlushReport, Outbound, delivering, on_time, settling
-from ..retry_timers import AsyncRetryTimer, Timer
+from ..reliable import (
+    SEND,
+    TAKE,
+    WAIT,
+    AsyncRetrying,
+    FlushReport,
+    Outbound,
+    delivering,
+    settling,
+)
 from ._barrier import _recv, _send, recv_message
 from ._socket import HWM_DROPS
 from ._wire import (
@@ -41,7 +49,7 @@ if TYPE_CHECKING:
     from ...schemas import SchemaRegistry
 
 
-class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
+class AsyncEventSocket(AsyncRetrying, ZmqEventCodec, zmq.asyncio.Socket):
     """A ``zmq.asyncio`` socket that pushes and pulls events with ``await``.
 
     Same options and wire format as :class:`~zeroevents_core.EventSocket`; the
@@ -266,19 +274,6 @@ class AsyncEventSocket(ZmqEventCodec, zmq.asyncio.Socket):
                         outcome = self._send_now(arg[0])
                 except zmq.ZMQError:
                     outcome = False
-
-    def _retry_timer(self) -> Timer:
-        return AsyncRetryTimer(self._tend_on_time)
-
-    async def _tend_on_time(self) -> float | None:
-        """The retry timer's round, a task of the loop (see :mod:`...retry_timers`)."""
-        outgoing = self.outgoing
-        if self.closed or outgoing is None:
-            return None
-        due, given = await self._deliver(on_time(outgoing, self._heard))
-        await self._give_up(given)
-        due_ms: float | None = due
-        return due_ms
 
     async def _give_up(self, given: list[InFlight[Outbound]]) -> None:
         for entry in given:

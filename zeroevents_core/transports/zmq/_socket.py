@@ -35,11 +35,10 @@ from ..reliable import (
     WAIT,
     FlushReport,
     Outbound,
+    Retrying,
     delivering,
-    on_time,
     settling,
 )
-from ..retry_timers import RetryTimer, Timer
 from ._barrier import LOOK_AGAIN_MS, _send, recv_message
 from ._options import REPLY_PATH
 from ._wire import (
@@ -76,7 +75,7 @@ def _locked(method: F) -> F:
     return cast(F, locked)
 
 
-class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
+class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
     """A ZeroMQ socket that pushes and pulls events.
 
     ``serializer`` is a registered name or a :class:`Serializer`; ``accept`` the
@@ -488,20 +487,6 @@ class EventSocket(ZmqEventCodec, zmq.Socket[bytes]):
                     outcome = True
                 except zmq.ZMQError:
                     outcome = False
-
-    def _retry_timer(self) -> Timer:
-        return RetryTimer(self._tend_on_time, "zeroevents-retry-timer")
-
-    def _tend_on_time(self) -> float | None:
-        """The retry timer's round, in its thread (see :mod:`...retry_timers`)."""
-        outgoing = self.outgoing
-        with self._sending:
-            if self.closed or outgoing is None:
-                return None
-            due, given = self._deliver(on_time(outgoing, self._heard))
-        self._give_up(given)
-        due_ms: float | None = due
-        return due_ms
 
     def _give_up(self, given: list[InFlight[Outbound]]) -> None:
         # Outside the lock: a listener of the error may push on this socket again.
