@@ -10,6 +10,8 @@ bytes are :mod:`..envelope`'s; this module puts them on a socket:
   retransmissions) as a step that yields what it needs done (:data:`WAIT`,
   :data:`TAKE`, :data:`SEND`, :data:`SEND_NOW`): each socket class drives it its
   way, blocking or awaited, as the ZeroMQ sockets drive their confirmation steps.
+- :class:`Retrying` and :class:`AsyncRetrying` give a socket class its retry timer
+  (:mod:`.retry_timers`), which runs :func:`on_time` between pushes.
 - :class:`Incoming` decodes a v2 event's payload (its content type in the
   socket's ``accept``) and keeps the duplicate filter and what to acknowledge;
   the service asks it (``receipt``) before firing and sends the acknowledgements
@@ -300,8 +302,9 @@ class Outgoing:
         if window is None:
             return True
         self._pushes += 1
-        # A retry due now waits for that read at most (READ_AFTER_MS): a retry is
-        # late by a millisecond at most, and a push asks for no timer.
+        # A retry due now waits for that read at most (READ_AFTER_MS): while pushes
+        # come, a retry is late by a millisecond at most; between them the socket's
+        # retry timer sends it.
         if self._pushes % READ_EVERY and now_ms - self.read_ms < READ_AFTER_MS and window.room:
             return True
         return not window.in_flight  # else nothing to read, nothing due
