@@ -81,7 +81,14 @@ class OutboxLink:
                 first_seq=first[0].seq if first else self.outbox.last_seq(self.destination) + 1,
                 on_time=False,  # the sender tends its socket between rows itself
             )
-            self.sender = OutboxSender(self.outbox, self.destination, self.socket)
+            self.sender = OutboxSender(
+                self.outbox,
+                self.destination,
+                self.socket,
+                batch_max=options["outbox_batch_max"],
+                linger_ms=options["outbox_linger_ms"],
+                max_bytes=options.get("max_frame_bytes") or self.serializer.max_frame_size,
+            )
             self.sender.start()
         except BaseException:
             _release(self.outbox)

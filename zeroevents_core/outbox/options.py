@@ -2,9 +2,10 @@
 
 ``outbox`` and ``dedup_store`` are paths (or None: off), ``outbox_sync`` and
 ``dedup_sync`` are ``"normal"`` or ``"full"`` (what each survives: :mod:`.store`), the
-two bounds are ints >= 1. Defaults: ``OUTBOX_DEFAULTS`` (docs/configuration.md, "The
-outbox"). No SQLite here: the listener imports this module, the file is opened on first
-use.
+two bounds are ints >= 1; ``outbox_batch_max`` (rows per message, 1 to 65535) and
+``outbox_linger_ms`` (>= 0) shape the sender's messages (:mod:`.sender`). Defaults:
+``OUTBOX_DEFAULTS`` (docs/configuration.md, "The outbox"). No SQLite here: the listener
+imports this module, the file is opened on first use.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from ..errors import ConfigurationError
 DEFAULT_MAX_EVENTS = 1_000_000
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_SYNC = "normal"
+# The sender's messages: up to this many rows in one (a wire v2 batch), and how long
+# it waits for rows still coming to join the first (ms). Within a receiver's
+# max_batch_events (1,024 by default); a batch it refuses is resent row by row.
+DEFAULT_BATCH_MAX = 256
+DEFAULT_LINGER_MS = 2
 # outbox_sync: SQLite's synchronous setting for each (what each survives: .store).
 SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}
 
@@ -29,6 +35,8 @@ OUTBOX_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "outbox_sync": DEFAULT_SYNC,
         "outbox_max_events": DEFAULT_MAX_EVENTS,
         "outbox_max_bytes": DEFAULT_MAX_BYTES,
+        "outbox_batch_max": DEFAULT_BATCH_MAX,
+        "outbox_linger_ms": DEFAULT_LINGER_MS,
         "dedup_store": None,
         "dedup_sync": DEFAULT_SYNC,
     }
@@ -36,7 +44,7 @@ OUTBOX_DEFAULTS: Mapping[str, Any] = MappingProxyType(
 
 
 def check_outbox_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The six options of ``options`` (defaults where missing), checked; a wrong one
+    """The eight options of ``options`` (defaults where missing), checked; a wrong one
     is a ConfigurationError naming the key and what it takes."""
     checked = {key: options.get(key, default) for key, default in OUTBOX_DEFAULTS.items()}
     for key in ("outbox", "dedup_store"):
@@ -52,6 +60,16 @@ def check_outbox_options(options: Mapping[str, Any]) -> dict[str, Any]:
         value = checked[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
+    batch_max, linger_ms = checked["outbox_batch_max"], checked["outbox_linger_ms"]
+    if isinstance(batch_max, bool) or not isinstance(batch_max, int) or not 0 < batch_max < 2**16:
+        raise ConfigurationError(
+            f"option 'outbox_batch_max': expected an int from 1 (each row alone) to 65535 "
+            f"rows, got {batch_max!r}"
+        )
+    if isinstance(linger_ms, bool) or not isinstance(linger_ms, int) or linger_ms < 0:
+        raise ConfigurationError(
+            f"option 'outbox_linger_ms': expected milliseconds, an int >= 0, got {linger_ms!r}"
+        )
     if checked["outbox"] is not None and checked["outbox"] == checked["dedup_store"]:
         raise ConfigurationError(
             f"options 'outbox' and 'dedup_store' name the same file {checked['outbox']!r}: "

@@ -11,6 +11,11 @@ what the socket still has in flight. The numbers in flight span at most the sock
 ``window``, so that a receiver's duplicate suppression (``dedup_window`` >= ``window``)
 can tell every one it resends (docs/outbox.md, "Exactly once"). A push that fails
 (no peer within the send timeout) leaves its row where it is, for the next round.
+
+Rows go several per message (a wire v2 batch, ``outbox_batch_max``): woken by new
+rows, the sender waits ``outbox_linger_ms`` for those still coming, so that a
+receiver is woken once per batch, not once per event, and both sides' I/O threads
+with it (what bounded the pipeline: docs/outbox.md, "Throughput").
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import threading
 import time
 from typing import Any
 
-from .store import Outbox
+from .options import DEFAULT_BATCH_MAX, DEFAULT_LINGER_MS
+from .store import Outbox, Row
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +45,25 @@ CHECKPOINT_COMMITS = 500
 class OutboxSender:
     """Delivers ``destination``'s rows of ``outbox`` through ``socket`` (opened with
     ``delivery = "at-least-once"``), each row's payload frames sent as they were
-    stored (``push_serialized``: not decoded and encoded again)."""
+    stored (``push_serialized_many``: not decoded and encoded again), up to
+    ``batch_max`` rows and ``max_bytes`` in a message."""
 
-    def __init__(self, outbox: Outbox, destination: str, socket: Any) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        destination: str,
+        socket: Any,
+        *,
+        batch_max: int = DEFAULT_BATCH_MAX,
+        linger_ms: int = DEFAULT_LINGER_MS,
+        max_bytes: int = 1 << 20,
+    ) -> None:
         self.outbox = outbox
         self.destination = destination
         self.socket = socket
+        self.batch_max = batch_max
+        self.linger = linger_ms / 1000
+        self.max_bytes = max_bytes  # of one message
         self._window = socket.outgoing.window
         self._sent = 0  # the highest number handed to the socket
         self._deleted = 0  # every number up to this one is deleted, or will be
@@ -65,7 +84,8 @@ class OutboxSender:
     def wake(self) -> None:
         """New rows were committed: send them without waiting for the idle timeout."""
         self._appended = True
-        self._wake.set()
+        if not self._wake.is_set():  # set() takes a lock: once per round is enough
+            self._wake.set()
 
     def _run(self) -> None:
         try:
@@ -82,11 +102,11 @@ class OutboxSender:
         # dedup_window is as large then tells every resent number, exactly once.
         room = min(window.room, window.window - (window.next_seq - window.low_seq))
         rows = self.outbox.next_rows(self.destination, self._sent, room) if room > 0 else []
-        push = self.socket.push_serialized
-        for row in rows:
-            if push(row.event, row.frames, row.content_type, row.headers, row.seq) is not True:
-                break  # no peer in time: this row and the next go in a later round
-            self._sent = row.seq
+        if rows and self.linger and self._appended and len(rows) < min(room, self.batch_max):
+            time.sleep(self.linger)  # rows still coming: let them join these
+            more = room - len(rows)
+            rows += self.outbox.next_rows(self.destination, rows[-1].seq, more)
+        self._push(rows)
         # Rows still coming: their commits carry the deletes (a commit of the sender's
         # own would make the firing thread wait behind it). Else, resending what a
         # killed run left, idle, or appends waiting for the room the deletes make: the
@@ -105,6 +125,15 @@ class OutboxSender:
         coming = coming or (self._appended and not self.outbox.waiting)
         self._delete_acknowledged(wait=not coming, batch=DELETE_BATCH if coming else 1)
         self._checkpoint(CHECKPOINT_COMMITS if coming else 1)
+
+    def _push(self, rows: list[Row]) -> None:
+        at = 0
+        while at < len(rows):  # bounded: each message takes a row at least, or it stops
+            taken = self.socket.push_serialized_many(rows[at : at + self.batch_max], self.max_bytes)
+            if not taken:
+                return  # no peer in time: this row and the next go in a later round
+            at += taken
+            self._sent = rows[at - 1].seq
 
     def _checkpoint(self, commits: int) -> None:
         done = self.outbox.commits

@@ -140,6 +140,22 @@ class CliOption:
     metavar: str | None = None
 
 
+class StoredEvent(Protocol):
+    """An event stored already serialized (an outbox row), as a socket of a
+    ``supports_outbox`` transport sends it again: under its own number ``seq``."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str] | None: ...
+    @property
+    def frames(self) -> list[bytes]: ...
+
+
 @runtime_checkable
 class EventSocket(Protocol):
     """A blocking event socket, as a transport's ``open_socket`` makes it.
@@ -327,8 +343,10 @@ class Transport(ABC):
     made), the listeners refuse a side it lacks with a ConfigurationError naming it.
 
     ``supports_outbox``: its sockets resume a producer (``set_up_delivery`` with a
-    producer id and first number, ``push_serialized``), which the ``outbox`` option
-    needs; a listener refuses the option on a transport without it.
+    producer id and first number) and send :class:`StoredEvent` rows under their
+    numbers, several per message (``push_serialized_many(rows, max_bytes)``: how many
+    of the first went), which the ``outbox`` option needs; a listener refuses the
+    option on a transport without it.
     """
 
     name: ClassVar[str]

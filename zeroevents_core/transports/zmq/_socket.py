@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import zmq
 
 from ...delivery import InFlight
+from ...envelope import encode_batch
 from ...errors import SendError
 from ...serializers import Serializer
 from ...stats import DropWarning, Stats
-from .. import Message
+from .. import Message, StoredEvent
 from ..batching import RETRY_MS, batch_bytes
 from ..codec import (
     CONFIRMED,
@@ -242,6 +243,45 @@ class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
         """Wire v2: :meth:`push` of payload frames already serialized as
         ``content_type`` (an outbox row, sent as it was stored), under number ``seq``."""
         return self._push_v2(event, (), None, headers, seq, (frames, content_type))
+
+    def push_serialized_many(self, rows: Sequence[StoredEvent], max_bytes: int) -> int:
+        """Wire v2: the ``rows`` (outbox rows, in order) as one batch message of at
+        most ``max_bytes``; how many of the first rows went (0: none, no peer within
+        the send timeout). Each is in flight under its own number, and a
+        retransmission sends it alone. One row, or a push that must first read
+        acknowledgements or wait for room, goes as :meth:`push_serialized`."""
+        outgoing = self.outgoing
+        assert outgoing is not None
+        first = rows[0]
+        with self._sending:
+            now = time.monotonic() * 1000
+            handshakes = self.handshakes
+            blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
+            alone = len(rows) == 1 or blocked or not outgoing.straight(now)
+            if not alone:
+                batch: list[tuple[int, Outbound]] = []
+                size = 0
+                for row in rows:  # bounded by rows
+                    serialized = (row.frames, row.content_type)
+                    outbound = self._outbound(row.event, (), None, row.headers, row.seq, serialized)
+                    size += batch_bytes(outbound[1].frames)
+                    if batch and size > max_bytes:
+                        break
+                    batch.append(outbound)
+                lone = len(batch) == 1  # the next row would pass max_bytes
+                message = batch[0][1].frames if lone else encode_batch([i.frames for _, i in batch])
+                try:
+                    self.send_frames(message)
+                except zmq.ZMQError:
+                    return 0
+                for number, item in batch:
+                    outgoing.sent(number, item, True, now)
+                self.barrier.sent += len(batch)
+                self.has_sent = True
+                return len(batch)
+        headers, serialized = first.headers, (first.frames, first.content_type)
+        pushed = self._push_v2(first.event, (), None, headers, first.seq, serialized)
+        return 1 if pushed is True else 0
 
     def _push_v2(
         self,

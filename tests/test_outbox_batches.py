@@ -1,0 +1,145 @@
+"""The outbox sender's messages: rows committed together go as one wire v2 batch
+(``outbox_batch_max``, ``outbox_linger_ms``), each row in flight under its own number.
+
+The first tests read what the sender sends with a plain ZeroMQ ROUTER in this process,
+which acknowledges nothing (retries are set out of reach, so that only first sends
+are read); the last one runs a service in a child process that refuses the batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from delivery_peer import wait_for
+from test_batching import WAIT, Spawn, fired, lines, started, stopped
+
+from zeroevents_core import ConfigurationError, Dispatcher, EventListener, get_serializer
+from zeroevents_core.envelope import decode_event, split_batch
+from zeroevents_core.transports.batching import is_batch
+
+FIRED = 300
+JSON = get_serializer("json")
+
+
+@pytest.fixture
+def router(ipc: Callable[[str], str]) -> Iterator[tuple[str, zmq.Socket[bytes]]]:
+    context = zmq.Context()
+    socket = context.socket(zmq.ROUTER)
+    endpoint = ipc("outbox-batches")
+    socket.bind(endpoint)
+    try:
+        yield endpoint, socket
+    finally:
+        context.destroy(linger=0)
+
+
+def fire_through_outbox(endpoint: str, outbox: Path, count: int, **options: Any) -> EventListener:
+    dispatcher = Dispatcher()
+    listener = EventListener(
+        {"connect": endpoint, "outbox": str(outbox), "retry_after_ms": 600_000, **options},
+        dispatcher,
+    )
+    dispatcher.listen("orders.*", listener)
+    for n in range(1, count + 1):
+        assert dispatcher.fire("orders.created", {"id": n}, halt=True) is True
+    return listener
+
+
+def messages_until(socket: zmq.Socket[bytes], count: int) -> list[list[tuple[int, int]]]:
+    """The messages read until ``count`` events came: each as its (seq, id) pairs."""
+    messages: list[list[tuple[int, int]]] = []
+    deadline = time.monotonic() + WAIT
+    while sum(map(len, messages)) < count:  # bounded: the deadline
+        assert time.monotonic() < deadline, f"{sum(map(len, messages))} of {count} events came"
+        if not socket.poll(100):
+            continue
+        frames = socket.recv_multipart()[1:]  # after the DEALER's routing id
+        events = split_batch(frames, 65535) if is_batch(frames, 0) else [frames]
+        decoded = [decode_event(event) for event in events]
+        messages.append(
+            [(one.envelope.seq, JSON.unserialize(one.frames)[0]["id"]) for one in decoded]
+        )
+    return messages
+
+
+def test_rows_committed_together_go_as_one_message(
+    tmp_path: Path, router: tuple[str, zmq.Socket[bytes]]
+) -> None:
+    endpoint, socket = router
+    listener = fire_through_outbox(endpoint, tmp_path / "outbox.db", FIRED, outbox_linger_ms=50)
+    try:
+        messages = messages_until(socket, FIRED)
+    finally:
+        listener.close()
+    events = [pair for message in messages for pair in message]
+    assert events == [(n, n) for n in range(1, FIRED + 1)]  # in order, each once
+    # 300 commits within the 50 ms that the sender waits for rows still coming: a
+    # handful of messages (one per row without batches)
+    assert len(messages) <= FIRED // 10, [len(message) for message in messages]
+    assert max(map(len, messages)) <= 256  # the default outbox_batch_max
+
+
+@pytest.mark.parametrize("batch_max", [1, 8])
+def test_outbox_batch_max_bounds_the_rows_of_a_message(
+    tmp_path: Path, router: tuple[str, zmq.Socket[bytes]], batch_max: int
+) -> None:
+    endpoint, socket = router
+    listener = fire_through_outbox(
+        endpoint, tmp_path / "outbox.db", FIRED, outbox_linger_ms=50, outbox_batch_max=batch_max
+    )
+    try:
+        messages = messages_until(socket, FIRED)
+    finally:
+        listener.close()
+    assert [pair for message in messages for pair in message] == [
+        (n, n) for n in range(1, FIRED + 1)
+    ]
+    assert max(map(len, messages)) == batch_max
+    assert len(messages) >= FIRED // batch_max
+
+
+def test_a_receiver_that_refuses_the_batches_gets_the_rows_alone(
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str]
+) -> None:
+    # Its max_batch_events is below the sender's batches: it reports each batch as
+    # undecodable and acknowledges none of it, the window sends every row again alone.
+    endpoint, record = ipc("refusing"), tmp_path / "record"
+    consumer = started(
+        spawn, {"bind": endpoint, "socket_type": "ROUTER", "max_batch_events": 2}, record
+    )
+    try:
+        listener = fire_through_outbox(
+            endpoint, tmp_path / "outbox.db", 20, outbox_linger_ms=50, retry_after_ms=50
+        )
+        try:
+            assert listener.flush(WAIT).done
+        finally:
+            assert listener.close() == 0
+        wait_for(lambda: len(fired(record)) >= 20, WAIT, "every event")
+    finally:
+        stopped(consumer)
+    assert sorted(fired(record)) == list(range(1, 21))
+    refused = [line for line in lines(record) if line.startswith("decode")]
+    assert refused and all("max_batch_events" in line for line in refused), refused
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"outbox_batch_max": 0}, "option 'outbox_batch_max': expected an int from 1"),
+        ({"outbox_batch_max": 65536}, "option 'outbox_batch_max'"),
+        ({"outbox_batch_max": True}, "option 'outbox_batch_max'"),
+        ({"outbox_linger_ms": -1}, "option 'outbox_linger_ms': expected milliseconds"),
+        ({"outbox_linger_ms": 1.5}, "option 'outbox_linger_ms'"),
+    ],
+)
+def test_the_batch_options_are_checked(
+    tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        EventListener({"connect": "ipc:///tmp/x.ipc", "outbox": str(tmp_path / "o.db"), **options})
