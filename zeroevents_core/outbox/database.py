@@ -196,11 +196,15 @@ class StorageErrors:
         return None
 
     def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
-        if isinstance(error, sqlite3.OperationalError):
-            raise OutboxError(f"{self.kind} {self.file}: {error}") from error
-        if isinstance(error, sqlite3.DatabaseError):
-            raise ConfigurationError(
-                f"{self.kind} {self.file} is corrupted or unreadable ({error}): left untouched"
-            ) from error
         if isinstance(error, sqlite3.Error):
-            raise OutboxError(f"{self.kind} {self.file}: {error}") from error
+            raise self.mapped(error) from error
+
+    def mapped(self, error: sqlite3.Error) -> OutboxError | ConfigurationError:
+        """Ours for sqlite3's ``error``."""
+        if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+            error, sqlite3.OperationalError
+        ):
+            return ConfigurationError(
+                f"{self.kind} {self.file} is corrupted or unreadable ({error}): left untouched"
+            )
+        return OutboxError(f"{self.kind} {self.file}: {error}")

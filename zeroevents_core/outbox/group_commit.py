@@ -44,9 +44,21 @@ class GroupCommit(Generic[T]):
     def submit(self, item: T) -> None:
         """Add ``item`` to the open batch and return once that batch is committed, or
         raise what the commit raised. Call it holding ``lock``."""
+        lock = self._lock
+        if not self._committing and not self._batch.items:  # alone: no batch to make
+            self._committing = True
+            lock.release()
+            try:
+                self._commit([item])
+            finally:
+                lock.acquire()
+                self._committing = False
+                lock.notify_all()  # those who queued meanwhile: one of them leads next
+            self.commits += 1
+            self.items += 1
+            return
         batch = self._batch
         batch.items.append(item)
-        lock = self._lock
         while not batch.done:
             if self._committing:
                 lock.wait()

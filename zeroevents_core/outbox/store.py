@@ -94,6 +94,8 @@ def row_key(stream: int, seq: int) -> int:
 
 def pack_frames(frames: Sequence[bytes]) -> bytes:
     """Frames as one blob: each a 4-byte big-endian length, then its bytes."""
+    if len(frames) == 1:  # the common case, without the generator
+        return len(frames[0]).to_bytes(4, "big") + frames[0]
     return b"".join(len(frame).to_bytes(4, "big") + frame for frame in frames)
 
 
@@ -188,6 +190,7 @@ class Outbox:
             self._lock_file.close()
             raise
         self._db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+        self._cursor = self._db.cursor()  # the appends': Connection.execute makes one each
         self._sync = sync
         self._db_lock = threading.Lock()
         self._connection = _Connection(self)
@@ -286,18 +289,13 @@ class Outbox:
         size = len(blob) + len(event.encode()) + (len(text) if text else 0)
         now_ms = int(time.time() * 1000)
         item = _Append(stream, event, content_type, text, blob, size, now_ms, frames, headers)
-        with self._cond:
-            self._check_open()
+        cond = self._cond
+        cond.acquire()  # not ``with``: Condition.__enter__ is a Python call per append
+        try:
             if size > self.max_bytes:
                 raise OutboxFullError(self.path, event, f"{size} bytes, more than outbox_max_bytes")
-            if not self._room(size):
-                self.waiting += 1
-                try:
-                    room = self._cond.wait_for(lambda: self._closed or self._room(size), timeout)
-                finally:
-                    self.waiting -= 1
-                if not room:
-                    raise OutboxFullError(self.path, event, self._full_reason(timeout))
+            if not (self.count < self.max_events and self.bytes + size <= self.max_bytes):
+                self._wait_for_room(event, size, timeout)
             self._check_open()
             self.count += 1
             self.bytes += size
@@ -307,7 +305,20 @@ class Outbox:
                 self.count -= 1
                 self.bytes -= size
                 raise
+        finally:
+            cond.release()
         return item.seq
+
+    def _wait_for_room(self, event: str, size: int, timeout: float | None) -> None:
+        # Holding the condition: acknowledgements make room, close() ends the wait.
+        self._check_open()
+        self.waiting += 1
+        try:
+            room = self._cond.wait_for(lambda: self._closed or self._room(size), timeout)
+        finally:
+            self.waiting -= 1
+        if not room:
+            raise OutboxFullError(self.path, event, self._full_reason(timeout))
 
     def _room(self, size: int) -> bool:
         return self.count < self.max_events and self.bytes + size <= self.max_bytes
@@ -344,11 +355,11 @@ class Outbox:
     def _commit(self, items: list[_Append | _Delete]) -> None:
         # The leader's work, outside the condition: one transaction for the batch.
         # Numbers are given here, in batch order, and kept only if the commit is done.
+        if len(items) == 1 and not self._deferred and isinstance(items[0], _Append):
+            self._commit_one(items[0])  # a delete deferred meanwhile waits for the next
+            return
         with self._cond:
             deferred, self._deferred = self._deferred, []
-        if not deferred and len(items) == 1 and isinstance(items[0], _Append):
-            self._commit_one(items[0])
-            return
         db, last_seq = self._db, dict(self._last_seq)
         appends = [item for item in items if isinstance(item, _Append)]
         seqs = []
@@ -379,16 +390,25 @@ class Outbox:
             self.bytes -= sum(size for _, size in deleted)
 
     def _commit_one(self, item: _Append) -> None:
-        # A lone producer's event, in a transaction of its own (autocommit).
+        # A lone producer's event, in a transaction of its own (autocommit), on the
+        # connection as _Connection takes it, written out: this is every fire's path.
         seq = self._last_seq[item.stream] + 1
-        with self._connection:
-            self._db.execute(INSERT, item.row(seq))
+        row = item.row(seq)
+        with self._db_lock:
+            if self._closed:
+                raise OutboxError(f"outbox {self.path} is closed")
+            try:
+                self._cursor.execute(INSERT, row)
+            except sqlite3.Error as error:
+                raise self._connection.errors.mapped(error) from error
         self._last_seq[item.stream] = seq
         self._keep_fresh(item, seq)
 
     def _keep_fresh(self, item: _Append, seq: int) -> None:
         item.seq = seq
-        fresh = self._fresh.setdefault(item.stream, deque())
+        fresh = self._fresh.get(item.stream)
+        if fresh is None:
+            fresh = self._fresh[item.stream] = deque()
         if len(fresh) < FRESH_ROWS:  # else a gap: next_rows reads the file there
             frames = list(item.frames)
             fresh.append(
