@@ -16,7 +16,8 @@ loss), from one thread and from ``--threads`` threads (group commit: they share
 transactions; the commits per event are printed). Target: "normal" >= 0.3x the v1
 pipeline. End to end: an ``EventListener`` with the ``outbox`` option ("normal") to a
 ROUTER ``EventService`` in another process, acknowledged, every row deleted (the
-receiver clocks first to last, as bench_e2e does). Figures are medians of the
+receiver clocks first to last, as bench_e2e does), the sender's rows going as batches
+as the defaults say (``outbox_batch_max``, ``outbox_linger_ms``). Figures are medians of the
 repeats, each in a fresh file.
 """
 
