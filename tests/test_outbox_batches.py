@@ -128,6 +128,28 @@ def test_a_receiver_that_refuses_the_batches_gets_the_rows_alone(
     assert refused and all("max_batch_events" in line for line in refused), refused
 
 
+def test_flush_and_close_do_not_wait_for_the_linger(
+    spawn: Spawn, tmp_path: Path, ipc: Callable[[str], str]
+) -> None:
+    # An hour of linger: rows still "coming" would wait that long for company.
+    endpoint, record = ipc("hurry"), tmp_path / "record"
+    consumer = started(spawn, {"bind": endpoint, "socket_type": "ROUTER"}, record)
+    try:
+        listener = fire_through_outbox(
+            endpoint, tmp_path / "outbox.db", 5, outbox_linger_ms=3_600_000
+        )
+        try:
+            assert listener.flush(WAIT).done
+            dispatcher = listener.dispatcher
+            assert dispatcher.fire("orders.created", {"id": 6}, halt=True) is True
+        finally:
+            assert listener.close() == 0  # within flush_timeout_ms, not the linger
+        wait_for(lambda: len(fired(record)) >= 6, WAIT, "every event")
+    finally:
+        stopped(consumer)
+    assert sorted(fired(record)) == list(range(1, 7))
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

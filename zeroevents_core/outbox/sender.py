@@ -25,7 +25,6 @@ import threading
 import time
 from typing import Any
 
-from .options import DEFAULT_BATCH_MAX, DEFAULT_LINGER_MS
 from .store import Outbox, Row
 
 log = logging.getLogger(__name__)
@@ -54,9 +53,9 @@ class OutboxSender:
         destination: str,
         socket: Any,
         *,
-        batch_max: int = DEFAULT_BATCH_MAX,
-        linger_ms: int = DEFAULT_LINGER_MS,
-        max_bytes: int = 1 << 20,
+        batch_max: int,
+        linger_ms: int,
+        max_bytes: int,
     ) -> None:
         self.outbox = outbox
         self.destination = destination
@@ -70,6 +69,7 @@ class OutboxSender:
         self._committed = 0  # every number up to this one is deleted in the file
         self._checkpointed = 0  # the outbox's commits at the last checkpoint
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # drain() and stop(): no lingering for more rows
         self._appended = False  # rows committed since the last round: more may come
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -103,7 +103,7 @@ class OutboxSender:
         room = min(window.room, window.window - (window.next_seq - window.low_seq))
         rows = self.outbox.next_rows(self.destination, self._sent, room) if room > 0 else []
         if rows and self.linger and self._appended and len(rows) < min(room, self.batch_max):
-            time.sleep(self.linger)  # rows still coming: let them join these
+            self._hurry.wait(self.linger)  # rows still coming: let them join these
             more = room - len(rows)
             rows += self.outbox.next_rows(self.destination, rows[-1].seq, more)
         self._push(rows)
@@ -155,15 +155,20 @@ class OutboxSender:
         """Wait up to ``timeout`` seconds for every row of the stream to be
         acknowledged and deleted; how many are left."""
         deadline = time.monotonic() + timeout
-        while self._thread.is_alive() and time.monotonic() < deadline:  # bounded: deadline
-            if not self.outbox.pending(self.destination, limit=1):
-                break
-            self._wake.set()  # not wake(): no append is coming to carry the deletes
-            time.sleep(IDLE_MS / 1000)
+        self._hurry.set()
+        try:
+            while self._thread.is_alive() and time.monotonic() < deadline:  # bounded: deadline
+                if not self.outbox.pending(self.destination, limit=1):
+                    break
+                self._wake.set()  # not wake(): no append is coming to carry the deletes
+                time.sleep(IDLE_MS / 1000)
+        finally:
+            self._hurry.clear()
         return self.outbox.count_of(self.destination)
 
     def stop(self) -> None:
         self._stopping.set()
+        self._hurry.set()
         self._wake.set()
         self._thread.join()
         if self.error is None:  # what was acknowledged is not sent again
