@@ -15,7 +15,8 @@ the at-least-once sender does when acknowledgements arrive. With ``sync="normal"
 loss), from one thread and from ``--threads`` threads (group commit: they share
 transactions; the commits per event are printed). Target: "normal" >= 0.3x the v1
 pipeline. End to end: an ``EventListener`` with the ``outbox`` option ("normal") to a
-ROUTER ``EventService`` in another process, acknowledged, every row deleted (the
+ROUTER ``EventService`` in another process (and the same from an
+``AsyncEventListener``, each ``fire_async`` awaited in turn), acknowledged, every row deleted (the
 receiver clocks first to last, as bench_e2e does), the sender's rows going as batches
 as the defaults say (``outbox_batch_max``, ``outbox_linger_ms``). Figures are medians of the
 repeats, each in a fresh file.
@@ -83,6 +84,28 @@ def produce_outbox(endpoint: str, n: int, serializer: str, folder: str, sync: st
     listener.close()
 
 
+def produce_outbox_async(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
+    """produce_outbox through an AsyncEventListener, each fire awaited by one task."""
+    import asyncio
+
+    from zeroevents_core import AsyncEventListener, Dispatcher
+
+    async def main() -> None:
+        dispatcher = Dispatcher()
+        listener = AsyncEventListener(
+            {"connect": endpoint, "outbox": f"{folder}/aio-{time.time_ns()}.db",
+             "outbox_sync": sync},
+            dispatcher,
+        )  # fmt: skip
+        dispatcher.listen("orders.*", listener)
+        for _ in range(n):
+            await dispatcher.fire_async("orders.created", ORDER)
+        await listener.flush(300)
+        await listener.aclose()
+
+    asyncio.run(main())
+
+
 def append_rate(
     path: str, n: int, sync: str, threads: int, ack: bool, out: Any
 ) -> None:  # a child process
@@ -144,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         for threads in (1, args.threads)
         for ack in (False, True)
     ]
-    rates: dict[Any, list[float]] = {"v1": [], "e2e": [], **{case: [] for case in cases}}
+    rates: dict[Any, list[float]] = {
+        "v1": [], "e2e": [], "e2e-async": [], **{case: [] for case in cases}
+    }  # fmt: skip
     batching: dict[Any, list[float]] = {case: [] for case in cases}
     with tempfile.TemporaryDirectory(prefix="zeroevents-bench-") as folder:
         run = 0
@@ -159,6 +184,14 @@ def main(argv: list[str] | None = None) -> None:
             rates["e2e"].append(
                 throughput(
                     consume_routed, produce_outbox, folder, "normal",
+                    n=args.events, serializer="json", folder=folder, run=run,
+                    producer_args=(folder, "normal"),
+                )
+            )  # fmt: skip
+            run += 1
+            rates["e2e-async"].append(
+                throughput(
+                    consume_routed, produce_outbox_async, folder, "normal",
                     n=args.events, serializer="json", folder=folder, run=run,
                     producer_args=(folder, "normal"),
                 )
@@ -180,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     e2e = statistics.median(rates["e2e"])
     label = "outbox listener -> ROUTER service, normal"
     print(f"  {label:<48}{e2e:>10,.0f}{e2e / v1:>10.2f}x")
+    e2e_async = statistics.median(rates["e2e-async"])
+    label = "  the same from an asyncio listener (fire_async)"
+    print(f"  {label:<48}{e2e_async:>10,.0f}{e2e_async / v1:>10.2f}x")
     for case in cases:
         sync, threads, ack = case
         rate = statistics.median(rates[case])

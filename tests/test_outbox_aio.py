@@ -1,6 +1,7 @@
 """The ``outbox`` option of AsyncEventListener: the blocking listener's outbox and
-sender thread, the commit a fire waits for run off the event loop; real ZeroMQ
-sockets to a consumer in a process of its own."""
+sender thread; a ``"normal"`` commit runs in the loop, one that may wait (``"full"``,
+a full outbox) in a worker thread; real ZeroMQ sockets to a consumer in a process of
+its own."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from zeroevents_core import AsyncEventListener, Dispatcher
 from zeroevents_core.outbox.store import inspect_outbox
@@ -48,7 +53,7 @@ def test_fired_events_are_delivered_and_the_loop_is_not_blocked(
         during = ticks - before
         done.set()
         await ticking
-        # Each fire waited for its commit in a thread: the loop ran the ticker meanwhile.
+        # Each fire let the loop run the ticker once its commit was done.
         assert during >= 500
         assert (await listener.flush(60)).done
         assert await listener.aclose() == 0
@@ -58,6 +63,43 @@ def test_fired_events_are_delivered_and_the_loop_is_not_blocked(
     assert sorted(int(n) for _, n, _ in found) == list(range(1, 501))
     (stream,) = inspect_outbox(tmp_path / "outbox.db")
     assert (stream.pending, stream.last_seq) == (0, 500)
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor (``asyncio.to_thread``), counting what it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize(("sync", "in_workers"), [("normal", 0), ("full", 50)])
+def test_a_normal_commit_runs_in_the_loop_an_fsync_in_a_worker(
+    tmp_path: Path, outbox_consumers: list[Consumer], sync: str, in_workers: int
+) -> None:
+    # A worker thread's hand-over costs more than a "normal" commit (a write to the
+    # WAL); an fsync ("full") takes milliseconds, which the loop does not wait for.
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    dispatcher, listener = aproducer(endpoint, tmp_path / "outbox.db", outbox_sync=sync)
+    executor = CountingExecutor()
+
+    async def main() -> int:
+        asyncio.get_running_loop().set_default_executor(executor)
+        for n in range(1, 51):
+            assert await dispatcher.fire_async("orders.created", 0, n, halt=True) is True
+        fired_in_workers = executor.submitted
+        assert (await listener.flush(60)).done
+        assert await listener.aclose() == 0
+        return fired_in_workers
+
+    assert asyncio.run(main()) == in_workers
+    found = wait_for_lines(tmp_path / "consumer.txt", 50)
+    assert sorted(int(n) for _, n, _ in found) == list(range(1, 51))
 
 
 def test_a_full_outbox_awaits_push_error_in_the_loop(tmp_path: Path) -> None:

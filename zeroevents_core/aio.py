@@ -209,9 +209,17 @@ class AsyncEventListener(BaseListener):
     async def _stored(
         self, link: OutboxLink, event: str, payload: Any, headers: Mapping[str, str] | None
     ) -> Any:
-        # The group commit waits in a worker thread, not in the loop. A cancelled
-        # fire may still have been committed: the row is then sent all the same.
-        if await asyncio.to_thread(link.store, event, payload, headers):
+        # A "normal" commit runs in the loop (less than a worker thread's hand-over),
+        # then the loop runs others; one that could take long (a full outbox, sync
+        # "full") waits in a worker thread. A cancelled fire may still have been
+        # committed: the row is then sent anyway.
+        frames = link.serialized(event, payload)
+        stored = link.store_at_once(event, frames, headers)
+        if stored is None:
+            stored = await asyncio.to_thread(link.store_serialized, event, frames, headers)
+        else:
+            await asyncio.sleep(0)
+        if stored:
             return True
         return await self.dispatcher.until_async(PUSH_ERROR, link.socket, event, payload, None)
 

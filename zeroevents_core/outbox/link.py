@@ -110,8 +110,35 @@ class OutboxLink:
         """Append the event and wake the sender: True once committed, False when the
         outbox stayed full for the send timeout (the caller fires push.error, from
         its own flavour: the asyncio listener awaits it in the loop)."""
+        return self.store_serialized(event, self.serialized(event, payload), headers)
+
+    def serialized(self, event: str, payload: Sequence[Any]) -> list[bytes]:
+        """The payload frames of the row, once the outgoing contract is checked."""
         self.socket.check_outgoing(event, payload)
-        frames = self.serializer.serialize(list(payload))
+        return self.serializer.serialize(list(payload))
+
+    def store_at_once(
+        self, event: str, frames: list[bytes], headers: Mapping[str, str] | None = None
+    ) -> bool | None:
+        """:meth:`store_serialized` for an event loop (``Outbox.append_at_once``): True
+        once committed, False when the event alone is over ``outbox_max_bytes``, None
+        when it could take long (the caller stores it from a worker thread then)."""
+        try:
+            seq = self.outbox.append_at_once(
+                self.destination, event, frames, content_type=self.serializer.name,
+                headers=headers,
+            )  # fmt: skip
+        except OutboxFullError:
+            return False
+        if seq is None:
+            return None
+        self.sender.wake()
+        return True
+
+    def store_serialized(
+        self, event: str, frames: list[bytes], headers: Mapping[str, str] | None = None
+    ) -> bool:
+        """:meth:`store` of the frames :meth:`serialized` made."""
         try:
             self.outbox.append(
                 self.destination,

@@ -283,31 +283,73 @@ class Outbox:
         """Store an event for ``destination`` and return its sequence number once the
         commit is done; wait up to ``timeout`` seconds for room, then raise
         :class:`OutboxFullError` (None: no limit)."""
+        item = self._item(destination, event, frames, content_type, headers)
+        size = item.size
+        cond = self._cond
+        cond.acquire()  # not ``with``: Condition.__enter__ is a Python call per append
+        try:
+            if not (self.count < self.max_events and self.bytes + size <= self.max_bytes):
+                self._wait_for_room(event, size, timeout)
+            self._check_open()
+            self._submit(item)
+        finally:
+            cond.release()
+        return item.seq
+
+    def _submit(self, item: _Append) -> None:
+        # Holding the condition, room checked: counted, then committed (or not counted).
+        self.count += 1
+        self.bytes += item.size
+        try:
+            self._committer.submit(item)
+        except BaseException:
+            self.count -= 1
+            self.bytes -= item.size
+            raise
+
+    def append_at_once(
+        self,
+        destination: str,
+        event: str,
+        frames: Sequence[bytes],
+        *,
+        content_type: str = "json",
+        headers: Mapping[str, str] | None = None,
+    ) -> int | None:
+        """:meth:`append` for an event loop: its number once committed; None when the
+        commit could take long, and nothing is stored then: the outbox full (waiting
+        for room), or ``sync="full"`` (an fsync, milliseconds). A ``"normal"`` commit,
+        even behind another thread's, costs less than a worker thread's hand-over."""
+        if self._sync != "normal":
+            return None
+        item = self._item(destination, event, frames, content_type, headers)
+        cond = self._cond
+        cond.acquire()
+        try:
+            self._check_open()
+            if not (self.count < self.max_events and self.bytes + item.size <= self.max_bytes):
+                return None
+            self._submit(item)
+        finally:
+            cond.release()
+        return item.seq
+
+    def _item(
+        self,
+        destination: str,
+        event: str,
+        frames: Sequence[bytes],
+        content_type: str,
+        headers: Mapping[str, str] | None,
+    ) -> _Append:
         stream, _ = self._stream(destination)
         blob = pack_frames(frames)
         text = None if headers is None else json.dumps(dict(headers), separators=(",", ":"))
         size = len(blob) + len(event.encode()) + (len(text) if text else 0)
+        if size > self.max_bytes:
+            raise OutboxFullError(self.path, event, f"{size} bytes, more than outbox_max_bytes")
         now_ms = int(time.time() * 1000)
-        item = _Append(stream, event, content_type, text, blob, size, now_ms, frames, headers)
-        cond = self._cond
-        cond.acquire()  # not ``with``: Condition.__enter__ is a Python call per append
-        try:
-            if size > self.max_bytes:
-                raise OutboxFullError(self.path, event, f"{size} bytes, more than outbox_max_bytes")
-            if not (self.count < self.max_events and self.bytes + size <= self.max_bytes):
-                self._wait_for_room(event, size, timeout)
-            self._check_open()
-            self.count += 1
-            self.bytes += size
-            try:
-                self._committer.submit(item)
-            except BaseException:
-                self.count -= 1
-                self.bytes -= size
-                raise
-        finally:
-            cond.release()
-        return item.seq
+        return _Append(stream, event, content_type, text, blob, size, now_ms, frames, headers)
 
     def _wait_for_room(self, event: str, size: int, timeout: float | None) -> None:
         # Holding the condition: acknowledgements make room, close() ends the wait.
