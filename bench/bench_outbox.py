@@ -180,22 +180,15 @@ def main(argv: list[str] | None = None) -> None:
                     n=args.events, serializer="json", folder=folder, run=run,
                 )
             )  # fmt: skip
-            run += 1
-            rates["e2e"].append(
-                throughput(
-                    consume_routed, produce_outbox, folder, "normal",
-                    n=args.events, serializer="json", folder=folder, run=run,
-                    producer_args=(folder, "normal"),
-                )
-            )  # fmt: skip
-            run += 1
-            rates["e2e-async"].append(
-                throughput(
-                    consume_routed, produce_outbox_async, folder, "normal",
-                    n=args.events, serializer="json", folder=folder, run=run,
-                    producer_args=(folder, "normal"),
-                )
-            )  # fmt: skip
+            for key, producer in (("e2e", produce_outbox), ("e2e-async", produce_outbox_async)):
+                run += 1
+                rates[key].append(
+                    throughput(
+                        consume_routed, producer, folder, "normal",
+                        n=args.events, serializer="json", folder=folder, run=run,
+                        producer_args=(folder, "normal"),
+                    )
+                )  # fmt: skip
             for case in cases:
                 run += 1
                 sync, threads, ack = case
