@@ -273,6 +273,7 @@ class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
                 try:
                     self.send_frames(message)
                 except zmq.ZMQError:
+                    self.stats.push_errors += 1  # as a lone push's failure counts
                     return 0
                 for number, item in batch:
                     outgoing.sent(number, item, True, now)
