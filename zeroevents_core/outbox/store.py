@@ -288,7 +288,7 @@ class Outbox:
         cond = self._cond
         cond.acquire()  # not ``with``: Condition.__enter__ is a Python call per append
         try:
-            if not (self.count < self.max_events and self.bytes + size <= self.max_bytes):
+            if not self._room(size):
                 self._wait_for_room(event, size, timeout)
             self._check_open()
             self._submit(item)
@@ -327,7 +327,7 @@ class Outbox:
         cond.acquire()
         try:
             self._check_open()
-            if not (self.count < self.max_events and self.bytes + item.size <= self.max_bytes):
+            if not self._room(item.size):
                 return None
             self._submit(item)
         finally:
