@@ -444,6 +444,7 @@ def decode_ack(frames: Sequence[bytes], limits: Limits = DEFAULT_LIMITS, offset:
 # alone; one frame for all because a frame is the largest per-event cost of a pipe.
 _BATCH_HEAD = struct.Struct(">4sH")  # magic+kind, event count
 _U32 = struct.Struct(">I")
+_ONE_PAYLOAD = struct.Struct(">HI")  # an event's frame count, 1, and its one frame's length
 
 
 def encode_batch(events: Sequence[Sequence[bytes]]) -> list[bytes]:
@@ -452,14 +453,15 @@ def encode_batch(events: Sequence[Sequence[bytes]]) -> list[bytes]:
     if not 1 <= len(events) <= 0xFFFF:
         raise ConfigurationError(f"a batch holds 1 to 65535 events, got {len(events)}")
     parts = [_BATCH_HEAD.pack(BATCH_PREFIX, len(events))]
-    pack = _U32.pack
+    pack, one_payload = _U32.pack, _ONE_PAYLOAD.pack
     for frames in events:
-        parts.append(pack(len(frames[1])))
-        parts.append(frames[1])
-        parts.append(_U16.pack(len(frames) - 2))
+        header = frames[1]
+        if len(frames) == 3:  # one payload frame, the common case: a pack fewer
+            parts += (pack(len(header)), header, one_payload(1, len(frames[2])), frames[2])
+            continue
+        parts += (pack(len(header)), header, _U16.pack(len(frames) - 2))
         for frame in frames[2:]:
-            parts.append(pack(len(frame)))
-            parts.append(frame)
+            parts += (pack(len(frame)), frame)
     return [b"", b"".join(parts)]
 
 

@@ -50,6 +50,7 @@ from ._wire import (
     SNDMORE,
     Step,
     ZmqEventCodec,
+    _new_message,
     transport_error,
 )
 from ._wire import SEND as SEND_FRAMES
@@ -260,14 +261,15 @@ class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
             alone = len(rows) == 1 or blocked or not outgoing.straight(now)
             if not alone:
                 batch: list[tuple[int, Outbound]] = []
-                size = 0
-                for row in rows:  # bounded by rows
-                    serialized = (row.frames, row.content_type)
-                    outbound = self._outbound(row.event, (), None, row.headers, row.seq, serialized)
-                    size += batch_bytes(outbound[1].frames)
+                encode, size = outgoing.encode, 0
+                for row in rows:  # bounded by rows; _outbound's work, written out
+                    number, frames = encode(
+                        row.event, row.frames, row.content_type, row.headers, row.seq
+                    )
+                    size += batch_bytes(frames)
                     if batch and size > max_bytes:
                         break
-                    batch.append(outbound)
+                    batch.append((number, _new_message(Outbound, (row.event, (), None, frames))))
                 lone = len(batch) == 1  # the next row would pass max_bytes
                 message = batch[0][1].frames if lone else encode_batch([i.frames for _, i in batch])
                 try:
