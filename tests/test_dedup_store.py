@@ -94,6 +94,39 @@ def test_an_outbox_file_is_not_a_dedup_store(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+HOLDER = """
+import sys
+from zeroevents_core.outbox import DedupStore
+
+store = DedupStore(sys.argv[1])
+print("open", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_dedup_store_open_in_another_process_is_refused_until_it_dies(tmp_path: Path) -> None:
+    path = tmp_path / "dedup.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline() == "open\n"
+        with pytest.raises(ConfigurationError, match=f"{path} is open for writing by another"):
+            DedupStore(path)
+    finally:
+        child.kill()  # -9: the kernel releases the lock, no close() ran
+        child.wait(60)
+        child.stdin.close()
+        child.stdout.close()
+    assert child.returncode == -9
+    with DedupStore(path) as store:
+        assert store.load(10) == []
+
+
 # A receiver in a process of its own: it reads sequence numbers on stdin, prints
 # "fired N" for each it does not drop, acknowledges every 10 and then prints "acked N".
 RECEIVER = """

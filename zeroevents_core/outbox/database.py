@@ -10,10 +10,12 @@ no row deleted), for its owner to look at or move away.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from ..errors import ConfigurationError, OutboxError
 from .options import SYNC_MODES
@@ -208,3 +210,24 @@ class StorageErrors:
                 f"{self.kind} {self.file} is corrupted or unreadable ({error}): left untouched"
             )
         return OutboxError(f"{self.kind} {self.file}: {error}")
+
+
+def hold_lock(path: Path, kind: str, holders: str) -> IO[bytes]:
+    """Hold ``PATH-lock`` beside the ``kind`` file at ``path``, or ConfigurationError when
+    ``holders`` hold it: one writer per file (flock: the kernel releases it when the
+    process dies, a kill -9 too; two opens in one process conflict as well)."""
+    lock_path = path.with_name(path.name + "-lock")
+    try:
+        handle = lock_path.open("a+b")
+    except OSError as error:
+        raise ConfigurationError(
+            f"{kind} {path}: cannot open its lock {lock_path}: {error}"
+        ) from error
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigurationError(
+            f"{kind} {path} is open for writing by {holders} (its lock {lock_path} is held)"
+        ) from None
+    return handle

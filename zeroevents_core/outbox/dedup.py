@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from ..delivery import Deduplicator, _Producer
 from ..envelope import Ack
 from ..errors import ConfigurationError
-from .database import StorageErrors, open_database
+from .database import StorageErrors, hold_lock, open_database
 
 APPLICATION_ID = 0x5A454444  # "ZEDD"
 VERSION = 1
@@ -46,33 +46,52 @@ SCHEMA = {
         saved INTEGER NOT NULL)""",
 }
 KIND = "dedup store"
+HOLDERS = "another receiving socket, in this process or another (each needs a file of its own)"
 
 
 class DedupStore:
     """The file of a ``dedup_store`` option: one row per producer in ``producers``;
-    the listeners' own tables may sit beside it (:meth:`execute`)."""
+    the listeners' own tables may sit beside it (:meth:`execute`).
 
-    # The stores open on each path in this process, the latest last: of() finds it.
-    _open: ClassVar[dict[Path, list[DedupStore]]] = {}
+    One receiving socket's at a time, in this process or any (a lock beside it,
+    ``PATH-lock``, as an outbox has): two receivers sharing one would each commit
+    their own view of a producer over the other's, and a restarted one would drop
+    as duplicates events it never fired; in one process, the second would also wait
+    for the first's open transaction at each acknowledgement."""
+
+    # The store open on each path in this process: of() finds it.
+    _open: ClassVar[dict[Path, DedupStore]] = {}
     _opening: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: str | os.PathLike[str], *, sync: str = "normal") -> None:
         self.path = Path(path).absolute()
-        self._db = open_database(
-            self.path,
-            kind=KIND,
-            application_id=APPLICATION_ID,
-            version=VERSION,
-            schema=SCHEMA,
-            sync=sync,
-            other_tables=True,
-        )
+        self._lock_file = hold_lock(self.path, KIND, HOLDERS)
+        try:
+            self._db = open_database(
+                self.path,
+                kind=KIND,
+                application_id=APPLICATION_ID,
+                version=VERSION,
+                schema=SCHEMA,
+                sync=sync,
+                other_tables=True,
+            )
+        except BaseException:
+            self._lock_file.close()
+            raise
         self._lock = threading.Lock()
-        with self._using():
-            (last,) = self._db.execute("SELECT coalesce(max(saved), 0) FROM producers").fetchone()
+        try:
+            with self._using():
+                (last,) = self._db.execute(
+                    "SELECT coalesce(max(saved), 0) FROM producers"
+                ).fetchone()
+        except BaseException:
+            self._db.close()
+            self._lock_file.close()
+            raise
         self._saved: int = last  # numbers the saves: which producers were heard last
         with DedupStore._opening:
-            DedupStore._open.setdefault(self.path, []).append(self)
+            DedupStore._open[self.path] = self
 
     @classmethod
     def of(cls, path: str | os.PathLike[str]) -> DedupStore:
@@ -82,8 +101,7 @@ class DedupStore:
         listener's socket opens it: ``listener.socket()``)."""
         file = Path(path).absolute()
         with cls._opening:
-            stores = cls._open.get(file)
-            store = stores[-1] if stores else None
+            store = cls._open.get(file)
         if store is None:
             raise ConfigurationError(
                 f"no dedup store is open on {file} in this process: open the socket of "
@@ -151,13 +169,11 @@ class DedupStore:
         """Close the file (a transaction not committed is rolled back); of() no longer
         finds this store. The receiving socket that opened it closes it."""
         with DedupStore._opening:
-            stores = DedupStore._open.get(self.path, [])
-            if self in stores:
-                stores.remove(self)
-            if not stores:
-                DedupStore._open.pop(self.path, None)
+            if DedupStore._open.get(self.path) is self:
+                del DedupStore._open[self.path]
         with self._lock:
             self._db.close()
+        self._lock_file.close()
 
     def __enter__(self) -> DedupStore:
         return self

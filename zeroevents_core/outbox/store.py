@@ -23,7 +23,6 @@ look at it meanwhile.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -34,11 +33,11 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from ..envelope import new_producer_id
 from ..errors import ConfigurationError, OutboxError, OutboxFullError
-from .database import StorageErrors, connect, open_database
+from .database import StorageErrors, connect, hold_lock, open_database
 from .group_commit import GroupCommit
 from .options import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
 
@@ -176,7 +175,7 @@ class Outbox:
                 raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
         self.max_events = max_events
         self.max_bytes = max_bytes
-        self._lock_file = _lock(self.path)
+        self._lock_file = hold_lock(self.path, KIND, "another process or listener")
         try:
             self._db = open_database(
                 self.path,
@@ -623,23 +622,3 @@ def inspect_outbox(path: str | os.PathLike[str]) -> list[StreamSummary]:
             return summarize(db)
     finally:
         db.close()
-
-
-def _lock(path: Path) -> IO[bytes]:
-    """Hold ``PATH-lock`` (flock: released by the kernel when the process dies)."""
-    lock_path = path.with_name(path.name + "-lock")
-    try:
-        handle = lock_path.open("a+b")
-    except OSError as error:
-        raise ConfigurationError(
-            f"outbox {path}: cannot open its lock {lock_path}: {error}"
-        ) from error
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise ConfigurationError(
-            f"outbox {path} is open for writing by another process or listener "
-            f"(its lock {lock_path} is held)"
-        ) from None
-    return handle

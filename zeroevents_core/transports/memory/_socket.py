@@ -97,6 +97,7 @@ class _MemoryLink(Acknowledging, EventCodec):
                 if name in LINKS.bound:
                     for done in self._binds[: self._binds.index(name)]:
                         del LINKS.bound[done]
+                    self.incoming.close()  # its dedup store, for a socket that can open it
                     raise ConfigurationError(
                         f"cannot bind {SCHEME}{name}: already bound in this process "
                         f"(by the socket on {LINKS.bound[name].owner})"

@@ -248,7 +248,11 @@ class ZmqTransport(Transport):
         )
         socket.max_name_bytes = options["max_name_bytes"]
         socket.max_frames = options["max_frames"]
-        socket.set_up_delivery(options)
+        try:
+            socket.set_up_delivery(options)  # its dedup store: foreign, damaged, in use
+        except BaseException:
+            _close(socket, options, linger=0)
+            raise
         step = "set its options"  # what the error names: one endpoint, not every option
         try:
             # Before the user's options, which may replace it (then no barrier). A
