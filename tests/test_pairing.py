@@ -179,3 +179,55 @@ def test_the_readme_service_and_producer_talk_as_written(ipc: Callable[[str], st
         service.send_signal(signal.SIGINT)
         service.communicate(timeout=WAIT)
     assert service.returncode == 0
+
+
+# A peer that dies during the handshake, as a kill -9 of a consumer does: a plain
+# socket that takes the connection, reads the start of the greeting, then stops
+# listening and drops it, and exits.
+GONE_MID_HANDSHAKE = """
+import socket, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1])
+server.listen(1)
+print("listening", flush=True)
+connection, _ = server.accept()
+connection.recv(10)
+server.close()
+connection.close()
+"""
+
+
+def test_a_peer_that_goes_away_during_the_handshake_is_not_a_wrong_pairing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "peer.ipc"
+    endpoint = f"ipc://{path}"
+    child = subprocess.Popen(
+        [sys.executable, "-c", GONE_MID_HANDSHAKE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline() == "listening\n"
+        caplog.set_level(logging.INFO, logger="zeroevents_core.transports")
+        with EventListener({"connect": endpoint, "socket_type": "PUSH"}) as listener:
+            socket = listener.socket()
+            assert child.wait(WAIT) == 0
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and not any(  # bounded: WAIT
+                "handshake" in record.getMessage() for record in caplog.records
+            ):
+                time.sleep(0.01)
+            said = [(r.levelname, r.getMessage()) for r in caplog.records]
+            assert socket.handshakes.failures == {}, said
+            assert not socket.handshakes.blocked()
+        assert [s for s in said if "handshake" in s[1]] == [
+            (
+                "INFO",
+                f"the peer at {endpoint} closed the connection during the ZeroMQ handshake "
+                "(it went away or restarted): reconnecting",
+            )
+        ]
+    finally:
+        child.kill()
+        child.wait(WAIT)
+        child.stdout.close()

@@ -48,6 +48,8 @@ _FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
     zmq.EVENT_HANDSHAKE_FAILED_AUTH,
 )
+# A connection that ended during its handshake without a reason from the peer.
+_DROPPED = (zmq.EVENT_DISCONNECTED, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 WATCHED = (
     zmq.EVENT_CONNECTED
     | zmq.EVENT_ACCEPTED
@@ -218,6 +220,8 @@ class Handshakes:
         # pointless), and not under CURVE (the probe speaks NULL).
         probe = self.probe and endpoint in self.connects
         peer = peer_socket_type(endpoint) if probe else None
+        if kind in _DROPPED and probe and self._went_away(endpoint, peer):
+            return
         if peer is not None and peer not in PAIRS_WITH[self.socket_type]:
             what = f"its socket type {peer} does not pair with this {ours} socket"
         elif self.probe:
@@ -236,6 +240,19 @@ class Handshakes:
         )
         self._record(endpoint, message, logging.ERROR)
 
+    def _went_away(self, endpoint: str, peer: str | None) -> bool:
+        """Whether a connection closed during its handshake was a peer going away (killed,
+        closed, restarted: nothing listens there now, or what does pairs with this
+        socket), not one refusing this socket's type; libzmq reconnects by itself."""
+        if peer in PAIRS_WITH[self.socket_type] or (peer is None and peer_gone(endpoint)):
+            log.info(
+                "the peer at %s closed the connection during the ZeroMQ handshake "
+                "(it went away or restarted): reconnecting",
+                endpoint,
+            )
+            return True
+        return False
+
     def _record(self, endpoint: str, message: str, level: int) -> None:
         self.failures[endpoint] = message
         log.log(level, "%s", message)
@@ -243,28 +260,37 @@ class Handshakes:
             callback(message)
 
 
+def _dial(endpoint: str, timeout: float) -> sockets.socket | None:
+    """A plain connection to the tcp or ipc ``endpoint`` (None for other transports);
+    OSError when it cannot be made."""
+    if endpoint.startswith("ipc://"):
+        conn = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        address: Any = endpoint[len("ipc://") :]
+    elif endpoint.startswith("tcp://"):
+        host, _, port = endpoint[len("tcp://") :].rpartition(":")
+        family = sockets.AF_INET6 if host.startswith("[") else sockets.AF_INET
+        conn = sockets.socket(family, sockets.SOCK_STREAM)
+        address = (host.strip("[]"), int(port))
+    else:
+        return None
+    try:
+        conn.settimeout(timeout)
+        conn.connect(address)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def peer_socket_type(endpoint: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     """The socket type a ZeroMQ peer at ``endpoint`` (tcp or ipc) announces, read from
     its ZMTP 3 greeting and READY command; None when it cannot be read."""
     try:
-        if endpoint.startswith("ipc://"):
-            conn = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
-            address: Any = endpoint[len("ipc://") :]
-        elif endpoint.startswith("tcp://"):
-            host, _, port = endpoint[len("tcp://") :].rpartition(":")
-            conn = sockets.socket(
-                sockets.AF_INET6 if host.startswith("[") else sockets.AF_INET,
-                sockets.SOCK_STREAM,
-            )
-            address = (host.strip("[]"), int(port))
-        else:
+        conn = _dial(endpoint, timeout)
+        if conn is None:
             return None
         with conn:
-            conn.settimeout(timeout)
-            conn.connect(address)
-            conn.sendall(
-                b"\xff" + bytes(8) + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + bytes(32)
-            )
+            conn.sendall(GREETING)
             data = b""
             while len(data) < 64 + 2:
                 chunk = conn.recv(4096)
@@ -274,6 +300,20 @@ def peer_socket_type(endpoint: str, timeout: float = PROBE_TIMEOUT) -> str | Non
             return _ready_socket_type(conn, data[64:])
     except (OSError, ValueError, struct.error):
         return None
+
+
+def peer_gone(endpoint: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether nothing listens at the tcp or ipc ``endpoint`` any more (refused, or no
+    socket file): a peer that died or closed, not one that refused a handshake."""
+    try:
+        conn = _dial(endpoint, timeout)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return True
+    except (OSError, ValueError):
+        return False
+    if conn is not None:
+        conn.close()
+    return False
 
 
 def _ready_socket_type(conn: sockets.socket, data: bytes) -> str | None:
