@@ -254,6 +254,47 @@ def test_flush_says_what_is_pending_and_close_reports_it(
     assert errors == [("orders.created", [{"id": 0}]), ("orders.created", [{"id": 2}])]
 
 
+@pytest.mark.parametrize("flavour", ["sync", "asyncio"])
+def test_an_event_given_up_at_close_never_reaches_a_peer_that_comes_up_after(
+    endpoint: str, flavour: str
+) -> None:
+    # The receiver comes up 0.3 s after the event is reported undelivered: close has
+    # waited LINGER for it already, and must not keep it queued for a second LINGER.
+    context = zmq.Context()
+    late = context.socket(zmq.ROUTER)
+    dispatcher = Dispatcher()
+    reported: list[str] = []
+    binding = threading.Timer(0.3, late.bind, (endpoint,))
+
+    def given_up(socket: Any, event: str, payload: Any, reply_to: Any) -> str:
+        reported.append(event)
+        binding.start()
+        return "reported"
+
+    dispatcher.listen(PUSH_ERROR, given_up)
+    options = {"connect": endpoint, "delivery": "at-least-once", "socket_options": {"LINGER": 1000}}
+    try:
+        if flavour == "sync":
+            listener = EventListener(options, dispatcher)
+            listener.socket().push("orders.created", [{"id": 1}])
+            assert listener.close() == 1
+        else:
+
+            async def close_async() -> int:
+                listener = AsyncEventListener(options, dispatcher)
+                await listener.socket().push("orders.created", [{"id": 1}])
+                return await listener.aclose()
+
+            assert asyncio.run(close_async()) == 1
+        assert reported == ["orders.created"]
+        binding.join()
+        assert not late.poll(1500), "an event reported undelivered was delivered after"
+    finally:
+        binding.cancel()
+        late.close(linger=0)
+        context.term()
+
+
 def test_a_duplicate_is_fired_once_counted_and_acknowledged_again(endpoint: str) -> None:
     dispatcher = Dispatcher()
     fired: list[Any] = []

@@ -212,10 +212,15 @@ class ZmqTransport(Transport):
 
         undelivered = 0
         handshakes, barrier = socket.handshakes, socket.barrier
+        linger = None  # the socket's LINGER, for what its queues still hold
         if socket.outgoing is not None and socket.outgoing.window is not None:
             socket.outgoing.stop_timer()  # the settling below retransmits now
             await socket.settle(_linger(options))
             undelivered = self._report_abandoned(socket, options, await socket.abandon())
+            # LINGER is spent: what the queues hold was given up (push.error) or stays in
+            # an outbox's file; sent later, it reached a late peer as an event reported
+            # undelivered, after a second wait of LINGER.
+            linger = 0
         elif barrier.sent:
             deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
             if handshakes is not None:
@@ -232,7 +237,7 @@ class ZmqTransport(Transport):
         if handshakes is not None:
             handshakes.close()
         # term() waits for queued sends (up to LINGER): not on the loop's thread.
-        await asyncio.to_thread(_close, socket, options)
+        await asyncio.to_thread(_close, socket, options, linger)
         return undelivered
 
     def _open(self, cls: type[S], options: Mapping[str, Any], dispatcher: Dispatcher) -> S:
@@ -312,11 +317,16 @@ class ZmqTransport(Transport):
         undelivered = 0
         socket.stop_batching()  # what waits goes first
         barrier, handshakes = socket.barrier, socket.handshakes
+        linger = None  # the socket's LINGER, for what its queues still hold
         if socket.outgoing is not None and socket.outgoing.window is not None:
             # Acknowledgements say what arrived: no barrier; LINGER to get them all.
             socket.outgoing.stop_timer()  # the settling below retransmits now
             socket.settle(_linger(options))
             undelivered = self._report_abandoned(socket, options, socket.abandon())
+            # LINGER is spent: what the queues hold was given up (push.error) or stays in
+            # an outbox's file; sent later, it reached a late peer as an event reported
+            # undelivered, after a second wait of LINGER.
+            linger = 0
         elif barrier.sent:
             if handshakes is not None:  # a sender closing at once: its handshake under way
                 deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
@@ -329,7 +339,7 @@ class ZmqTransport(Transport):
             undelivered = self._report(socket, options, flushed)
         if handshakes is not None:
             handshakes.close()
-        _close(socket, options)
+        _close(socket, options, linger)
         return undelivered
 
     def _report_abandoned(self, socket: Any, options: Mapping[str, Any], count: int) -> int:
