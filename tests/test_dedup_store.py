@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -104,25 +107,32 @@ sys.stdin.readline()
 """
 
 
-def test_a_dedup_store_open_in_another_process_is_refused_until_it_dies(tmp_path: Path) -> None:
-    path = tmp_path / "dedup.db"
+@contextlib.contextmanager
+def python_child(script: str, *args: str) -> Iterator[tuple[IO[str], IO[str]]]:
+    """``script`` in a child process: its stdin and stdout; killed (-9) at the end."""
     child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path)],
+        [sys.executable, "-c", script, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert child.stdin is not None and child.stdout is not None
     try:
-        assert child.stdout.readline() == "open\n"
-        with pytest.raises(ConfigurationError, match=f"{path} is open for writing by another"):
-            DedupStore(path)
+        yield child.stdin, child.stdout
     finally:
-        child.kill()  # -9: the kernel releases the lock, no close() ran
+        child.kill()  # no close() runs: the kernel releases what it held
         child.wait(60)
         child.stdin.close()
         child.stdout.close()
     assert child.returncode == -9
+
+
+def test_a_dedup_store_open_in_another_process_is_refused_until_it_dies(tmp_path: Path) -> None:
+    path = tmp_path / "dedup.db"
+    with python_child(HOLDER, str(path)) as (_, stdout):
+        assert stdout.readline() == "open\n"
+        with pytest.raises(ConfigurationError, match=f"{path} is open for writing by another"):
+            DedupStore(path)
     with DedupStore(path) as store:
         assert store.load(10) == []
 
@@ -148,33 +158,20 @@ def test_a_receiver_killed_9_does_not_fire_again_what_it_acknowledged(tmp_path: 
     path = tmp_path / "dedup.db"
     acked = 0
     fired: list[int] = []
-    for run in range(4):
-        child = subprocess.Popen(
-            [sys.executable, "-c", RECEIVER, str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdin is not None and child.stdout is not None
-        try:
+    for _ in range(4):
+        with python_child(RECEIVER, str(path)) as (stdin, stdout):
             # The producer resends from 1 (the worst case), then 20 new events: the
             # last line makes the child acknowledge, and it is killed right after.
             for seq in range(1, acked + 21):
-                child.stdin.write(f"{seq}\n")
-            child.stdin.flush()
+                stdin.write(f"{seq}\n")
+            stdin.flush()
             while True:
-                kind, number = child.stdout.readline().split()
+                kind, number = stdout.readline().split()
                 if kind == "fired":
                     fired.append(int(number))
                 elif int(number) >= acked + 20:
                     acked = int(number)
                     break
-        finally:
-            child.kill()
-            child.wait(60)
-            child.stdin.close()
-            child.stdout.close()
-        assert child.returncode == -9, run
     print(f"{len(fired)} fired over 4 kills, {acked} acknowledged")
     assert sorted(fired) == list(range(1, acked + 1)), "an acknowledged event fired twice"
 

@@ -15,7 +15,7 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..errors import ConfigurationError, OutboxError
 from .options import SYNC_MODES
@@ -231,3 +231,16 @@ def hold_lock(path: Path, kind: str, holders: str) -> IO[bytes]:
             f"{kind} {path} is open for writing by {holders} (its lock {lock_path} is held)"
         ) from None
     return handle
+
+
+def open_locked(
+    path: Path, *, holders: str, **database: Any
+) -> tuple[IO[bytes], sqlite3.Connection]:
+    """:func:`hold_lock`, then :func:`open_database` with ``database`` (its keyword
+    arguments); the lock released again when the file cannot be opened."""
+    lock = hold_lock(path, database["kind"], holders)
+    try:
+        return lock, open_database(path, **database)
+    except BaseException:
+        lock.close()
+        raise

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from ..delivery import Deduplicator, _Producer
 from ..envelope import Ack
 from ..errors import ConfigurationError
-from .database import StorageErrors, hold_lock, open_database
+from .database import StorageErrors, open_locked
 
 APPLICATION_ID = 0x5A454444  # "ZEDD"
 VERSION = 1
@@ -65,20 +65,16 @@ class DedupStore:
 
     def __init__(self, path: str | os.PathLike[str], *, sync: str = "normal") -> None:
         self.path = Path(path).absolute()
-        self._lock_file = hold_lock(self.path, KIND, HOLDERS)
-        try:
-            self._db = open_database(
-                self.path,
-                kind=KIND,
-                application_id=APPLICATION_ID,
-                version=VERSION,
-                schema=SCHEMA,
-                sync=sync,
-                other_tables=True,
-            )
-        except BaseException:
-            self._lock_file.close()
-            raise
+        self._lock_file, self._db = open_locked(
+            self.path,
+            holders=HOLDERS,
+            kind=KIND,
+            application_id=APPLICATION_ID,
+            version=VERSION,
+            schema=SCHEMA,
+            sync=sync,
+            other_tables=True,
+        )
         self._lock = threading.Lock()
         try:
             with self._using():

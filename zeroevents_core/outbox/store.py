@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 from ..envelope import new_producer_id
 from ..errors import ConfigurationError, OutboxError, OutboxFullError
-from .database import StorageErrors, connect, hold_lock, open_database
+from .database import StorageErrors, connect, open_database, open_locked
 from .group_commit import GroupCommit
 from .options import DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS, DEFAULT_SYNC
 
@@ -175,19 +175,15 @@ class Outbox:
                 raise ConfigurationError(f"option {key!r}: expected an int >= 1, got {value!r}")
         self.max_events = max_events
         self.max_bytes = max_bytes
-        self._lock_file = hold_lock(self.path, KIND, "another process or listener")
-        try:
-            self._db = open_database(
-                self.path,
-                kind=KIND,
-                application_id=APPLICATION_ID,
-                version=VERSION,
-                schema=SCHEMA,
-                sync=sync,
-            )
-        except BaseException:
-            self._lock_file.close()
-            raise
+        self._lock_file, self._db = open_locked(
+            self.path,
+            holders="another process or listener",
+            kind=KIND,
+            application_id=APPLICATION_ID,
+            version=VERSION,
+            schema=SCHEMA,
+            sync=sync,
+        )
         self._db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
         self._cursor = self._db.cursor()  # the appends': Connection.execute makes one each
         self._sync = sync
