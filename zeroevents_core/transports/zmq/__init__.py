@@ -217,10 +217,7 @@ class ZmqTransport(Transport):
             socket.outgoing.stop_timer()  # the settling below retransmits now
             await socket.settle(_linger(options))
             undelivered = self._report_abandoned(socket, options, await socket.abandon())
-            # LINGER is spent: what the queues hold was given up (push.error) or stays in
-            # an outbox's file; sent later, it reached a late peer as an event reported
-            # undelivered, after a second wait of LINGER.
-            linger = 0
+            linger = 0  # LINGER is spent, as _close_blocking says
         elif barrier.sent:
             deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
             if handshakes is not None:

@@ -221,6 +221,11 @@ class Handshakes:
         probe = self.probe and endpoint in self.connects
         peer = peer_socket_type(endpoint) if probe else None
         if kind in _DROPPED and probe and self._went_away(endpoint, peer):
+            log.info(
+                "the peer at %s closed the connection during the ZeroMQ handshake "
+                "(it went away or restarted): reconnecting",
+                endpoint,
+            )
             return
         if peer is not None and peer not in PAIRS_WITH[self.socket_type]:
             what = f"its socket type {peer} does not pair with this {ours} socket"
@@ -244,14 +249,9 @@ class Handshakes:
         """Whether a connection closed during its handshake was a peer going away (killed,
         closed, restarted: nothing listens there now, or what does pairs with this
         socket), not one refusing this socket's type; libzmq reconnects by itself."""
-        if peer in PAIRS_WITH[self.socket_type] or (peer is None and peer_gone(endpoint)):
-            log.info(
-                "the peer at %s closed the connection during the ZeroMQ handshake "
-                "(it went away or restarted): reconnecting",
-                endpoint,
-            )
-            return True
-        return False
+        if peer is None:
+            return peer_gone(endpoint)
+        return peer in PAIRS_WITH[self.socket_type]
 
     def _record(self, endpoint: str, message: str, level: int) -> None:
         self.failures[endpoint] = message
