@@ -36,6 +36,7 @@ import functools
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import statistics
 import subprocess
@@ -69,6 +70,10 @@ SPAWN = multiprocessing.get_context("spawn")
 WAIT = 300  # seconds: the longest a run may take before the bench gives up on it
 FANS = 8
 UNBOUNDED = {"SNDHWM": 0, "RCVHWM": 0}  # PUB drops at its high-water mark: count every event
+# Every PULL consumer, whoever wrote it: libzmq drops what is still in flight when a
+# sender exits while its receiver sits at RCVHWM (docs/concepts.md, "Closing without
+# losing events"), and the run then waits for events that never come.
+PULL_RCVHWM = 0
 # The default pipeline of `pip install zeroevents-core[fast]` loads no observer: the
 # serializer plugins only, unless ZEROEVENTS_LOAD_PLUGINS says otherwise (a tracing or
 # metrics plugin installed beside, as in the dev environment, wraps every event).
@@ -116,7 +121,7 @@ def ze_consumer(endpoint: str, n: int, out: Any, serializer: str, kind: str = "P
     if kind == "SUB":
         options |= {"connect": endpoint, "socket_options": {"RCVHWM": 0}}
     else:
-        options["bind"] = endpoint
+        options |= {"bind": endpoint, "socket_options": {"RCVHWM": PULL_RCVHWM}}
     listener = EventListener(options, dispatcher)
     service = EventService(dispatcher).listen(listener)
     dispatcher.listen(EVENT, Clock(n, out, service.stop).handle)
@@ -275,6 +280,7 @@ def latency_check(folder: str, repeats: int) -> None:
 def pyzmq_consumer(endpoint: str, n: int, out: Any, serializer: str) -> None:
     context = zmq.Context()
     socket = context.socket(zmq.PULL)
+    socket.set(zmq.RCVHWM, PULL_RCVHWM)
     socket.bind(endpoint)
     clock = Clock(n, out)
     handlers = {EVENT: [clock.handle]}
@@ -309,6 +315,7 @@ def ceiling_consumer(endpoint: str, n: int, out: Any, serializer: str) -> None:
 
     context = zmq.Context()
     socket = context.socket(zmq.PULL)
+    socket.set(zmq.RCVHWM, PULL_RCVHWM)
     socket.bind(endpoint)
     clock = Clock(n, out)
     handlers = {EVENT: [clock.handle]}
@@ -650,7 +657,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Rotated each repeat: no pipeline always runs first (or after the fan-out).
             shift = run % len(chosen)
             for name in chosen[shift:] + chosen[:shift]:
-                rates[name].append(measure(name, args.events, folder, run, args.servers))
+                try:
+                    rates[name].append(measure(name, args.events, folder, run, args.servers))
+                except (queue.Empty, subprocess.TimeoutExpired):
+                    sys.exit(f"bench_peers: {name} (run {run + 1}) gave no result in {WAIT} s")
     load_after = os.getloadavg()
     median = {name: statistics.median(values) for name, values in rates.items()}
     print(

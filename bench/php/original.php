@@ -349,6 +349,9 @@ class EventListener
         if (!$this->socket) {
             $this->context ??= new ZMQContext(1, false);
             $socket = new EventSocket($this->context, $this->options['socket_type']);
+            foreach ($this->options['socket_options'] ?? [] as $option => $value) {
+                $socket->setSockOpt($option, $value);
+            }
             foreach ((array) ($this->options['bind'] ?? []) as $dsn) {
                 $socket->bind($dsn);
             }
@@ -403,7 +406,11 @@ class EventService
 $n = (int) $n;
 Facade::$app['events'] = new Dispatcher();
 if ($role === 'consume') {
-    $listener = new EventListener(['socket_type' => ZMQ::SOCKET_PULL, 'bind' => $endpoint]);
+    $listener = new EventListener([
+        'socket_type' => ZMQ::SOCKET_PULL,
+        'bind' => $endpoint,
+        'socket_options' => [ZMQ::SOCKOPT_RCVHWM => 0], // as every consumer of bench_peers.py
+    ]);
     $service = (new EventService())->listen($listener);
     $count = 0;
     $first = 0;

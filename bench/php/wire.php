@@ -11,6 +11,7 @@ require __DIR__ . '/order.php';
 $n = (int) $n;
 $socket = (new ZMQContext(1, false))->getSocket($role === 'consume' ? ZMQ::SOCKET_PULL : ZMQ::SOCKET_PUSH);
 if ($role === 'consume') {
+    $socket->setSockOpt(ZMQ::SOCKOPT_RCVHWM, 0); // as every consumer of bench_peers.py
     $socket->bind($endpoint);
     echo "ready\n";
     $first = 0;
