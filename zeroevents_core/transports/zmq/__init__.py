@@ -211,12 +211,14 @@ class ZmqTransport(Transport):
         import asyncio  # asyncio loaded only by those who use it
 
         undelivered = 0
+        given: list[Any] = []  # at-least-once: what close gives up, reported once closed
         handshakes, barrier = socket.handshakes, socket.barrier
         linger = None  # the socket's LINGER, for what its queues still hold
         if socket.outgoing is not None and socket.outgoing.window is not None:
             socket.outgoing.stop_timer()  # the settling below retransmits now
             await socket.settle(_linger(options))
-            undelivered = self._report_abandoned(socket, options, await socket.abandon())
+            given = socket.abandon()
+            undelivered = self._report_abandoned(socket, options, len(given))
             linger = 0  # LINGER is spent, as _close_blocking says
         elif barrier.sent:
             deadline = time.monotonic() + options["hello_timeout_ms"] / 1000
@@ -235,6 +237,7 @@ class ZmqTransport(Transport):
             handshakes.close()
         # term() waits for queued sends (up to LINGER): not on the loop's thread.
         await asyncio.to_thread(_close, socket, options, linger)
+        await socket._give_up(given)  # closed: as _close_blocking says
         return undelivered
 
     def _open(self, cls: type[S], options: Mapping[str, Any], dispatcher: Dispatcher) -> S:
@@ -312,6 +315,7 @@ class ZmqTransport(Transport):
 
     def _close_blocking(self, socket: Any, options: Mapping[str, Any]) -> int:
         undelivered = 0
+        given: list[Any] = []  # at-least-once: what close gives up, reported once closed
         socket.stop_batching()  # what waits goes first
         barrier, handshakes = socket.barrier, socket.handshakes
         linger = None  # the socket's LINGER, for what its queues still hold
@@ -319,8 +323,9 @@ class ZmqTransport(Transport):
             # Acknowledgements say what arrived: no barrier; LINGER to get them all.
             socket.outgoing.stop_timer()  # the settling below retransmits now
             socket.settle(_linger(options))
-            undelivered = self._report_abandoned(socket, options, socket.abandon())
-            # LINGER is spent: what the queues hold was given up (push.error) or stays in
+            given = socket.abandon()
+            undelivered = self._report_abandoned(socket, options, len(given))
+            # LINGER is spent: what the queues hold is given up (push.error) or stays in
             # an outbox's file; sent later, it reached a late peer as an event reported
             # undelivered, after a second wait of LINGER.
             linger = 0
@@ -337,6 +342,9 @@ class ZmqTransport(Transport):
         if handshakes is not None:
             handshakes.close()
         _close(socket, options, linger)
+        # Reported once closed: a peer that comes up while push.error's listeners run
+        # (one that binds it, say) cannot get an event they are told was not delivered.
+        socket._give_up(given)
         return undelivered
 
     def _report_abandoned(self, socket: Any, options: Mapping[str, Any], count: int) -> int:

@@ -292,11 +292,9 @@ class AsyncEventSocket(AsyncRetrying, ZmqEventCodec, zmq.asyncio.Socket):
         report: FlushReport = self.pending_report()
         return report
 
-    async def abandon(self) -> int:
-        """:meth:`EventSocket.abandon`, awaited."""
-        given = self._abandoned()
-        await self._give_up(given)
-        return len(given)
+    def abandon(self) -> list[InFlight[Outbound]]:
+        """:meth:`EventSocket.abandon` (the report, ``_give_up``, is awaited)."""
+        return self._abandoned()
 
     async def _drive(self, step: Step) -> Any:
         """Run a shared step (see :mod:`._wire`) with awaited I/O."""

@@ -550,13 +550,12 @@ class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
         self._give_up(given)
         return report
 
-    def abandon(self) -> int:
-        """At-least-once, closing: give up what is in flight, each through
-        ``zeroevents.push.error``; how many."""
+    def abandon(self) -> list[InFlight[Outbound]]:
+        """At-least-once, closing: give up what is in flight; the caller closes the
+        socket, then reports each through ``zeroevents.push.error`` (``_give_up``), so
+        that none reaches a peer after it was reported undelivered."""
         with self._sending:
-            given = self._abandoned()
-        self._give_up(given)
-        return len(given)
+            return self._abandoned()
 
     def _drive(self, step: Step) -> Any:
         """Run a shared step (see :mod:`._wire`) with blocking I/O."""
