@@ -235,9 +235,10 @@ class ZmqTransport(Transport):
             undelivered = self._report(socket, options, flushed)
         if handshakes is not None:
             handshakes.close()
-        # term() waits for queued sends (up to LINGER): not on the loop's thread.
-        await asyncio.to_thread(_close, socket, options, linger)
-        await socket._give_up(given)  # closed: as _close_blocking says
+        try:  # term() waits for queued sends (up to LINGER): not on the loop's thread.
+            await asyncio.to_thread(_close, socket, options, linger)
+        finally:
+            await socket._give_up(given)  # closed: as _close_blocking says
         return undelivered
 
     def _open(self, cls: type[S], options: Mapping[str, Any], dispatcher: Dispatcher) -> S:
@@ -341,10 +342,13 @@ class ZmqTransport(Transport):
             undelivered = self._report(socket, options, flushed)
         if handshakes is not None:
             handshakes.close()
-        _close(socket, options, linger)
-        # Reported once closed: a peer that comes up while push.error's listeners run
-        # (one that binds it, say) cannot get an event they are told was not delivered.
-        socket._give_up(given)
+        try:
+            _close(socket, options, linger)
+        finally:
+            # Reported once closed (and if closing fails): a peer that comes up while
+            # push.error's listeners run cannot get an event they are told was not
+            # delivered.
+            socket._give_up(given)
         return undelivered
 
     def _report_abandoned(self, socket: Any, options: Mapping[str, Any], count: int) -> int:
