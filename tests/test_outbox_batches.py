@@ -84,6 +84,23 @@ def test_rows_committed_together_go_as_one_message(
     assert max(map(len, messages)) <= 256  # the default outbox_batch_max
 
 
+def test_a_lone_row_is_not_held_for_the_linger(
+    tmp_path: Path, router: tuple[str, zmq.Socket[bytes]]
+) -> None:
+    # An hour of linger: a row fired alone (nothing else coming) goes at once, each
+    # time; only rows found several at a time wait for company.
+    endpoint, socket = router
+    listener = fire_through_outbox(
+        endpoint, tmp_path / "outbox.db", 1, outbox_linger_ms=3_600_000
+    )
+    try:
+        assert messages_until(socket, 1) == [[(1, 1)]]
+        assert listener.dispatcher.fire("orders.created", {"id": 2}, halt=True) is True
+        assert messages_until(socket, 1) == [[(2, 2)]]
+    finally:
+        listener.close()
+
+
 @pytest.mark.parametrize("batch_max", [1, 8])
 def test_outbox_batch_max_bounds_the_rows_of_a_message(
     tmp_path: Path, router: tuple[str, zmq.Socket[bytes]], batch_max: int

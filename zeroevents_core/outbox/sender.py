@@ -12,10 +12,11 @@ what the socket still has in flight. The numbers in flight span at most the sock
 can tell every one it resends (docs/outbox.md, "Exactly once"). A push that fails
 (no peer within the send timeout) leaves its row where it is, for the next round.
 
-Rows go several per message (a wire v2 batch, ``outbox_batch_max``): woken by new
-rows, the sender waits ``outbox_linger_ms`` for those still coming, so that a
-receiver is woken once per batch, not once per event, and both sides' I/O threads
-with it (what bounded the pipeline: docs/outbox.md, "Throughput").
+Rows go several per message (a wire v2 batch, ``outbox_batch_max``): finding several
+new rows (events fired faster than it sends), the sender waits ``outbox_linger_ms``
+for those still coming, so that a receiver is woken once per batch, not once per
+event, and both sides' I/O threads with it (what bounded the pipeline:
+docs/outbox.md, "Throughput"). A lone new row goes at once.
 """
 
 from __future__ import annotations
@@ -102,8 +103,10 @@ class OutboxSender:
         # dedup_window is as large then tells every resent number, exactly once.
         room = min(window.room, window.window - (window.next_seq - window.low_seq))
         rows = self.outbox.next_rows(self.destination, self._sent, room) if room > 0 else []
-        if rows and self.linger and self._appended and len(rows) < min(room, self.batch_max):
-            self._hurry.wait(self.linger)  # rows still coming: let them join these
+        # Rows still coming (several committed since the last round, more appended):
+        # let them join these. A lone row goes at once, not held for the linger.
+        if self.linger and self._appended and 1 < len(rows) < min(room, self.batch_max):
+            self._hurry.wait(self.linger)
             more = room - len(rows)
             rows += self.outbox.next_rows(self.destination, rows[-1].seq, more)
         self._push(rows)
