@@ -20,16 +20,24 @@ ROUTER ``EventService`` in another process (and the same from an
 receiver clocks first to last, as bench_e2e does), the sender's rows going as batches
 as the defaults say (``outbox_batch_max``, ``outbox_linger_ms``). Figures are medians of the
 repeats, each in a fresh file.
+
+Beside them, in the same run: ``fire()`` through the outbox listener while its
+consumer is down (nobody binds the endpoint: the sender sends a window's worth, then
+only retries, backing off), and SQLite alone, the same row committed by a bare
+``sqlite3`` loop (the outbox's schema, WAL, ``synchronous = NORMAL``, one ``INSERT``
+per transaction: what every ``fire()`` waits for, the floor of any SQLite outbox).
 """
 
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,7 @@ from bench_e2e import ORDER, SPAWN, consume_zeroevents, produce_zeroevents, thro
 
 from zeroevents_core import get_serializer
 from zeroevents_core.outbox import Outbox
+from zeroevents_core.outbox.store import INSERT, SCHEMA, pack_frames, row_key
 
 DEST = "connect ipc:///tmp/bench-outbox.ipc"
 ACK_EVERY = 100
@@ -82,6 +91,59 @@ def produce_outbox(endpoint: str, n: int, serializer: str, folder: str, sync: st
         dispatcher.fire("orders.created", ORDER)
     listener.flush(300)
     listener.close()
+
+
+def fire_unconsumed(folder: str, n: int, out: Any) -> None:  # a child process
+    """fire() through an outbox listener whose endpoint nobody binds (consumer down)."""
+    from zeroevents_core import Dispatcher, EventListener
+
+    dispatcher = Dispatcher()
+    options = {
+        "connect": f"ipc://{folder}/nobody-{time.time_ns()}.ipc",
+        "outbox": f"{folder}/unconsumed-{time.time_ns()}.db",
+        "outbox_max_events": n + 1,
+        "flush_timeout_ms": 0,
+    }
+    listener = EventListener(options, dispatcher)
+    dispatcher.listen("orders.*", listener)
+    dispatcher.fire("orders.created", ORDER)  # the socket and the stream made
+    began = time.perf_counter()
+    for _ in range(n):
+        dispatcher.fire("orders.created", ORDER)
+    out.put(n / (time.perf_counter() - began))
+    listener.close()
+
+
+def commit_rate(path: str, n: int, out: Any) -> None:  # a child process
+    """SQLite alone: one outbox row per transaction, as a bare sqlite3 loop."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA page_size = 1024")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    for statement in SCHEMA.values():
+        db.execute(statement)
+    blob = pack_frames(get_serializer("json").serialize([ORDER]))
+    crc, cursor = zlib.crc32(blob), db.cursor()
+    began = time.perf_counter()
+    for seq in range(1, n + 1):
+        row = (row_key(1, seq), 1, seq, "orders.created", "json", None, blob, len(blob), crc, 0)
+        cursor.execute(INSERT, row)
+    out.put(n / (time.perf_counter() - began))
+    db.close()
+
+
+def in_child(target: Any, *args: Any) -> float:
+    """What ``target(*args, out)`` puts, run in a process of its own."""
+    out = SPAWN.Queue()
+    child = SPAWN.Process(target=target, args=(*args, out))
+    child.start()
+    try:
+        rate = out.get(timeout=600)
+        child.join(60)
+    finally:
+        if child.is_alive():
+            child.kill()
+    return float(rate)
 
 
 def produce_outbox_async(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
@@ -168,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         for ack in (False, True)
     ]
     rates: dict[Any, list[float]] = {
-        "v1": [], "e2e": [], "e2e-async": [], **{case: [] for case in cases}
+        "v1": [], "e2e": [], "e2e-async": [], "unconsumed": [], "sqlite": [],
+        **{case: [] for case in cases},
     }  # fmt: skip
     batching: dict[Any, list[float]] = {case: [] for case in cases}
     with tempfile.TemporaryDirectory(prefix="zeroevents-bench-") as folder:
@@ -189,6 +252,9 @@ def main(argv: list[str] | None = None) -> None:
                         producer_args=(folder, "normal"),
                     )
                 )  # fmt: skip
+            run += 1
+            rates["unconsumed"].append(in_child(fire_unconsumed, folder, args.events))
+            rates["sqlite"].append(in_child(commit_rate, f"{folder}/sqlite-{run}.db", args.events))
             for case in cases:
                 run += 1
                 sync, threads, ack = case
@@ -209,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     e2e_async = statistics.median(rates["e2e-async"])
     label = "  the same from an asyncio listener (fire_async)"
     print(f"  {label:<48}{e2e_async:>10,.0f}{e2e_async / v1:>10.2f}x")
+    for key, label in (
+        ("unconsumed", "outbox listener, consumer down: fire() alone"),
+        ("sqlite", "SQLite alone: an outbox row per commit"),
+    ):
+        rate = statistics.median(rates[key])
+        print(f"  {label:<48}{rate:>10,.0f}{rate / v1:>10.2f}x")
     for case in cases:
         sync, threads, ack = case
         rate = statistics.median(rates[case])
