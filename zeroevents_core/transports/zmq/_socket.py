@@ -39,6 +39,7 @@ from ..reliable import (
     Retrying,
     delivering,
     settling,
+    tending,
 )
 from ._barrier import LOOK_AGAIN_MS, _send, recv_message
 from ._options import REPLY_PATH
@@ -249,16 +250,21 @@ class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
         """Wire v2: the ``rows`` (outbox rows, in order) as one batch message of at
         most ``max_bytes``; how many of the first rows went (0: none, no peer within
         the send timeout). Each is in flight under its own number, and a
-        retransmission sends it alone. One row, or a push that must first read
-        acknowledgements or wait for room, goes as :meth:`push_serialized`."""
+        retransmission sends it alone. Acknowledgements due are read first (and what
+        is due sent again). One row, or a push that must wait for room, goes as
+        :meth:`push_serialized`."""
         outgoing = self.outgoing
-        assert outgoing is not None
-        first = rows[0]
+        assert outgoing is not None and outgoing.window is not None
+        first, given, taken = rows[0], [], 0
         with self._sending:
             now = time.monotonic() * 1000
             handshakes = self.handshakes
             blocked = handshakes is not None and handshakes.failures and handshakes.blocked()
-            alone = len(rows) == 1 or blocked or not outgoing.straight(now)
+            alone = len(rows) == 1 or blocked
+            if not alone and not outgoing.straight(now):
+                # Read now rather than by a lone push of the first row: a message a round.
+                _, given = self._deliver(tending(outgoing, self._heard))
+                alone, now = not outgoing.window.room, time.monotonic() * 1000
             if not alone:
                 batch: list[tuple[int, Outbound]] = []
                 encode, size = outgoing.encode, 0
@@ -274,14 +280,18 @@ class EventSocket(Retrying, ZmqEventCodec, zmq.Socket[bytes]):
                 message = batch[0][1].frames if lone else encode_batch([i.frames for _, i in batch])
                 try:
                     self.send_frames(message)
+                    taken = len(batch)
                 except zmq.ZMQError:
                     self.stats.push_errors += 1  # as a lone push's failure counts
-                    return 0
-                for number, item in batch:
+                for number, item in batch[:taken]:
                     outgoing.sent(number, item, True, now)
-                self.barrier.sent += len(batch)
-                self.has_sent = True
-                return len(batch)
+                if taken:
+                    self.barrier.sent += taken
+                    self.has_sent = True
+        if given:
+            self._give_up(given)
+        if not alone:
+            return taken
         headers, serialized = first.headers, (first.frames, first.content_type)
         pushed = self._push_v2(first.event, (), None, headers, first.seq, serialized)
         return 1 if pushed is True else 0
