@@ -90,9 +90,7 @@ def test_a_lone_row_is_not_held_for_the_linger(
     # An hour of linger: a row fired alone (nothing else coming) goes at once, each
     # time; only rows found several at a time wait for company.
     endpoint, socket = router
-    listener = fire_through_outbox(
-        endpoint, tmp_path / "outbox.db", 1, outbox_linger_ms=3_600_000
-    )
+    listener = fire_through_outbox(endpoint, tmp_path / "outbox.db", 1, outbox_linger_ms=3_600_000)
     try:
         assert messages_until(socket, 1) == [[(1, 1)]]
         assert listener.dispatcher.fire("orders.created", {"id": 2}, halt=True) is True
