@@ -132,18 +132,18 @@ def commit_rate(path: str, n: int, out: Any) -> None:  # a child process
     db.close()
 
 
-def in_child(target: Any, *args: Any) -> float:
+def in_child(target: Any, *args: Any) -> Any:
     """What ``target(*args, out)`` puts, run in a process of its own."""
     out = SPAWN.Queue()
     child = SPAWN.Process(target=target, args=(*args, out))
     child.start()
     try:
-        rate = out.get(timeout=600)
+        result = out.get(timeout=600)
         child.join(60)
     finally:
         if child.is_alive():
             child.kill()
-    return float(rate)
+    return result
 
 
 def produce_outbox_async(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
@@ -203,16 +203,8 @@ def append_rate(
 def measure_append(
     folder: str, run: int, n: int, sync: str, threads: int, ack: bool
 ) -> tuple[float, float]:
-    out = SPAWN.Queue()
     path = f"{folder}/outbox-{run}.db"
-    child = SPAWN.Process(target=append_rate, args=(path, n, sync, threads, ack, out))
-    child.start()
-    try:
-        rate, commits_per_write = out.get(timeout=600)
-        child.join(60)
-    finally:
-        if child.is_alive():
-            child.kill()
+    rate, commits_per_write = in_child(append_rate, path, n, sync, threads, ack)
     return float(rate), float(commits_per_write)
 
 
@@ -253,8 +245,10 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 )  # fmt: skip
             run += 1
-            rates["unconsumed"].append(in_child(fire_unconsumed, folder, args.events))
-            rates["sqlite"].append(in_child(commit_rate, f"{folder}/sqlite-{run}.db", args.events))
+            rates["unconsumed"].append(float(in_child(fire_unconsumed, folder, args.events)))
+            rates["sqlite"].append(
+                float(in_child(commit_rate, f"{folder}/sqlite-{run}.db", args.events))
+            )
             for case in cases:
                 run += 1
                 sync, threads, ack = case
