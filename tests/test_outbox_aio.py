@@ -65,6 +65,84 @@ def test_fired_events_are_delivered_and_the_loop_is_not_blocked(
     assert (stream.pending, stream.last_seq) == (0, 500)
 
 
+def test_tasks_firing_at_once_share_a_commit(
+    tmp_path: Path, outbox_consumers: list[Consumer]
+) -> None:
+    # What the loop's tasks store in one of its passes goes in one transaction, as
+    # threads firing at once share theirs: 32 tasks, 20 fires each.
+    endpoint = f"ipc://{tmp_path}/orders.ipc"
+    outbox_consumers.append(Consumer(endpoint, tmp_path / "consumer.txt"))
+    dispatcher, listener = aproducer(endpoint, tmp_path / "outbox.db")
+
+    async def fires(task: int) -> list[Any]:
+        return [
+            await dispatcher.fire_async("orders.created", task, task * 20 + n, halt=True)
+            for n in range(1, 21)
+        ]
+
+    async def main() -> int:
+        returned = await asyncio.gather(*(fires(task) for task in range(32)))
+        assert [result for results in returned for result in results] == [True] * 640
+        commits: int = listener._outbox.outbox.commits  # appends' and deletes'
+        assert (await listener.flush(60)).done
+        assert await listener.aclose() == 0
+        return commits
+
+    commits = asyncio.run(main())
+    assert commits <= 640 // 8, commits  # one per event without the grouping
+    found = wait_for_lines(tmp_path / "consumer.txt", 640)
+    assert sorted(int(n) for _, n, _ in found) == list(range(1, 641))
+
+
+def test_a_fire_cancelled_before_the_loops_commit_stores_nothing(tmp_path: Path) -> None:
+    dispatcher, listener = aproducer(
+        f"ipc://{tmp_path}/nobody.ipc", tmp_path / "outbox.db", flush_timeout_ms=0
+    )
+
+    async def main() -> None:
+        kept = asyncio.ensure_future(dispatcher.fire_async("orders.created", 0, 1, halt=True))
+        dropped = asyncio.ensure_future(dispatcher.fire_async("orders.created", 0, 2, halt=True))
+        await asyncio.sleep(0)  # both stored, waiting for the loop's next pass
+        dropped.cancel()
+        assert await kept is True
+        with pytest.raises(asyncio.CancelledError):
+            await dropped
+        assert await listener.aclose() == 1
+
+    asyncio.run(main())
+    (stream,) = inspect_outbox(tmp_path / "outbox.db")
+    assert (stream.pending, stream.last_seq) == (1, 1)
+
+
+def test_one_event_too_big_for_the_outbox_fails_alone_among_the_loops_commit(
+    tmp_path: Path,
+) -> None:
+    dispatcher, listener = aproducer(
+        f"ipc://{tmp_path}/nobody.ipc",
+        tmp_path / "outbox.db",
+        outbox_max_bytes=400,
+        flush_timeout_ms=0,
+    )
+    errors: list[Any] = []
+    dispatcher.listen("zeroevents.push.error", lambda *args: errors.append(args[1:3]) or "reported")
+
+    async def main() -> list[Any]:
+        fired = [
+            dispatcher.fire_async("orders.created", 0, payload, halt=True)
+            for payload in (1, "x" * 500, 3)
+        ]
+        returned = await asyncio.gather(*fired)
+        assert await listener.aclose() == 2
+        return returned
+
+    assert asyncio.run(main()) == [True, "reported", True]
+    assert [(event, list(payload)) for event, payload in errors] == [
+        ("orders.created", [0, "x" * 500])
+    ]
+    (stream,) = inspect_outbox(tmp_path / "outbox.db")
+    assert (stream.pending, stream.last_seq) == (2, 2)
+
+
 class CountingExecutor(ThreadPoolExecutor):
     """The loop's default executor (``asyncio.to_thread``), counting what it runs."""
 

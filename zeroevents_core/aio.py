@@ -210,15 +210,13 @@ class AsyncEventListener(BaseListener):
         self, link: OutboxLink, event: str, payload: Any, headers: Mapping[str, str] | None
     ) -> Any:
         # A "normal" commit runs in the loop (less than a worker thread's hand-over),
-        # then the loop runs others; one that could take long (a full outbox, sync
-        # "full") waits in a worker thread. A cancelled fire may still have been
-        # committed: the row is then sent anyway.
+        # one for the events its tasks stored in one pass; one that could take long
+        # (a full outbox, sync "full") waits in a worker thread. A fire cancelled once
+        # committed still has its row sent.
         frames = link.serialized(event, payload)
-        stored = link.store_at_once(event, frames, headers)
+        stored = await link.store_in_loop(event, frames, headers)
         if stored is None:
             stored = await asyncio.to_thread(link.store_serialized, event, frames, headers)
-        else:
-            await asyncio.sleep(0)
         if stored:
             return True
         return await self.dispatcher.until_async(PUSH_ERROR, link.socket, event, payload, None)

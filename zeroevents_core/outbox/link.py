@@ -13,6 +13,7 @@ file, each its own destination (stream).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,9 @@ from .store import Outbox
 log = logging.getLogger(__name__)
 
 _shared: dict[Path, tuple[Outbox, int]] = {}
+# An event stored from an event loop, waiting for the loop's commit: its future, its
+# name, frames and headers.
+_InLoop = tuple["asyncio.Future[bool | None]", str, list[bytes], Mapping[str, str] | None]
 _sharing = threading.Lock()
 
 
@@ -67,6 +71,7 @@ class OutboxLink:
         self.destination = transport.where(options)
         self.serializer = resolve_serializer(options["serializer"])
         self.outbox = _take(options)
+        self._in_loop: list[_InLoop] = []  # store_in_loop's, for the loop's next pass
         try:
             self.options = {**options, "max_attempts": NEVER, "deliver_timeout_ms": NEVER}
             # A dispatcher of its own: a send that failed is tried again, not an error.
@@ -117,23 +122,42 @@ class OutboxLink:
         self.socket.check_outgoing(event, payload)
         return self.serializer.serialize(list(payload))
 
-    def store_at_once(
+    def store_in_loop(
         self, event: str, frames: list[bytes], headers: Mapping[str, str] | None = None
-    ) -> bool | None:
-        """:meth:`store_serialized` for an event loop (``Outbox.append_at_once``): True
-        once committed, False when the event alone is over ``outbox_max_bytes``, None
-        when it could take long (the caller stores it from a worker thread then)."""
+    ) -> asyncio.Future[bool | None]:
+        """:meth:`store_serialized` for an event loop: a future of True once committed,
+        False when the event alone is over ``outbox_max_bytes``, None when the commit
+        could take long (the caller stores it from a worker thread then). The events
+        stored in one pass of the loop share one commit (``Outbox.append_at_once``):
+        tasks firing at once are grouped as threads are."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool | None] = loop.create_future()
+        if not self._in_loop:
+            loop.call_soon(self._commit_in_loop)
+        self._in_loop.append((future, event, frames, headers))
+        return future
+
+    def _commit_in_loop(self) -> None:
+        # The loop's next pass: what its tasks stored meanwhile, in one commit; a fire
+        # cancelled before it stores nothing.
+        taken, self._in_loop = self._in_loop, []
+        waiting = [entry for entry in taken if not entry[0].cancelled()]
+        events = [(event, frames, headers) for _, event, frames, headers in waiting]
         try:
-            seq = self.outbox.append_at_once(
-                self.destination, event, frames, content_type=self.serializer.name,
-                headers=headers,
-            )  # fmt: skip
-        except OutboxFullError:
-            return False
-        if seq is None:
-            return None
+            seqs = self.outbox.append_at_once(
+                self.destination, events, content_type=self.serializer.name
+            )
+        except Exception as error:  # the outbox closed, its file failing: each fire raises
+            for future, *_ in waiting:
+                future.set_exception(error)
+            return
+        if seqs is None:
+            for future, *_ in waiting:
+                future.set_result(None)
+            return
         self.sender.wake()
-        return True
+        for (future, *_), seq in zip(waiting, seqs, strict=True):
+            future.set_result(seq is not None)
 
     def store_serialized(
         self, event: str, frames: list[bytes], headers: Mapping[str, str] | None = None

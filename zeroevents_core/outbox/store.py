@@ -286,48 +286,56 @@ class Outbox:
             if not self._room(size):
                 self._wait_for_room(event, size, timeout)
             self._check_open()
-            self._submit(item)
+            self._submit([item])
         finally:
             cond.release()
         return item.seq
 
-    def _submit(self, item: _Append) -> None:
+    def _submit(self, items: list[_Append]) -> None:
         # Holding the condition, room checked: counted, then committed (or not counted).
-        self.count += 1
-        self.bytes += item.size
+        size = sum(item.size for item in items)
+        self.count += len(items)
+        self.bytes += size
         try:
-            self._committer.submit(item)
+            self._committer.submit(items)
         except BaseException:
-            self.count -= 1
-            self.bytes -= item.size
+            self.count -= len(items)
+            self.bytes -= size
             raise
 
     def append_at_once(
         self,
         destination: str,
-        event: str,
-        frames: Sequence[bytes],
+        events: Sequence[tuple[str, Sequence[bytes], Mapping[str, str] | None]],
         *,
         content_type: str = "json",
-        headers: Mapping[str, str] | None = None,
-    ) -> int | None:
-        """:meth:`append` for an event loop: its number once committed; None when the
-        commit could take long, and nothing is stored then: the outbox full (waiting
-        for room), or ``sync="full"`` (an fsync, milliseconds). A ``"normal"`` commit,
-        even behind another thread's, costs less than a worker thread's hand-over."""
+    ) -> list[int | None] | None:
+        """:meth:`append` for an event loop, of several ``(event, frames, headers)`` in
+        one commit: each one's number once committed, None for one alone over
+        ``outbox_max_bytes`` (not stored); None when the commit could take long, and
+        nothing is stored then: the outbox full (waiting for room), or ``sync="full"``
+        (an fsync, milliseconds). A ``"normal"`` commit, even behind another thread's,
+        costs less than a worker thread's hand-over."""
         if self._sync != "normal":
             return None
-        item = self._item(destination, event, frames, content_type, headers)
+        items: list[_Append | None] = []
+        for event, frames, headers in events:
+            try:
+                items.append(self._item(destination, event, frames, content_type, headers))
+            except OutboxFullError:  # alone over max_bytes: it can never be stored
+                items.append(None)
+        stored = [item for item in items if item is not None]
         cond = self._cond
         cond.acquire()
         try:
             self._check_open()
-            if not self._room(item.size):
+            if not self._room(sum(item.size for item in stored), len(stored)):
                 return None
-            self._submit(item)
+            if stored:
+                self._submit(stored)
         finally:
             cond.release()
-        return item.seq
+        return [None if item is None else item.seq for item in items]
 
     def _item(
         self,
@@ -357,8 +365,8 @@ class Outbox:
         if not room:
             raise OutboxFullError(self.path, event, self._full_reason(timeout))
 
-    def _room(self, size: int) -> bool:
-        return self.count < self.max_events and self.bytes + size <= self.max_bytes
+    def _room(self, size: int, count: int = 1) -> bool:
+        return self.count + count <= self.max_events and self.bytes + size <= self.max_bytes
 
     def _full_reason(self, timeout: float | None) -> str:
         held = f"{self.count} events, {self.bytes} bytes"
@@ -385,11 +393,11 @@ class Outbox:
         with self._cond:
             self._check_open()
             if wait:
-                self._committer.submit(_Delete(stream, spans))
+                self._committer.submit([_Delete(stream, spans)])
             else:  # a transaction of its own per acknowledgement would halve the appends
                 self._deferred.append(_Delete(stream, spans))
 
-    def _commit(self, items: list[_Append | _Delete]) -> None:
+    def _commit(self, items: Sequence[_Append | _Delete]) -> None:
         # The leader's work, outside the condition: one transaction for the batch.
         # Numbers are given here, in batch order, and kept only if the commit is done.
         if len(items) == 1 and not self._deferred and isinstance(items[0], _Append):
