@@ -1,6 +1,6 @@
 """Outbox throughput: durable appends per second beside the unconfirmed v1 pipeline.
 
-    python bench/bench_outbox.py [--events N] [--repeats R] [--threads T]
+    python bench/bench_outbox.py [--events N] [--repeats R] [--threads T] [--tasks K]
 
 Baseline, measured in the same run: bench_e2e.py's unconfirmed v1 pipeline, an
 ``EventListener`` (PUSH) in one process to an ``EventService`` (PULL) in another over
@@ -15,11 +15,13 @@ the at-least-once sender does when acknowledgements arrive. With ``sync="normal"
 loss), from one thread and from ``--threads`` threads (group commit: they share
 transactions; the commits per event are printed). Target: "normal" >= 0.3x the v1
 pipeline. End to end: an ``EventListener`` with the ``outbox`` option ("normal") to a
-ROUTER ``EventService`` in another process (and the same from an
-``AsyncEventListener``, each ``fire_async`` awaited in turn), acknowledged, every row deleted (the
+ROUTER ``EventService`` in another process, acknowledged, every row deleted (the
 receiver clocks first to last, as bench_e2e does), the sender's rows going as batches
-as the defaults say (``outbox_batch_max``, ``outbox_linger_ms``). Figures are medians of the
-repeats, each in a fresh file.
+as the defaults say (``outbox_batch_max``, ``outbox_linger_ms``); fired from one
+thread, then from ``--threads`` threads at once; the same from an
+``AsyncEventListener``, one task awaiting each ``fire_async`` in turn, then ``--tasks``
+tasks at once (the events the loop's tasks store in one pass share a commit). Figures
+are medians of the repeats, each in a fresh file.
 
 Beside them, in the same run: ``fire()`` through the outbox listener while its
 consumer is down (nobody binds the endpoint: the sender sends a window's worth, then
@@ -78,7 +80,10 @@ def consume_routed(endpoint: str, n: int, serializer: str, out: Any, *_: Any) ->
     service.run()
 
 
-def produce_outbox(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
+def produce_outbox(
+    endpoint: str, n: int, serializer: str, folder: str, sync: str, threads: int = 1
+) -> None:
+    """``n`` orders fired through an outbox listener from ``threads`` threads at once."""
     from zeroevents_core import Dispatcher, EventListener
 
     dispatcher = Dispatcher()
@@ -87,10 +92,23 @@ def produce_outbox(endpoint: str, n: int, serializer: str, folder: str, sync: st
         dispatcher,
     )
     dispatcher.listen("orders.*", listener)
-    for _ in range(n):
-        dispatcher.fire("orders.created", ORDER)
+
+    def fire(count: int) -> None:
+        for _ in range(count):
+            dispatcher.fire("orders.created", ORDER)
+
+    workers = [threading.Thread(target=fire, args=(count,)) for count in shares(n, threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     listener.flush(300)
     listener.close()
+
+
+def shares(n: int, ways: int) -> list[int]:
+    """``n`` split into ``ways`` counts as equal as can be."""
+    return [n // ways + (way < n % ways) for way in range(ways)]
 
 
 def fire_unconsumed(folder: str, n: int, out: Any) -> None:  # a child process
@@ -146,8 +164,11 @@ def in_child(target: Any, *args: Any) -> Any:
     return result
 
 
-def produce_outbox_async(endpoint: str, n: int, serializer: str, folder: str, sync: str) -> None:
-    """produce_outbox through an AsyncEventListener, each fire awaited by one task."""
+def produce_outbox_async(
+    endpoint: str, n: int, serializer: str, folder: str, sync: str, tasks: int = 1
+) -> None:
+    """produce_outbox through an AsyncEventListener: ``tasks`` tasks, each awaiting
+    its fires in turn."""
     import asyncio
 
     from zeroevents_core import AsyncEventListener, Dispatcher
@@ -160,8 +181,12 @@ def produce_outbox_async(endpoint: str, n: int, serializer: str, folder: str, sy
             dispatcher,
         )  # fmt: skip
         dispatcher.listen("orders.*", listener)
-        for _ in range(n):
-            await dispatcher.fire_async("orders.created", ORDER)
+
+        async def fire(count: int) -> None:
+            for _ in range(count):
+                await dispatcher.fire_async("orders.created", ORDER)
+
+        await asyncio.gather(*(fire(count) for count in shares(n, tasks)))
         await listener.flush(300)
         await listener.aclose()
 
@@ -214,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-events", type=int, default=5_000, help="events with sync full")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--tasks", type=int, default=64, help="asyncio tasks firing at once")
     args = parser.parse_args(argv)
     cases = [
         (sync, threads, ack)
@@ -222,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
         for ack in (False, True)
     ]
     rates: dict[Any, list[float]] = {
-        "v1": [], "e2e": [], "e2e-async": [], "unconsumed": [], "sqlite": [],
+        "v1": [], "e2e": [], "e2e-threads": [], "e2e-async": [], "e2e-tasks": [],
+        "unconsumed": [], "sqlite": [],
         **{case: [] for case in cases},
     }  # fmt: skip
     batching: dict[Any, list[float]] = {case: [] for case in cases}
@@ -235,13 +262,18 @@ def main(argv: list[str] | None = None) -> None:
                     n=args.events, serializer="json", folder=folder, run=run,
                 )
             )  # fmt: skip
-            for key, producer in (("e2e", produce_outbox), ("e2e-async", produce_outbox_async)):
+            for key, producer, ways in (
+                ("e2e", produce_outbox, 1),
+                ("e2e-threads", produce_outbox, args.threads),
+                ("e2e-async", produce_outbox_async, 1),
+                ("e2e-tasks", produce_outbox_async, args.tasks),
+            ):
                 run += 1
                 rates[key].append(
                     throughput(
                         consume_routed, producer, folder, "normal",
                         n=args.events, serializer="json", folder=folder, run=run,
-                        producer_args=(folder, "normal"),
+                        producer_args=(folder, "normal", ways),
                     )
                 )  # fmt: skip
             run += 1
@@ -263,12 +295,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"  {'':<48}{'events/s':>10}{'this / v1':>11}{'commits/event':>15}")
     print(f"  {'v1 pipeline, unconfirmed (bench_e2e), baseline':<48}{v1:>10,.0f}{1:>10.2f}x")
-    e2e = statistics.median(rates["e2e"])
-    label = "outbox listener -> ROUTER service, normal"
-    print(f"  {label:<48}{e2e:>10,.0f}{e2e / v1:>10.2f}x")
-    e2e_async = statistics.median(rates["e2e-async"])
-    label = "  the same from an asyncio listener (fire_async)"
-    print(f"  {label:<48}{e2e_async:>10,.0f}{e2e_async / v1:>10.2f}x")
+    for key, label in (
+        ("e2e", "outbox listener -> ROUTER service, normal"),
+        ("e2e-threads", f"  the same, {args.threads} threads firing at once"),
+        ("e2e-async", "  the same from an asyncio listener (fire_async)"),
+        ("e2e-tasks", f"  the same, {args.tasks} asyncio tasks firing at once"),
+    ):
+        rate = statistics.median(rates[key])
+        print(f"  {label:<48}{rate:>10,.0f}{rate / v1:>10.2f}x")
     for key, label in (
         ("unconsumed", "outbox listener, consumer down: fire() alone"),
         ("sqlite", "SQLite alone: an outbox row per commit"),
